@@ -1,0 +1,37 @@
+"""Reading request bodies safely: content type negotiation and a hard size limit (413 before parsing)."""
+
+from __future__ import annotations
+
+from fastapi import Request
+
+from facade.errors import BundleParseError, FacadeError, Problem
+
+JSON_TYPES = ("application/fhir+json", "application/json", "application/json+fhir")
+
+
+def check_content_type(request: Request) -> None:
+    raw = request.headers.get("content-type", "")
+    media = raw.split(";", 1)[0].strip().lower()
+    if media and media not in JSON_TYPES:
+        raise FacadeError(
+            Problem.UNSUPPORTED_MEDIA_TYPE, content_type=media, accepted="application/fhir+json (FHIR R4 JSON)"
+        )
+
+
+async def read_limited_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            size = int(declared)
+        except ValueError:
+            raise BundleParseError(Problem.BODY_NOT_JSON, reason="invalid Content-Length") from None
+        if size > limit:
+            raise FacadeError(Problem.BODY_TOO_LARGE, size=size, limit=limit)
+    chunks: list[bytes] = []
+    received = 0
+    async for chunk in request.stream():
+        received += len(chunk)
+        if received > limit:  # chunked uploads have no Content-Length: count while reading
+            raise FacadeError(Problem.BODY_TOO_LARGE, size=f"more than {limit}", limit=limit)
+        chunks.append(chunk)
+    return b"".join(chunks)

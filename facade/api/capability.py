@@ -1,0 +1,113 @@
+"""CapabilityStatement and OperationDefinition served by the facade (GET [base]/metadata).
+
+Built in code from the routes the app really mounts, so it cannot drift from them; tests parse both with the
+R4B models and check the invariants testers run (kind=instance needs `implementation`, etc.).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from facade import __version__
+
+MHD_RECIPIENT = "https://profiles.ihe.net/ITI/MHD/CapabilityStatement/IHE.MHD.DocumentRecipient"
+PDSM_IG = "https://interop.esante.gouv.fr/ig/fhir/pdsm/ImplementationGuide/ans.fhir.fr.pdsm"
+PDSM_BUNDLE = "https://interop.esante.gouv.fr/ig/fhir/pdsm/StructureDefinition/pdsm-comprehensive-provide-document-bundle"
+PDSM_SIMPLIFIED = "https://interop.esante.gouv.fr/ig/fhir/pdsm/StructureDefinition/pdsm-simplified-publish"
+PREVIEW_OPERATION = "http://dmp-facade.invalid/fhir/OperationDefinition/preview"
+
+
+def capability_statement(base_url: str, *, date: str, send_enabled: bool) -> dict[str, Any]:
+    bundle_ops = [{"name": "preview", "definition": PREVIEW_OPERATION}]
+    resources: list[dict[str, Any]] = [
+        {
+            "type": "Bundle",
+            "supportedProfile": [PDSM_BUNDLE],
+            "operation": bundle_ops,
+            "documentation": "POST [base]/Bundle/$preview converts an ITI-65 transaction bundle (or a single "
+            "ITI-105 DocumentReference) into the CI-SIS CDA, the XDS metadata and a validation report, without sending.",
+        },
+        {
+            "type": "DocumentReference",
+            "supportedProfile": [PDSM_SIMPLIFIED],
+            "interaction": [{"code": "create"}] if send_enabled else [],
+            "operation": bundle_ops,
+            "documentation": "ITI-105 simplified publish: POST a DocumentReference with content.attachment.data.",
+        },
+        {
+            "type": "OperationDefinition",
+            "interaction": [{"code": "read"}],
+        },
+    ]
+    rest: dict[str, Any] = {
+        "mode": "server",
+        "documentation": "FHIR facade feeding the DMP (TD2.1 / IHE XDS.b ITI-41) from PDSm (MHD) submissions.",
+        "security": {
+            "cors": False,
+            "description": "Deployment-specific: mutual TLS or OAuth2 bearer tokens in front of the facade.",
+        },
+        "resource": [r for r in resources if r.get("interaction") or r.get("operation")],
+        "operation": [{"name": "preview", "definition": PREVIEW_OPERATION}],
+    }
+    if send_enabled:
+        rest["interaction"] = [{"code": "transaction", "documentation": "ITI-65 Provide Document Bundle -> ITI-41"}]
+    return {
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": date,
+        "publisher": "DMP facade",
+        "kind": "instance",
+        "instantiates": [MHD_RECIPIENT],
+        "software": {"name": "dmp-facade", "version": __version__},
+        "implementation": {"description": "DMP facade (FHIR R4 -> CI-SIS CDA R2 -> XDS.b)", "url": base_url},
+        "fhirVersion": "4.0.1",
+        "format": ["application/fhir+json", "json"],
+        "implementationGuide": [PDSM_IG],
+        "rest": [rest],
+    }
+
+
+def preview_operation_definition() -> dict[str, Any]:
+    def out(name: str, type_: str, doc: str, max_: str = "1") -> dict[str, Any]:
+        return {"name": name, "use": "out", "min": 0, "max": max_, "type": type_, "documentation": doc}
+
+    return {
+        "resourceType": "OperationDefinition",
+        "id": "preview",
+        "url": PREVIEW_OPERATION,
+        "name": "Preview",
+        "title": "Preview the DMP submission without sending it",
+        "status": "active",
+        "kind": "operation",
+        "code": "preview",
+        "resource": ["Bundle", "DocumentReference"],
+        "system": False,
+        "type": True,
+        "instance": False,
+        "parameter": [
+            {
+                "name": "validate",
+                "use": "in",
+                "min": 0,
+                "max": "1",
+                "type": "code",
+                "documentation": "'xsd' (default): CDA_extended.xsd; 'full': also the structuration-minimale "
+                "and document-type schematrons.",
+            },
+            {
+                "name": "document",
+                "use": "out",
+                "min": 0,
+                "max": "*",
+                "documentation": "One per document of the submission.",
+                "part": [
+                    out("entry", "uri", "fullUrl of the DocumentReference in the request"),
+                    out("uniqueId", "string", "XDS uniqueId = CDA ClinicalDocument/id/@root"),
+                    out("cda", "base64Binary", "The CDA R2 document"),
+                    out("metadata", "string", "XDS metadata of the submission (ebRIM RegistryObjectList)"),
+                    out("outcome", "OperationOutcome", "Validation result for this document"),
+                ],
+            },
+            out("outcome", "OperationOutcome", "Validation result of the whole submission"),
+        ],
+    }

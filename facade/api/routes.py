@@ -1,0 +1,49 @@
+"""Thin FHIR endpoints under [base] = /fhir. Work happens in facade.pipeline; errors are answered by api.outcomes."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from facade.api.body import check_content_type, read_limited_body
+from facade.api.capability import capability_statement, preview_operation_definition
+from facade.api.outcomes import FHIR_JSON
+from facade.api.representations import preview_parameters
+from facade.runtime import Runtime
+
+router = APIRouter(prefix="/fhir")
+
+
+def _runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+def _fhir(body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(body, status_code=status, media_type=FHIR_JSON, headers=headers)
+
+
+@router.get("/metadata")
+async def metadata(request: Request) -> JSONResponse:
+    rt = _runtime(request)
+    return _fhir(capability_statement(rt.base_url(request), date=rt.started_at, send_enabled=rt.send_enabled))
+
+
+@router.get("/OperationDefinition/preview")
+async def operation_definition() -> JSONResponse:
+    return _fhir(preview_operation_definition())
+
+
+@router.post("/Bundle/$preview")
+@router.post("/DocumentReference/$preview")
+async def preview(
+    request: Request, validate: Literal["xsd", "full"] = Query("xsd", description="xsd (default) or full")
+) -> JSONResponse:
+    rt = _runtime(request)
+    check_content_type(request)
+    body = await read_limited_body(request, rt.settings.input.max_body_bytes)
+    conversion = await run_in_threadpool(rt.converter.convert, body, full=(validate == "full"))
+    return _fhir(preview_parameters(conversion))

@@ -1,0 +1,91 @@
+"""One submission, from request bytes to artefacts: parse -> validate/map -> render CDA -> XSD -> XDS metadata.
+
+No FastAPI here and no network: the preview endpoint, the CLI and the feeding path all call ``Converter.convert``.
+Clock and id factory are injected so the output is deterministic under test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from lxml import etree
+
+from facade.cda.render import CdaRenderer
+from facade.cda.validation import CdaSchema, FullValidator
+from facade.errors import DocumentBuildError, Issue, Problem
+from facade.fhir.parse import parse_request
+from facade.mapping.bundle_to_submission import InputPolicy, MappingResult, to_submission
+from facade.model.document import BuildContext, FacilitySettings, RenderedDocument, SignatureDocument
+from facade.terminology.tables import Terminology
+from facade.xds.ebrim import to_registry_object_list, to_submit_objects_request
+
+
+@dataclass(frozen=True)
+class Conversion:
+    """Everything built from one request, before signing and sending."""
+
+    mapping: MappingResult
+    documents: tuple[RenderedDocument, ...]
+    issues: tuple[Issue, ...]  # mapping warnings + validation of what we produced (per-document ones in by_document)
+    by_document: dict[str, tuple[Issue, ...]] = field(default_factory=dict)  # uniqueId -> issues
+
+    @property
+    def valid(self) -> bool:
+        return not any(i.is_error for i in self.all_issues())
+
+    def all_issues(self) -> list[Issue]:
+        out = list(self.issues)
+        for issues in self.by_document.values():
+            out.extend(issues)
+        return out
+
+    def metadata(self, signature: SignatureDocument | None = None) -> etree._Element:
+        return to_registry_object_list(self.mapping.submission, self.documents, signature)
+
+    def submit_objects_request(self, signature: SignatureDocument | None = None) -> etree._Element:
+        return to_submit_objects_request(self.mapping.submission, self.documents, signature)
+
+
+@dataclass
+class Converter:
+    terminology: Terminology
+    renderer: CdaRenderer
+    facility: FacilitySettings
+    policy: InputPolicy
+    now: Callable[[], datetime]
+    new_oid: Callable[[], str]
+    schema: CdaSchema | None = None
+    full_validator: FullValidator | None = None
+    max_json_depth: int = 64
+
+    def convert(self, body: bytes, *, full: bool = False) -> Conversion:
+        """Raises BundleParseError / BundleValidationError for bad input; reports output validation as issues."""
+        parsed = parse_request(body, max_depth=self.max_json_depth)
+        ctx = BuildContext(facility=self.facility, now=self.now(), new_oid=self.new_oid)
+        mapping = to_submission(parsed, ctx, self.terminology, self.policy)
+        rendered = tuple(RenderedDocument(req, self.renderer.render(req.document)) for req in mapping.submission.documents)
+        by_document: dict[str, tuple[Issue, ...]] = {}
+        for doc in rendered:
+            by_document[doc.request.document.id] = tuple(self._check(doc, full=full))
+        return Conversion(mapping, rendered, tuple(mapping.warnings), by_document)
+
+    def _check(self, doc: RenderedDocument, *, full: bool) -> Sequence[Issue]:
+        artefact = f"CDA {doc.request.document.id}"
+        issues: list[Issue] = []
+        if self.schema is not None:
+            issues += self.schema.issues(doc.cda, artefact)
+        if full:
+            if self.full_validator is None:
+                issues.append(Issue(Problem.VALIDATION_KIT_MISSING, details={"reason": "no validation kit configured"}))
+            else:
+                issues += self.full_validator.issues(doc.cda, artefact)
+        return issues
+
+
+def require_valid(conversion: Conversion) -> None:
+    """The feeding path never sends an artefact that failed validation: that is our bug (500), not the caller's."""
+    errors = [i for i in conversion.all_issues() if i.is_error]
+    if errors:
+        raise DocumentBuildError(Problem.CDA_NOT_SCHEMA_VALID, issues=errors)

@@ -1,0 +1,200 @@
+"""Settings: built in one place from FACADE_* environment variables (nested with "__") and an optional TOML file.
+
+Library modules never import this; ``facade.app.create_app`` turns settings into objects. Unsafe values are refused
+at start-up (e.g. a plain-http DMP URL outside development, INS test OIDs in production).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from facade.model.document import (
+    OID_INS_NIA,
+    OID_INS_NIR,
+    OID_INS_NIR_DEMO,
+    OID_INS_NIR_TEST,
+    Code,
+    FacilitySettings,
+)
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_KIT = PROJECT_ROOT.parent / "shared" / "conformance-kit"
+
+# GIE fiche PDT-INF-579v4 (spec digest §2.3): the four suites allowed for LPS access, OpenSSL names (TLS 1.2).
+DMP_CIPHERS = ":".join(
+    [
+        "ECDHE-RSA-CHACHA20-POLY1305",
+        "ECDHE-RSA-AES128-GCM-SHA256",
+        "ECDHE-RSA-AES256-SHA384",
+        "ECDHE-RSA-AES256-GCM-SHA384",
+    ]
+)
+
+
+class FacilityConfig(BaseModel):
+    """Facility rules: certificates belong to the legal entity (FINESS EJ); the geographic FINESS (EG) of the
+    emitting site appears in the VIHF (Identifiant_Structure), the submission set and the CDA."""
+
+    finess_ej: str = "120456789"
+    finess_eg: str = "120459876"
+    site_name: str = "CH de Démonstration - site principal"
+    source_id: str = "1.2.250.1.999.1.1.1"  # XDS sourceId of this installation (replace with your own OID)
+    oid_root: str = "1.2.250.1.999.1.1.1.1"  # root for generated document / submission unique ids
+    sector_code: str = "SA01"  # TRE_R02 secteur d'activité (JDV_J61): SA01 = établissement public de santé
+    sector_display: str = "Etablissement public de santé"
+    practice_setting_code: str = "ETABLISSEMENT"  # JDV_J62
+    practice_setting_display: str = "Etablissement de santé"
+    ipp_oid: str | None = "1.2.250.1.999.1.1.1.2"  # assigning authority of the IPP (local patient ids)
+    content_type_code: str = "03"  # default SubmissionSet contentTypeCode (JDV_J59 / TRE_R209): hospitalisation complète
+    content_type_display: str = "Hospitalisation complète"
+
+    def to_model(self) -> FacilitySettings:
+        return FacilitySettings(
+            finess_ej=self.finess_ej,
+            finess_eg=self.finess_eg,
+            site_name=self.site_name,
+            source_id=self.source_id,
+            oid_root=self.oid_root,
+            sector=Code(self.sector_code, "1.2.250.1.71.4.2.4", self.sector_display),
+            practice_setting=Code(self.practice_setting_code, "1.2.250.1.213.1.1.4.9", self.practice_setting_display),
+            ipp_oid=self.ipp_oid,
+        )
+
+
+class InputConfig(BaseModel):
+    max_body_bytes: int = 20 * 1024 * 1024
+    max_document_bytes: int = 10 * 1024 * 1024  # decoded document content
+    max_json_depth: int = 64
+    # Production accepts INS-NIR and INS-NIA only; test (4.10) and demo (4.11) OIDs must be enabled explicitly.
+    accept_test_ins: bool = False
+    # FR Core legacy identity status VALI (HL7 table 0445) is not "qualifiée": refused unless explicitly allowed.
+    accept_legacy_vali: bool = False
+
+    def accepted_ins_oids(self) -> frozenset[str]:
+        oids = {OID_INS_NIR, OID_INS_NIA}
+        if self.accept_test_ins:
+            oids |= {OID_INS_NIR_TEST, OID_INS_NIR_DEMO}
+        return frozenset(oids)
+
+
+class CredentialConfig(BaseModel):
+    """One credential: PEM (cert + key [+ password]) or PKCS#12 (+ password), from files or base64 values."""
+
+    cert: Path | None = None
+    key: Path | None = None
+    key_password: SecretStr | None = None
+    p12: Path | None = None
+    p12_base64: SecretStr | None = None
+    p12_password: SecretStr | None = None
+    p12_password_file: Path | None = None
+
+    def configured(self) -> bool:
+        return bool(self.cert or self.p12 or self.p12_base64)
+
+    def password(self) -> bytes | None:
+        if self.p12_password is not None:
+            return self.p12_password.get_secret_value().encode()
+        if self.p12_password_file is not None:
+            return self.p12_password_file.read_bytes().strip()
+        if self.key_password is not None:
+            return self.key_password.get_secret_value().encode()
+        return None
+
+
+class DmpConfig(BaseModel):
+    repository_url: str = ""  # https://<host>/si-dmp-server/v2/services/repository
+    ca_bundle: Path | None = None  # IGC-Santé CAs in production, the test CA in demo
+    ciphers: str = DMP_CIPHERS
+    connect_timeout: float = 10.0
+    read_timeout: float = 120.0
+    wsa_to: Literal["endpoint", "empty"] = "endpoint"
+    auth: CredentialConfig = Field(default_factory=CredentialConfig)  # ORG AUTH_CLI (mutual TLS)
+    sign: CredentialConfig = Field(default_factory=CredentialConfig)  # ORG SIGN (VIHF + XAdES)
+    # UNCERTAIN in the spec digest (§4.2): SHA-256 acceptance for the XAdES lot signature is undocumented;
+    # the official samples use SHA-1, so SHA-1 is the default and SHA-256 a setting.
+    xades_digest: Literal["sha1", "sha256"] = "sha1"
+    vihf_signature: Literal["rsa-sha256", "rsa-sha1"] = "rsa-sha256"
+    # UNCERTAIN (§1.2): GIE samples write "Authentification_mode", the ANS mapping/kit/DRIM "Authentification_Mode".
+    vihf_mode_attribute: str = "Authentification_Mode"
+
+
+class VihfConfig(BaseModel):
+    """What the VIHF says about the sending software and the person responsible for the automated processing."""
+
+    subject_id: str = "DMP facade, automate d'alimentation, service informatique"
+    name_id: str = ""  # PS_IdNat of the person responsible for the processing (defaults to the structure id)
+    role: Literal["AUTOMATE"] = "AUTOMATE"
+    lps_name: str = "DMP-FACADE"
+    lps_version: str = "0.1.0"
+    lps_homologation: str = "NON-HOMOLOGUE"  # LPS_ID_HOMOLOGATION_DMP, issued by the GIE SESAM-Vitale / CNAM
+    lps_id: str | None = None
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FACADE_", env_nested_delimiter="__", extra="forbid")
+
+    environment: Literal["development", "production"] = "production"
+    base_url: str = ""  # public base of the FHIR endpoint, e.g. https://facade.example/fhir (used in Location)
+    state_dir: Path = Path(".facade")
+    database_url: str = ""  # default: sqlite file under state_dir
+    validation_kit: Path | None = None  # ANS conformance kit (XSD at runtime, schematron in $preview?validate=full)
+    templates_dir: Path = PROJECT_ROOT / "templates" / "cda"
+    facility: FacilityConfig = Field(default_factory=FacilityConfig)
+    input: InputConfig = Field(default_factory=InputConfig)
+    dmp: DmpConfig = Field(default_factory=DmpConfig)
+    vihf: VihfConfig = Field(default_factory=VihfConfig)
+    config_file: Path | None = None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _TomlSource(settings_cls))
+
+    @model_validator(mode="after")
+    def _refuse_unsafe(self) -> Settings:
+        url = self.dmp.repository_url
+        if url and not url.startswith("https://"):
+            raise ValueError(f"dmp.repository_url must be https:// (got {url!r})")
+        if self.environment == "production" and self.input.accept_test_ins:
+            raise ValueError("input.accept_test_ins (INS test/demo OIDs) is refused in production")
+        return self
+
+    def resolved_kit(self) -> Path | None:
+        if self.validation_kit is not None:
+            return self.validation_kit
+        return DEFAULT_KIT if (DEFAULT_KIT / "validate.py").is_file() else None
+
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.state_dir / 'facade.sqlite').resolve()}"
+
+
+class _TomlSource(PydanticBaseSettingsSource):
+    """Optional TOML config file named by FACADE_CONFIG_FILE (lowest priority: environment overrides it)."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:  # pragma: no cover - unused
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        path = os.environ.get("FACADE_CONFIG_FILE")
+        if not path:
+            return {}
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
