@@ -12,6 +12,9 @@ Tree::
     ├── DocumentBuildError      our fault, 500 (template, CDA schema)
     ├── SecurityError           key / certificate / signing
     └── DeliveryError           transport, TLS, SOAP fault, RegistryResponse failure (retryable or not)
+        ├── TransportError          no SOAP answer (transport/mtls.py): .retryable, .ambiguous (may have landed)
+        │   └── TlsError            handshake / certificate refused: never retried
+        └── RemoteRejectionError    SOAP Fault or non-Success RegistryResponse (xds/error_mapping.py): .retryable
 
 Add a member here before raising it anywhere; keep codes stable (clients match on them).
 """
@@ -83,6 +86,31 @@ class Problem(Enum):
     )
     CDA_INPUT_INVALID = Spec("cda-input-invalid", "invalid", 422, "The CDA document supplied is not valid: {reason}")
     XML_FORBIDDEN_CONSTRUCT = Spec("xml-forbidden", "security", 400, "XML with a DTD or entities is refused: {reason}")
+    # lab report (CR-BIO) from DiagnosticReport / Observations (facade/mapping/lab_report.py)
+    INVALID_UCUM_UNIT = Spec(
+        "invalid-ucum-unit", "value", 422, "{element}: unit '{unit}' is not a valid UCUM code ({reason})"
+    )
+    UNKNOWN_LAB_CODE = Spec(
+        "unknown-lab-code",
+        "code-unknown",
+        200,
+        "{element}: {system}|{code} is not in the lab chapter table; rendered as '{display}' in chapter {chapter}",
+        "warning",
+    )
+    LAB_METADATA_DERIVED = Spec(
+        "lab-metadata-derived",
+        "informational",
+        200,
+        "No DocumentReference: document metadata derived from {source} (typeCode {type_code}, classCode {class_code})",
+        "information",
+    )
+    LAB_PDF_GENERATED = Spec(
+        "lab-pdf-generated",
+        "informational",
+        200,
+        "No PDF rendering of the report was supplied: the facade generated the mandatory PDF copy section",
+        "information",
+    )
 
     # --- our own build failures (500) ---
     TEMPLATE_RENDER = Spec("template-render", "exception", 500, "Template {template} failed: {reason}", "fatal")
@@ -98,6 +126,159 @@ class Problem(Enum):
     VALIDATION_KIT_MISSING = Spec(
         "validation-kit-missing", "not-supported", 422, "Full validation needs the conformance kit: {reason}", "warning"
     )
+
+    # --- delivery to the DMP (wire: transport, SOAP, RegistryResponse; see facade/xds/error_mapping.py) ---
+    SOAP_BUILD = Spec("soap-build", "exception", 500, "Cannot build the SOAP message: {reason}", "fatal")
+    TLS_REJECTED = Spec(
+        "tls-rejected",
+        "security",
+        502,
+        "The DMP endpoint {url} refused the TLS connection or our client certificate: {reason}",
+    )
+    TLS_SERVER_UNTRUSTED = Spec(
+        "tls-server-untrusted", "security", 502, "The certificate of the DMP endpoint {url} is not trusted: {reason}"
+    )
+    TRANSPORT_TIMEOUT = Spec("transport-timeout", "transient", 504, "No answer from {url} in time ({phase}): {reason}")
+    TRANSPORT_CONNECTION = Spec("transport-connection", "transient", 503, "Cannot reach {url}: {reason}")
+    TRANSPORT_PROTOCOL = Spec("transport-protocol", "transient", 502, "The connection to {url} broke: {reason}")
+    TRANSPORT_CONFIGURATION = Spec(
+        "transport-configuration", "exception", 500, "Cannot send to {url}: {reason}", "fatal"
+    )
+    DMP_HTTP_STATUS = Spec(
+        "dmp-http-status", "transient", 503, "{url} answered HTTP {status} ({content_type}) instead of SOAP"
+    )
+    DMP_UNEXPECTED_RESPONSE = Spec(
+        "dmp-unexpected-response", "exception", 502, "{url} answered HTTP {status} ({content_type}): {reason}"
+    )
+    SOAP_RESPONSE_INVALID = Spec("soap-response-invalid", "exception", 502, "The DMP answer cannot be read: {reason}")
+    SOAP_FAULT = Spec("soap-fault", "exception", 502, "The DMP returned SOAP Fault {code}: {reason}")
+    SOAP_FAULT_RECEIVER = Spec(
+        "soap-fault-receiver", "transient", 503, "The DMP failed to process the message ({code}): {reason}"
+    )
+    VIHF_REJECTED = Spec(
+        "vihf-rejected", "security", 502, "The DMP refused the VIHF or its signature ({code}): {reason}"
+    )
+    DMP_INVALID_CERTIFICATE = Spec(
+        "dmp-invalid-certificate",
+        "security",
+        502,
+        "The DMP refused the certificate that signed the VIHF ({code}): {reason}",
+    )
+    XDS_TRANSIENT = Spec("xds-transient", "transient", 503, "{context}")
+    XDS_METADATA_REJECTED = Spec("xds-metadata-rejected", "invalid", 422, "{context}")
+    XDS_MISSING_CONTENT = Spec(
+        "xds-missing-content",
+        "required",
+        422,
+        "{context}",
+    )
+    XDS_UNKNOWN_PATIENT = Spec("xds-unknown-patient", "not-found", 422, "{context}")
+    XDS_UNRESOLVED_REFERENCE = Spec("xds-unresolved-reference", "not-found", 422, "{context}")
+    XDS_BUSINESS_RULE = Spec("xds-business-rule", "business-rule", 422, "{context}")
+    XDS_DUPLICATE_UNIQUE_ID = Spec("xds-duplicate-unique-id", "duplicate", 409, "{context}")
+    XDS_INTEGRITY = Spec(
+        "xds-integrity",
+        "exception",
+        500,
+        "{context}",
+        "fatal",
+    )
+    XDS_REGISTRY_ERROR = Spec("xds-registry-error", "exception", 502, "{context}")
+    XDS_WARNING = Spec("xds-warning", "informational", 200, "{context}", "warning")
+
+    # --- outbox: persistence, idempotency, delivery state (facade/outbox/) ---
+    OUTBOX_UNAVAILABLE = Spec(
+        "outbox-unavailable", "transient", 503, "The submission store is unavailable: {reason}", "fatal"
+    )
+    IDEMPOTENCY_KEY_REUSED = Spec(
+        "idempotency-key-reused",
+        "conflict",
+        422,
+        "This Idempotency-Key was already used for a different request (submission {submission_id}, {state})",
+    )
+    DOCUMENT_ALREADY_SUBMITTED = Spec(
+        "document-already-submitted",
+        "duplicate",
+        409,
+        "Document {unique_id} is already carried by submission {submission_id} ({state})",
+    )
+    SUBMISSION_NOT_FOUND = Spec("submission-not-found", "not-found", 404, "No submission {submission_id}")
+    OUTBOX_STALE_LEASE = Spec(
+        "outbox-stale-lease",
+        "conflict",
+        409,
+        "Submission {submission_id} is {state}, leased by {lease_owner}: the result of {owner} is dropped",
+    )
+    SUBMISSION_STATE_CONFLICT = Spec(
+        "submission-state-conflict", "conflict", 409, "Submission {submission_id} is {state}; {action} needs {expected}"
+    )
+
+    # --- signing: credentials (start-up checks), VIHF claims, signatures (facade/credentials.py, soap/saml.py,
+    # soap/xades.py). Credential problems are ours (500, fatal); claims taken from the request are 422. ---
+    CREDENTIAL_UNREADABLE = Spec(
+        "credential-unreadable", "security", 500, "{source}: cannot load the credential: {reason}", "fatal"
+    )
+    CERTIFICATE_KEY_MISMATCH = Spec(
+        "certificate-key-mismatch", "security", 500, "{source}: the private key does not match the certificate", "fatal"
+    )
+    CERTIFICATE_EXPIRED = Spec(
+        "certificate-expired", "security", 500, "{source}: certificate {subject} expired on {not_after}", "fatal"
+    )
+    CERTIFICATE_NOT_YET_VALID = Spec(
+        "certificate-not-yet-valid",
+        "security",
+        500,
+        "{source}: certificate {subject} is valid only from {not_before}",
+        "fatal",
+    )
+    CERTIFICATE_USAGE = Spec(
+        "certificate-usage",
+        "security",
+        500,
+        "{source}: certificate {subject} cannot be used {purpose}: {reason}",
+        "fatal",
+    )
+    SIGNING_FAILED = Spec("signing-failed", "exception", 500, "Signing the {artefact} failed: {reason}", "fatal")
+    VIHF_STRUCTURE_ID = Spec(
+        "vihf-structure-id",
+        "exception",
+        500,
+        "VIHF Identifiant_Structure {value!r} is not a Struct_IdNat: {reason}",
+        "fatal",
+    )
+    VIHF_SECTOR = Spec(
+        "vihf-sector", "exception", 500, "VIHF Secteur_Activite {value!r} is not SAxx^1.2.250.1.71.4.2.4", "fatal"
+    )
+    VIHF_SETTING = Spec("vihf-setting", "exception", 500, "VIHF {attribute} {value!r}: {reason}", "fatal")
+    VIHF_PATIENT_ID = Spec(
+        "vihf-patient-id", "value", 422, "VIHF resource-id {value!r} is not an INS as HL7 CX: {reason}"
+    )
+    VIHF_ROLE = Spec("vihf-role", "business-rule", 422, "VIHF role {value!r}: {reason}")
+    VIHF_SPECIALITY_MISSING = Spec(
+        "vihf-speciality-missing",
+        "business-rule",
+        422,
+        "VIHF role {value!r} (profession {profession}) needs a second role value with the speciality "
+        "(TRE_R01 SMxx, codeSystem 1.2.250.1.71.4.2.5)",
+    )
+    SIGNATURE_INVALID = Spec("signature-invalid", "security", 400, "{artefact}: the signature is invalid: {reason}")
+    SIGNER_NOT_SIGNING_CERTIFICATE = Spec(
+        "signer-not-signing-certificate",
+        "security",
+        400,
+        "{artefact}: not a valid signature certificate ({subject}): {reason}",
+    )
+    SIGNER_UNTRUSTED = Spec(
+        "signer-untrusted", "security", 400, "{artefact}: the signing certificate {subject} is not trusted: {reason}"
+    )
+    MANIFEST_DIGEST_MISMATCH = Spec(
+        "manifest-digest-mismatch", "security", 400, "XAdES manifest reference {uri}: {reason}"
+    )
+
+    # --- HTTP surface ---
+    NOT_FOUND = Spec("not-found", "not-found", 404, "{text}")
+    METHOD_NOT_ALLOWED = Spec("method-not-allowed", "not-supported", 405, "{text}")
+    INTERNAL = Spec("internal-error", "exception", 500, "Internal error ({kind}); see the server log", "fatal")
 
     # --- informational ---
     INFORMATION = Spec("information", "informational", 200, "{text}", "information")
@@ -185,6 +366,35 @@ class SecurityError(FacadeError):
 
 class DeliveryError(FacadeError):
     """Sending failed. Whether it is retried is decided by the retry policy, not at the raise site."""
+
+
+class TransportError(DeliveryError):
+    """Network-level failure (facade/transport/mtls.py). ``retryable`` and ``ambiguous`` are the wire layer's facts
+    for the retry policy: ``ambiguous`` means the request may have reached the DMP (e.g. read timeout after sending),
+    so a later XDSDuplicateUniqueIdInRegistry for the same documents means the earlier attempt landed."""
+
+    def __init__(self, problem: Problem, /, *, retryable: bool, ambiguous: bool = False, **details: Any) -> None:
+        super().__init__(problem, **details)
+        self.retryable = retryable
+        self.ambiguous = ambiguous
+
+
+class TlsError(TransportError):
+    """TLS handshake or certificate rejected (either side). Never retried: alert operators."""
+
+    def __init__(self, problem: Problem, /, **details: Any) -> None:
+        super().__init__(problem, retryable=False, ambiguous=False, **details)
+
+
+class RemoteRejectionError(DeliveryError):
+    """The DMP answered, with a SOAP Fault or a RegistryResponse that is not Success (facade/xds/error_mapping.py).
+    Carries one Issue per RegistryError / fault; ``retryable`` comes from the one XDS error table."""
+
+    def __init__(self, problem: Problem, /, *, issues: Iterable[Issue], retryable: bool, response: Any = None) -> None:
+        super().__init__(problem, issues=issues)
+        self.retryable = retryable
+        self.ambiguous = False  # the DMP answered: the outcome is known
+        self.response = response
 
 
 class ValidationReport:
