@@ -1,0 +1,97 @@
+"""Pure Jinja filters for CDA/XDS rendering. Each is registered in ``facade.cda.environment`` and unit-tested."""
+
+from __future__ import annotations
+
+import base64
+import re
+from datetime import UTC, datetime
+
+from markupsafe import Markup
+
+# Characters XML 1.0 forbids (C0 controls except TAB/LF/CR, surrogates, U+FFFE/U+FFFF): a FHIR string may carry
+# them, and one of them makes the whole CDA ill-formed.
+_XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _aware(value: datetime) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"naive datetime {value.isoformat()}: the model carries timezone-aware times only")
+    return value
+
+
+def hl7_ts(value: datetime) -> str:
+    """CDA TS to the second with the UTC offset: ``20090529094914+0200`` (STRUCMIN §3.5 effectiveTime)."""
+    v = _aware(value)
+    offset = v.strftime("%z")  # +0200 (seconds in an offset are not representable in HL7 TS: dropped)
+    return v.strftime("%Y%m%d%H%M%S") + offset[:5]
+
+
+def hl7_ts_utc(value: datetime) -> str:
+    """XDS DTM in UTC, to the second: ``20090529074914`` (creationTime, submissionTime, serviceStart/StopTime)."""
+    return _aware(value).astimezone(UTC).strftime("%Y%m%d%H%M%S")
+
+
+def b64(data: bytes) -> Markup:
+    """Base64 (no line breaks) of raw bytes. Marked safe: the alphabet needs no XML escaping, and skipping the
+    escaper matters for multi-megabyte bodies."""
+    return Markup(base64.b64encode(data).decode("ascii"))  # noqa: S704 - base64 alphabet only
+
+
+def xml_text(value: object) -> object:
+    """Remove characters XML 1.0 cannot carry; None -> "" (Jinja ``finalize`` applies it to every expression)."""
+    if value is None:
+        return ""
+    if isinstance(value, Markup):
+        return value
+    if isinstance(value, str):
+        return _XML_FORBIDDEN.sub("", value)
+    return value
+
+
+def strip_control(value: str) -> str:
+    """The same cleaning as an explicit filter, for values built inside templates."""
+    return _XML_FORBIDDEN.sub("", value)
+
+
+def truncate_title(value: str, limit: int = 128) -> str:
+    """CDA title is limited to 128 characters (STRUCMIN §3.5)."""
+    return value if len(value) <= limit else value[: limit - 1].rstrip() + "…"
+
+
+# PN prefix (JDV_J245-Civilite-CISIS) vs suffix (JDV_J246-Titre-CISIS): STRUCMIN puts the civility in <prefix> and
+# the title (DR) in <suffix>; anything else in a FHIR prefix has no CI-SIS place and is dropped.
+_CIVILITY = {"M": "M", "MR": "M", "M.": "M", "MONSIEUR": "M", "MME": "MME", "MADAME": "MME"}
+_TITLE = {"DR": "DR", "DR.": "DR", "DOCTEUR": "DR"}
+
+
+def name_prefix(value: str | None) -> str | None:
+    """The CI-SIS civility code for a person's prefix (``Mme`` -> ``MME``), or None."""
+    return _CIVILITY.get(value.strip().upper()) if value else None
+
+
+def name_suffix(value: str | None) -> str | None:
+    """The CI-SIS title code for a person's prefix (``Dr`` -> ``DR``), or None."""
+    return _TITLE.get(value.strip().upper()) if value else None
+
+
+FILTERS = {
+    "name_prefix": name_prefix,
+    "name_suffix": name_suffix,
+    "hl7_ts": hl7_ts,
+    "hl7_ts_utc": hl7_ts_utc,
+    "b64": b64,
+    "strip_control": strip_control,
+    "truncate_title": truncate_title,
+}
+
+__all__ = [
+    "FILTERS",
+    "b64",
+    "name_prefix",
+    "name_suffix",
+    "hl7_ts",
+    "hl7_ts_utc",
+    "strip_control",
+    "truncate_title",
+    "xml_text",
+]

@@ -1,0 +1,72 @@
+"""ClinicalDocument -> CDA R2 bytes: Jinja template, then safe re-parse, then the ANS XSD when a schema is given.
+
+The bytes returned are exactly what is sent (the XDS hash and size are computed on them): nothing reformats them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jinja2
+from lxml import etree
+
+from facade.cda.environment import create_environment
+from facade.cda.validation import CdaSchema, CdaSchemaError, parse_safely
+from facade.errors import DocumentBuildError, Issue, Problem, RequestError
+from facade.model.document import ClinicalDocument
+
+DEFAULT_TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates" / "cda"
+
+
+class CdaRenderer:
+    """Thread-safe once built (the Jinja environment and compiled templates are read-only)."""
+
+    def __init__(self, templates_dir: Path, schema: CdaSchema | None = None) -> None:
+        self._env = create_environment(templates_dir)
+        self._schema = schema
+
+    def template_name(self, doc: ClinicalDocument) -> str:
+        return f"{doc.template}/document.xml.j2"
+
+    def render(self, doc: ClinicalDocument) -> bytes:
+        """UTF-8 CDA. Raises DocumentBuildError (TEMPLATE_RENDER) for template failures or ill-formed output,
+        CdaSchemaError (CDA_NOT_SCHEMA_VALID) when the output fails the XSD. A passthrough document (the CDA was
+        supplied) is returned byte for byte after the same checks; its failures are the caller's (CDA_INPUT_INVALID)."""
+        if doc.passthrough is not None:
+            return self._check_passthrough(doc.passthrough)
+        name = self.template_name(doc)
+        try:
+            text = self._env.get_template(name).render(doc=doc)
+        except jinja2.TemplateError as exc:
+            where = f"{name}:{exc.lineno}" if isinstance(exc, jinja2.TemplateSyntaxError) else name
+            raise DocumentBuildError(Problem.TEMPLATE_RENDER, template=where, reason=str(exc)) from exc
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:  # model value a filter cannot render
+            raise DocumentBuildError(Problem.TEMPLATE_RENDER, template=name, reason=repr(exc)) from exc
+        data = text.encode("utf-8")
+        try:
+            tree = parse_safely(data)
+        except (etree.XMLSyntaxError, ValueError) as exc:
+            raise DocumentBuildError(
+                Problem.TEMPLATE_RENDER, template=name, reason=f"output is not well-formed XML: {exc}"
+            ) from exc
+        if self._schema is not None:
+            self._schema.check(tree)
+        return data
+
+    def _check_passthrough(self, data: bytes) -> bytes:
+        try:
+            tree = parse_safely(data)
+        except ValueError as exc:
+            raise RequestError(Problem.XML_FORBIDDEN_CONSTRUCT, reason=str(exc)) from exc
+        except etree.XMLSyntaxError as exc:
+            raise RequestError(Problem.CDA_INPUT_INVALID, reason=f"not well-formed: {exc}") from exc
+        if self._schema is not None:
+            try:
+                self._schema.check(tree)
+            except CdaSchemaError as exc:
+                issues = [Issue(Problem.CDA_INPUT_INVALID, None, dict(i.details)) for i in exc.issues]
+                raise RequestError(Problem.CDA_INPUT_INVALID, issues=issues) from exc
+        return data
+
+
+__all__ = ["DEFAULT_TEMPLATES_DIR", "CdaRenderer"]

@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
+from markupsafe import Markup
+
+from facade.cda.filters import (
+    b64,
+    hl7_ts,
+    hl7_ts_utc,
+    name_prefix,
+    name_suffix,
+    strip_control,
+    truncate_title,
+    xml_text,
+)
+
+PARIS = ZoneInfo("Europe/Paris")
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (datetime(2009, 5, 29, 9, 49, 14, tzinfo=PARIS), "20090529094914+0200"),
+        (datetime(2024, 1, 15, 8, 5, 0, tzinfo=PARIS), "20240115080500+0100"),
+        (datetime(2024, 1, 15, 8, 5, 0, tzinfo=UTC), "20240115080500+0000"),
+        (datetime(2024, 1, 15, 8, 5, 0, tzinfo=timezone(timedelta(hours=-3, minutes=-30))), "20240115080500-0330"),
+        (datetime(2024, 1, 15, 8, 5, 0, 999999, tzinfo=UTC), "20240115080500+0000"),  # to the second
+    ],
+)
+def test_hl7_ts_keeps_the_offset(value: datetime, expected: str) -> None:
+    assert hl7_ts(value) == expected
+
+
+def test_hl7_ts_utc_converts_to_utc() -> None:
+    assert hl7_ts_utc(datetime(2009, 5, 29, 9, 49, 14, tzinfo=PARIS)) == "20090529074914"
+    # across midnight and the year boundary
+    assert hl7_ts_utc(datetime(2024, 1, 1, 0, 30, tzinfo=PARIS)) == "20231231233000"
+
+
+@pytest.mark.parametrize("fn", [hl7_ts, hl7_ts_utc])
+def test_naive_datetimes_are_refused(fn: object) -> None:
+    with pytest.raises(ValueError, match="naive"):
+        fn(datetime(2024, 1, 1, 12, 0))  # type: ignore[operator]
+
+
+def test_b64_is_safe_markup_without_line_breaks() -> None:
+    out = b64(bytes(range(256)) * 100)
+    assert isinstance(out, Markup)
+    assert "\n" not in out and len(out) == 4 * ((25600 + 2) // 3)
+    assert b64(b"") == ""
+
+
+def test_xml_text_strips_forbidden_characters_and_none() -> None:
+    assert xml_text(None) == ""
+    assert xml_text("a\x0bb\x00c\x1fd\ufffe\tok\r\n") == "abcd\tok\r\n"
+    assert xml_text(3) == 3
+    safe = Markup("<x/>")
+    assert xml_text(safe) is safe
+    assert strip_control("x\x08y") == "xy"
+
+
+def test_truncate_title_limits_to_128_characters() -> None:
+    assert truncate_title("court") == "court"
+    long = "x" * 200
+    out = truncate_title(long)
+    assert len(out) == 128 and out.endswith("…")
+    assert truncate_title("y" * 128) == "y" * 128
+
+
+@pytest.mark.parametrize(
+    ("prefix", "civility", "title"),
+    [
+        ("Mme", "MME", None),
+        ("M.", "M", None),
+        ("Monsieur", "M", None),
+        ("Dr", None, "DR"),
+        ("Dr.", None, "DR"),
+        ("Pr", None, None),
+        (None, None, None),
+        ("", None, None),
+    ],
+)
+def test_prefix_is_split_into_civility_and_title(prefix: str | None, civility: str | None, title: str | None) -> None:
+    assert name_prefix(prefix) == civility
+    assert name_suffix(prefix) == title
