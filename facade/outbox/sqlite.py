@@ -1,0 +1,163 @@
+"""SQLite outbox: the default, embedded store (one file, WAL).
+
+Safe with several threads (one connection per thread) and several processes on the same file: every write runs
+in ``BEGIN IMMEDIATE`` (one writer at a time, taken before the first read, so a read-then-write transaction can
+never fail with SQLITE_BUSY half-way) and waits up to ``busy_timeout`` for the lock. ``synchronous=FULL`` by
+default: a committed submission survives a power cut, not only a process crash.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from facade.ids import system_now
+from facade.outbox.record import OutboxUnavailableError
+from facade.outbox.store import Clock, Cursor, SqlOutbox, ThreadConnections, json_text
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICRO = timedelta(microseconds=1)
+
+SCHEMA = """
+BEGIN IMMEDIATE;
+CREATE TABLE IF NOT EXISTS outbox_submission (
+    id TEXT PRIMARY KEY,
+    idempotency_key TEXT NOT NULL UNIQUE,
+    fingerprint TEXT NOT NULL,
+    document_unique_ids TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('pending', 'sending', 'delivered', 'failed', 'dead')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL,
+    lease_owner TEXT,
+    lease_until INTEGER,
+    response TEXT,
+    last_error TEXT,
+    ambiguous INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    delivered_at INTEGER,
+    retry_since INTEGER NOT NULL,
+    request_id TEXT,
+    patient_hash TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    context TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS outbox_submission_due ON outbox_submission (state, next_attempt_at);
+CREATE INDEX IF NOT EXISTS outbox_submission_created ON outbox_submission (created_at);
+-- payloads are written once and never updated: kept out of the hot, often-updated row
+CREATE TABLE IF NOT EXISTS outbox_payload (
+    submission_id TEXT PRIMARY KEY REFERENCES outbox_submission (id),
+    content_type TEXT NOT NULL,
+    body BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS outbox_document (
+    unique_id TEXT NOT NULL,
+    submission_id TEXT NOT NULL REFERENCES outbox_submission (id),
+    PRIMARY KEY (unique_id, submission_id)
+);
+CREATE TABLE IF NOT EXISTS outbox_audit (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    at INTEGER NOT NULL,
+    event TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    submission_id TEXT,
+    patient_hash TEXT,
+    document_unique_ids TEXT NOT NULL,
+    request_id TEXT,
+    detail TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS outbox_audit_submission ON outbox_audit (submission_id, seq);
+CREATE INDEX IF NOT EXISTS outbox_audit_at ON outbox_audit (at);
+CREATE TRIGGER IF NOT EXISTS outbox_audit_no_update BEFORE UPDATE ON outbox_audit
+BEGIN SELECT RAISE(ABORT, 'outbox_audit is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS outbox_audit_no_delete BEFORE DELETE ON outbox_audit
+BEGIN SELECT RAISE(ABORT, 'outbox_audit is append-only'); END;
+PRAGMA user_version = 1;
+COMMIT;
+"""
+
+_SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
+
+
+class SqliteOutbox(SqlOutbox):
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        clock: Clock = system_now,
+        new_id: Callable[[], str] | None = None,
+        busy_timeout: float = 30.0,
+        synchronous: str = "FULL",
+    ) -> None:
+        super().__init__(clock=clock, new_id=new_id)
+        if synchronous.upper() not in _SYNCHRONOUS:
+            raise ValueError(f"synchronous must be one of {_SYNCHRONOUS}")
+        self.path = Path(path)
+        self._busy_timeout = busy_timeout
+        self._synchronous = synchronous.upper()
+        self._connections = ThreadConnections(self._connect, sqlite3.Connection.close)
+        try:
+            conn = self._conn()
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise OutboxUnavailableError(f"SQLite refused WAL mode for {self.path} (got {mode})")
+            conn.executescript(SCHEMA)
+        except sqlite3.OperationalError as exc:
+            raise OutboxUnavailableError(f"cannot open the outbox database ({exc})") from exc
+
+    def _conn(self) -> sqlite3.Connection:
+        return self._connections.get()
+
+    def _connect(self) -> sqlite3.Connection:
+        # used by one thread only; check_same_thread=False so that close() and thread exit can close it
+        conn = sqlite3.connect(self.path, timeout=self._busy_timeout, isolation_level=None, check_same_thread=False)
+        conn.execute(f"PRAGMA synchronous = {self._synchronous}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        return conn
+
+    @contextmanager
+    def _transaction(self, *, write: bool = True) -> Iterator[Cursor]:
+        conn = self._conn()
+        try:
+            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        except sqlite3.OperationalError as exc:
+            raise OutboxUnavailableError(f"SQLite: {exc}") from exc
+        try:
+            yield conn.cursor()
+            conn.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            _rollback(conn)
+            raise OutboxUnavailableError(f"SQLite: {exc}") from exc
+        except BaseException:
+            _rollback(conn)
+            raise
+
+    def close(self) -> None:
+        self._connections.close_all()
+
+    def _ts(self, value: datetime) -> int:
+        if value.tzinfo is None:
+            raise ValueError("outbox timestamps must be timezone-aware")
+        return (value - _EPOCH) // _MICRO
+
+    def _from_ts(self, value: Any) -> datetime:
+        return _EPOCH + int(value) * _MICRO
+
+    def _json(self, value: Any) -> str:
+        return json_text(value)
+
+    def _from_json(self, value: Any) -> Any:
+        return None if value is None else json.loads(value)
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    try:
+        conn.execute("ROLLBACK")
+    except sqlite3.Error:  # no transaction left to roll back (SQLite already did)
+        pass

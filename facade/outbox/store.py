@@ -1,0 +1,776 @@
+"""The durable outbox: the store interface, idempotency keys, and the one SQL implementation of the state machine
+shared by SQLite (``facade.outbox.sqlite``) and PostgreSQL (``facade.outbox.postgres``).
+
+A submission is persisted, payload included, before anything is sent; relays claim due records under a lease
+(``claim``), report the outcome (``complete`` / ``fail``), and a lease that expires makes the record claimable
+again, flagged ``ambiguous`` (the vanished attempt may have reached the DMP). Every state change writes its audit
+entry in the same transaction. See ``facade.outbox.record`` for the state diagram.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import uuid
+import weakref
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Generic, Protocol, TypeVar
+
+from facade.errors import Problem
+from facade.ids import system_now
+from facade.outbox.audit import AuditEntry, AuditEvent
+from facade.outbox.record import (
+    EnqueueResult,
+    Failure,
+    IdempotencyConflictError,
+    NewSubmission,
+    OutboxRecord,
+    OutboxUnavailableError,
+    Payload,
+    StaleLeaseError,
+    State,
+    SubmissionStateError,
+    SubmissionStatus,
+    UnknownSubmissionError,
+)
+
+Clock = Callable[[], datetime]
+C = TypeVar("C")
+
+
+# --- idempotency keys -------------------------------------------------------------------------------------------
+
+
+def document_idempotency_key(document_unique_ids: Iterable[str]) -> str:
+    """Key derived from the documents' XDS uniqueIds (DocumentReference.masterIdentifier): the same documents
+    posted twice map to the same record, whatever the client does with Idempotency-Key."""
+    ids = sorted({i.strip() for i in document_unique_ids if i.strip()})
+    if not ids:
+        raise ValueError("at least one document uniqueId is needed to derive an idempotency key")
+    return "documents:" + hashlib.sha256("\n".join(ids).encode()).hexdigest()
+
+
+def client_idempotency_key(actor: str, key: str) -> str:
+    """Key from the client's ``Idempotency-Key`` header, scoped to the client (two clients may pick the same key)."""
+    if not key:
+        raise ValueError("empty Idempotency-Key")
+    return "client:" + hashlib.sha256(f"{actor}\0{key}".encode()).hexdigest()
+
+
+def request_fingerprint(body: bytes) -> str:
+    """Fingerprint of the client's request: same key + same fingerprint = replay; different fingerprint = conflict."""
+    return "sha256:" + hashlib.sha256(body).hexdigest()
+
+
+# --- the interface ------------------------------------------------------------------------------------------------
+
+
+class Outbox(Protocol):
+    def enqueue(self, new: NewSubmission) -> EnqueueResult:
+        """Persist a submission (state pending). Idempotent: the same key with the same fingerprint returns the
+        existing record (created=False). Raises IdempotencyConflictError for the same key with another request,
+        or when a document uniqueId is already carried by another record that is not dead."""
+        ...
+
+    def claim(self, now: datetime, lease: timedelta, limit: int, owner: str) -> list[OutboxRecord]:
+        """Exclusively lease up to ``limit`` due records (pending/failed due, or sending with an expired lease)."""
+        ...
+
+    def claim_id(self, submission_id: str, now: datetime, lease: timedelta, owner: str) -> OutboxRecord | None:
+        """Lease one given record if it is claimable now (the API's inline attempt); None otherwise."""
+        ...
+
+    def complete(
+        self, submission_id: str, response: Mapping[str, Any], *, owner: str | None = None
+    ) -> OutboxRecord: ...
+
+    def fail(
+        self,
+        submission_id: str,
+        error: Failure,
+        retry_at: datetime | None,
+        *,
+        ambiguous: bool = False,
+        owner: str | None = None,
+    ) -> OutboxRecord: ...
+
+    def recover_expired(self, now: datetime) -> list[str]: ...
+
+    def requeue(self, submission_id: str, now: datetime, *, actor: str) -> OutboxRecord: ...
+
+    def get(self, submission_id: str) -> OutboxRecord | None: ...
+
+    def find_by_idempotency_key(self, key: str) -> OutboxRecord | None: ...
+
+    def find_by_document_unique_id(self, unique_id: str) -> list[SubmissionStatus]: ...
+
+    def list_by_state(self, state: State, *, limit: int = 100) -> list[SubmissionStatus]: ...
+
+    def count_by_state(self) -> dict[State, int]: ...
+
+    def append_audit(
+        self,
+        event: AuditEvent | str,
+        *,
+        actor: str,
+        outcome: str,
+        submission_id: str | None = None,
+        patient_hash: str | None = None,
+        document_unique_ids: Sequence[str] = (),
+        request_id: str | None = None,
+        detail: Mapping[str, Any] | None = None,
+    ) -> None: ...
+
+    def audit_for_submission(self, submission_id: str) -> list[AuditEntry]: ...
+
+    def audit_between(self, start: datetime, end: datetime, *, limit: int = 1000) -> list[AuditEntry]: ...
+
+    def close(self) -> None: ...
+
+
+# --- the shared SQL implementation ----------------------------------------------------------------------------------
+
+
+class Cursor(Protocol):
+    def execute(self, query: str, params: Sequence[Any] = ..., /) -> object: ...
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+
+STATUS_COLUMNS = (
+    "id",
+    "idempotency_key",
+    "fingerprint",
+    "document_unique_ids",
+    "state",
+    "attempts",
+    "next_attempt_at",
+    "lease_owner",
+    "lease_until",
+    "response",
+    "last_error",
+    "ambiguous",
+    "created_at",
+    "updated_at",
+    "delivered_at",
+    "retry_since",
+    "request_id",
+    "patient_hash",
+    "actor",
+    "context",
+)
+_COLS = ", ".join(STATUS_COLUMNS)
+_S_COLS = ", ".join(f"s.{c}" for c in STATUS_COLUMNS)
+_AUDIT_COLS = "seq, at, event, outcome, actor, submission_id, patient_hash, document_unique_ids, request_id, detail"
+_DUE = "((state IN ('pending', 'failed') AND next_attempt_at <= ?) OR (state = 'sending' AND lease_until <= ?))"
+
+
+@dataclass(frozen=True)
+class _Conflict:
+    """A refused enqueue: audited inside the transaction, raised after it commits."""
+
+    problem: Problem
+    existing: SubmissionStatus
+    details: Mapping[str, Any]
+
+
+class SqlOutbox:
+    """The state machine in portable SQL (``?`` placeholders, RETURNING, ON CONFLICT). Subclasses provide the
+    connection, the transaction and the value encodings; PostgreSQL adds row locks (``FOR UPDATE [SKIP LOCKED]``)
+    and advisory locks, SQLite serialises writers with ``BEGIN IMMEDIATE``."""
+
+    lock_rows = ""  # appended to SELECTs whose rows are then updated in the same transaction
+    skip_locked = ""  # appended to the claim SELECT
+
+    def __init__(self, *, clock: Clock = system_now, new_id: Callable[[], str] | None = None) -> None:
+        self._clock = clock
+        self._new_id = new_id or (lambda: str(uuid.uuid4()))
+
+    # --- dialect hooks ---
+
+    def _transaction(self, *, write: bool = True) -> AbstractContextManager[Cursor]:
+        raise NotImplementedError
+
+    def _sql(self, text: str) -> str:
+        return text
+
+    def _ts(self, value: datetime) -> Any:
+        raise NotImplementedError
+
+    def _from_ts(self, value: Any) -> datetime:
+        raise NotImplementedError
+
+    def _json(self, value: Any) -> Any:
+        raise NotImplementedError
+
+    def _from_json(self, value: Any) -> Any:
+        raise NotImplementedError
+
+    def _lock_keys(self, cur: Cursor, keys: Sequence[str]) -> None:
+        """Serialise concurrent enqueues touching the same key / documents (no-op where writers are serialised)."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    # --- plumbing ---
+
+    def _exec(self, cur: Cursor, sql: str, params: Sequence[Any] = ()) -> None:
+        cur.execute(self._sql(sql), tuple(params))
+
+    def _now(self) -> datetime:
+        now = self._clock()
+        if now.tzinfo is None:
+            raise ValueError("the outbox clock must return timezone-aware datetimes")
+        return now
+
+    def _opt_ts(self, value: datetime | None) -> Any:
+        return None if value is None else self._ts(value)
+
+    def _status(self, row: Sequence[Any]) -> SubmissionStatus:
+        return SubmissionStatus(**self._status_fields(row))
+
+    def _status_fields(self, row: Sequence[Any]) -> dict[str, Any]:
+        v = dict(zip(STATUS_COLUMNS, row, strict=True))
+        last_error = self._from_json(v["last_error"])
+        return {
+            **v,
+            "document_unique_ids": tuple(self._from_json(v["document_unique_ids"])),
+            "state": State(v["state"]),
+            "next_attempt_at": self._from_ts(v["next_attempt_at"]),
+            "lease_until": None if v["lease_until"] is None else self._from_ts(v["lease_until"]),
+            "response": self._from_json(v["response"]),
+            "last_error": None if last_error is None else Failure.from_json(last_error),
+            "ambiguous": bool(v["ambiguous"]),
+            "created_at": self._from_ts(v["created_at"]),
+            "updated_at": self._from_ts(v["updated_at"]),
+            "delivered_at": None if v["delivered_at"] is None else self._from_ts(v["delivered_at"]),
+            "retry_since": self._from_ts(v["retry_since"]),
+            "context": self._from_json(v["context"]) or {},
+        }
+
+    def _with_payloads(self, cur: Cursor, rows: Sequence[Sequence[Any]]) -> list[OutboxRecord]:
+        if not rows:
+            return []
+        ids = [row[0] for row in rows]
+        marks = ", ".join("?" for _ in ids)
+        query = f"SELECT submission_id, content_type, body FROM outbox_payload WHERE submission_id IN ({marks})"  # noqa: S608
+        self._exec(cur, query, ids)
+        payloads = {sid: Payload(ct, bytes(body)) for sid, ct, body in cur.fetchall()}
+        return [OutboxRecord(**self._status_fields(row), payload=payloads[row[0]]) for row in rows]
+
+    def _select_one(self, cur: Cursor, where: str, params: Sequence[Any], *, lock: bool = False) -> Any:
+        self._exec(cur, f"SELECT {_COLS} FROM outbox_submission WHERE {where}{self.lock_rows if lock else ''}", params)  # noqa: S608
+        return cur.fetchone()
+
+    def _audit(
+        self,
+        cur: Cursor,
+        now: datetime,
+        event: AuditEvent | str,
+        *,
+        actor: str,
+        outcome: str,
+        submission_id: str | None = None,
+        patient_hash: str | None = None,
+        document_unique_ids: Sequence[str] = (),
+        request_id: str | None = None,
+        detail: Mapping[str, Any] | None = None,
+    ) -> None:
+        self._exec(
+            cur,
+            "INSERT INTO outbox_audit (at, event, outcome, actor, submission_id, patient_hash, document_unique_ids,"
+            " request_id, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                self._ts(now),
+                str(event),
+                outcome,
+                actor,
+                submission_id,
+                patient_hash,
+                self._json(list(document_unique_ids)),
+                request_id,
+                self._json(dict(detail or {})),
+            ),
+        )
+
+    def _audit_record(
+        self,
+        cur: Cursor,
+        now: datetime,
+        record: SubmissionStatus,
+        event: AuditEvent,
+        outcome: str,
+        *,
+        request_id: str | None = None,
+        actor: str | None = None,
+        **detail: Any,
+    ) -> None:
+        self._audit(
+            cur,
+            now,
+            event,
+            actor=actor or record.actor,
+            outcome=outcome,
+            submission_id=record.id,
+            patient_hash=record.patient_hash,
+            document_unique_ids=record.document_unique_ids,
+            request_id=request_id or record.request_id,
+            detail=detail,
+        )
+
+    # --- enqueue ---
+
+    def enqueue(self, new: NewSubmission) -> EnqueueResult:
+        uids = tuple(dict.fromkeys(u for u in new.document_unique_ids))
+        if not new.idempotency_key:
+            raise ValueError("idempotency_key is required")
+        with self._transaction() as cur:
+            outcome = self._enqueue(cur, new, uids)
+        if isinstance(outcome, _Conflict):
+            raise IdempotencyConflictError(outcome.problem, outcome.existing, **outcome.details)
+        return outcome
+
+    def _enqueue(self, cur: Cursor, new: NewSubmission, uids: tuple[str, ...]) -> EnqueueResult | _Conflict:
+        now = self._now()
+        self._lock_keys(cur, sorted([f"key:{new.idempotency_key}", *(f"uid:{u}" for u in uids)]))
+        superseded: str | None = None
+        row = self._select_one(cur, "idempotency_key = ?", (new.idempotency_key,), lock=True)
+        if row is not None:
+            existing = self._status(row)
+            if existing.fingerprint == new.fingerprint:
+                self._audit_record(
+                    cur, now, existing, AuditEvent.REPLAYED, existing.state.value, request_id=new.request_id
+                )
+                return EnqueueResult(self._with_payloads(cur, [row])[0], created=False)
+            if existing.state is not State.DEAD:
+                self._audit_record(
+                    cur, now, existing, AuditEvent.CONFLICT, Problem.IDEMPOTENCY_KEY_REUSED.spec.code,
+                    request_id=new.request_id, actor=new.actor,
+                )  # fmt: skip
+                return _Conflict(Problem.IDEMPOTENCY_KEY_REUSED, existing, {})
+            # A dead record (rejected or abandoned) releases its key to a different, corrected request.
+            self._exec(
+                cur,
+                "UPDATE outbox_submission SET idempotency_key = ?, updated_at = ? WHERE id = ?",
+                (f"{existing.idempotency_key}~superseded~{existing.id}", self._ts(now), existing.id),
+            )
+            self._audit_record(cur, now, existing, AuditEvent.SUPERSEDED, "superseded", request_id=new.request_id)
+            superseded = existing.id
+        if uids:
+            marks = ", ".join("?" for _ in uids)
+            self._exec(
+                cur,
+                f"SELECT {_S_COLS}, d.unique_id FROM outbox_document d JOIN outbox_submission s"  # noqa: S608
+                f" ON s.id = d.submission_id WHERE d.unique_id IN ({marks}) AND s.state <> 'dead'"
+                " ORDER BY s.created_at",
+                uids,
+            )
+            live = cur.fetchall()
+            if live:
+                other = self._status(live[0][:-1])
+                if other.fingerprint == new.fingerprint:  # a client retry under another key: same request
+                    self._audit_record(
+                        cur, now, other, AuditEvent.REPLAYED, other.state.value, request_id=new.request_id
+                    )
+                    return EnqueueResult(self._with_payloads(cur, [live[0][:-1]])[0], created=False)
+                self._audit_record(
+                    cur, now, other, AuditEvent.CONFLICT, Problem.DOCUMENT_ALREADY_SUBMITTED.spec.code,
+                    request_id=new.request_id, actor=new.actor, unique_id=live[0][-1],
+                )  # fmt: skip
+                return _Conflict(Problem.DOCUMENT_ALREADY_SUBMITTED, other, {"unique_id": live[0][-1]})
+        record_id = self._new_id()
+        due = new.not_before or now
+        self._exec(
+            cur,
+            f"INSERT INTO outbox_submission ({_COLS}) VALUES ({', '.join('?' for _ in STATUS_COLUMNS)})",  # noqa: S608
+            (
+                record_id,
+                new.idempotency_key,
+                new.fingerprint,
+                self._json(list(uids)),
+                State.PENDING.value,
+                0,
+                self._ts(due),
+                None,
+                None,
+                None,
+                None,
+                False,
+                self._ts(now),
+                self._ts(now),
+                None,
+                self._ts(now),
+                new.request_id,
+                new.patient_hash,
+                new.actor,
+                self._json(dict(new.context)),
+            ),
+        )
+        self._exec(
+            cur,
+            "INSERT INTO outbox_payload (submission_id, content_type, body) VALUES (?, ?, ?)",
+            (record_id, new.payload.content_type, new.payload.body),
+        )
+        for uid in uids:
+            self._exec(cur, "INSERT INTO outbox_document (unique_id, submission_id) VALUES (?, ?)", (uid, record_id))
+        row = self._select_one(cur, "id = ?", (record_id,))
+        record = self._with_payloads(cur, [row])[0]
+        self._audit_record(cur, now, record, AuditEvent.ENQUEUED, "accepted", superseded=superseded)
+        return EnqueueResult(record, created=True, superseded=superseded)
+
+    # --- claim ---
+
+    def claim(self, now: datetime, lease: timedelta, limit: int, owner: str) -> list[OutboxRecord]:
+        if limit < 1:
+            raise ValueError("limit must be >= 1")
+        _check_lease(lease)
+        with self._transaction() as cur:
+            self._exec(
+                cur,
+                f"SELECT id, state, lease_owner FROM outbox_submission WHERE {_DUE}"  # noqa: S608
+                f" ORDER BY next_attempt_at, created_at LIMIT ?{self.skip_locked}",
+                (self._ts(now), self._ts(now), limit),
+            )
+            return self._lease(cur, cur.fetchall(), now, lease, owner)
+
+    def claim_id(self, submission_id: str, now: datetime, lease: timedelta, owner: str) -> OutboxRecord | None:
+        _check_lease(lease)
+        with self._transaction() as cur:
+            self._exec(
+                cur,
+                f"SELECT id, state, lease_owner FROM outbox_submission WHERE id = ? AND {_DUE}{self.skip_locked}",  # noqa: S608
+                (submission_id, self._ts(now), self._ts(now)),
+            )
+            records = self._lease(cur, cur.fetchall(), now, lease, owner)
+        return records[0] if records else None
+
+    def _lease(
+        self, cur: Cursor, due: Sequence[Sequence[Any]], now: datetime, lease: timedelta, owner: str
+    ) -> list[OutboxRecord]:
+        if not due:
+            return []
+        ids = [row[0] for row in due]
+        marks = ", ".join("?" for _ in ids)
+        # SET sees the old state: a record taken over from an expired lease becomes ambiguous.
+        self._exec(
+            cur,
+            f"UPDATE outbox_submission SET state = 'sending', lease_owner = ?, lease_until = ?,"  # noqa: S608
+            f" attempts = attempts + 1, ambiguous = (ambiguous OR state = 'sending'), updated_at = ?"
+            f" WHERE id IN ({marks}) RETURNING {_COLS}",
+            (owner, self._ts(now + lease), self._ts(self._now()), *ids),
+        )
+        records = self._with_payloads(cur, cur.fetchall())
+        previous = {row[0]: (State(row[1]), row[2]) for row in due}
+        audit_now = self._now()
+        for record in records:
+            old_state, old_owner = previous[record.id]
+            if old_state is State.SENDING:
+                self._audit_record(cur, audit_now, record, AuditEvent.LEASE_EXPIRED, "ambiguous", owner=old_owner)
+            self._audit_record(
+                cur, audit_now, record, AuditEvent.ATTEMPT, "started", owner=owner, attempt=record.attempts
+            )
+        order = {sid: i for i, sid in enumerate(ids)}
+        return sorted(records, key=lambda r: order[r.id])
+
+    # --- outcomes ---
+
+    def complete(self, submission_id: str, response: Mapping[str, Any], *, owner: str | None = None) -> OutboxRecord:
+        """Record the delivery. Accepted whatever the lease says (a delivery is a fact, even if reported late by a
+        relay whose lease expired); a no-op on a record already delivered."""
+        with self._transaction() as cur:
+            now = self._now()
+            row = self._select_one(cur, "id = ?", (submission_id,), lock=True)
+            if row is None:
+                raise UnknownSubmissionError(submission_id)
+            current = self._status(row)
+            if current.state is State.DELIVERED:
+                return self._with_payloads(cur, [row])[0]
+            self._exec(
+                cur,
+                f"UPDATE outbox_submission SET state = 'delivered', response = ?, lease_owner = NULL,"  # noqa: S608
+                f" lease_until = NULL, delivered_at = ?, updated_at = ? WHERE id = ? RETURNING {_COLS}",
+                (self._json(dict(response)), self._ts(now), self._ts(now), submission_id),
+            )
+            record = self._with_payloads(cur, cur.fetchall())[0]
+            detail: dict[str, Any] = {"attempts": record.attempts, "previous_state": current.state.value}
+            if owner is not None:
+                detail["owner"] = owner
+                if current.lease_owner != owner:
+                    detail["late"] = True  # reported by a relay that had lost its lease
+            self._audit_record(cur, now, record, AuditEvent.DELIVERED, "delivered", **detail)
+            return record
+
+    def fail(
+        self,
+        submission_id: str,
+        error: Failure,
+        retry_at: datetime | None,
+        *,
+        ambiguous: bool = False,
+        owner: str | None = None,
+    ) -> OutboxRecord:
+        """Record a failed attempt: retry at ``retry_at`` (state failed) or never (``None``: state dead).
+        Only the record's current lease holder may do this (``owner``), and only while it is sending."""
+        with self._transaction() as cur:
+            now = self._now()
+            row = self._select_one(cur, "id = ?", (submission_id,), lock=True)
+            if row is None:
+                raise UnknownSubmissionError(submission_id)
+            current = self._status(row)
+            if current.state is not State.SENDING or (owner is not None and current.lease_owner != owner):
+                raise StaleLeaseError(submission_id, current.state, current.lease_owner, owner)
+            state = State.FAILED if retry_at is not None else State.DEAD
+            self._exec(
+                cur,
+                f"UPDATE outbox_submission SET state = ?, next_attempt_at = ?, last_error = ?,"  # noqa: S608
+                f" ambiguous = (ambiguous OR ?), lease_owner = NULL, lease_until = NULL, updated_at = ?"
+                f" WHERE id = ? RETURNING {_COLS}",
+                (
+                    state.value,
+                    self._ts(retry_at) if retry_at is not None else self._ts(current.next_attempt_at),
+                    self._json(error.to_json()),
+                    ambiguous,
+                    self._ts(now),
+                    submission_id,
+                ),
+            )
+            record = self._with_payloads(cur, cur.fetchall())[0]
+            if retry_at is not None:
+                self._audit_record(
+                    cur, now, record, AuditEvent.RETRY_SCHEDULED, error.code,
+                    attempt=record.attempts, retry_at=retry_at.isoformat(), ambiguous=record.ambiguous,
+                )  # fmt: skip
+            else:
+                self._audit_record(
+                    cur, now, record, AuditEvent.DEAD, error.code,
+                    attempt=record.attempts, message=error.message, ambiguous=record.ambiguous,
+                )  # fmt: skip
+            return record
+
+    def recover_expired(self, now: datetime) -> list[str]:
+        """Make records whose lease expired claimable at once (state failed, ambiguous). ``claim`` also takes
+        expired leases directly; this is for start-up and for status accuracy."""
+        with self._transaction() as cur:
+            self._exec(
+                cur,
+                "SELECT id, lease_owner FROM outbox_submission WHERE state = 'sending' AND lease_until <= ?"  # noqa: S608
+                f"{self.skip_locked}",
+                (self._ts(now),),
+            )
+            expired = cur.fetchall()
+            if not expired:
+                return []
+            ids = [row[0] for row in expired]
+            marks = ", ".join("?" for _ in ids)
+            stamp = self._now()
+            self._exec(
+                cur,
+                f"UPDATE outbox_submission SET state = 'failed', next_attempt_at = ?, ambiguous = ?,"  # noqa: S608
+                f" lease_owner = NULL, lease_until = NULL, updated_at = ? WHERE id IN ({marks}) RETURNING {_COLS}",
+                (self._ts(now), True, self._ts(stamp), *ids),
+            )
+            owners = dict((row[0], row[1]) for row in expired)  # noqa: C402
+            for row in cur.fetchall():
+                record = self._status(row)
+                self._audit_record(cur, stamp, record, AuditEvent.LEASE_EXPIRED, "ambiguous", owner=owners[record.id])
+            return ids
+
+    def requeue(self, submission_id: str, now: datetime, *, actor: str) -> OutboxRecord:
+        """Operator action: a dead record goes back to pending with a fresh retry budget (attempts and horizon).
+        The ambiguous flag is kept: an earlier attempt may still have landed."""
+        with self._transaction() as cur:
+            row = self._select_one(cur, "id = ?", (submission_id,), lock=True)
+            if row is None:
+                raise UnknownSubmissionError(submission_id)
+            current = self._status(row)
+            if current.state is not State.DEAD:
+                raise SubmissionStateError(submission_id, current.state, "requeue", "dead")
+            self._exec(
+                cur,
+                f"UPDATE outbox_submission SET state = 'pending', attempts = 0, next_attempt_at = ?,"  # noqa: S608
+                f" retry_since = ?, updated_at = ? WHERE id = ? RETURNING {_COLS}",
+                (self._ts(now), self._ts(now), self._ts(self._now()), submission_id),
+            )
+            record = self._with_payloads(cur, cur.fetchall())[0]
+            self._audit_record(
+                cur,
+                self._now(),
+                record,
+                AuditEvent.REQUEUED,
+                "pending",
+                actor=actor,
+                previous_attempts=current.attempts,
+            )
+            return record
+
+    # --- reads ---
+
+    def get(self, submission_id: str) -> OutboxRecord | None:
+        with self._transaction(write=False) as cur:
+            row = self._select_one(cur, "id = ?", (submission_id,))
+            return self._with_payloads(cur, [row])[0] if row is not None else None
+
+    def find_by_idempotency_key(self, key: str) -> OutboxRecord | None:
+        with self._transaction(write=False) as cur:
+            row = self._select_one(cur, "idempotency_key = ?", (key,))
+            return self._with_payloads(cur, [row])[0] if row is not None else None
+
+    def find_by_document_unique_id(self, unique_id: str) -> list[SubmissionStatus]:
+        with self._transaction(write=False) as cur:
+            self._exec(
+                cur,
+                f"SELECT {_S_COLS} FROM outbox_document d JOIN outbox_submission s ON s.id = d.submission_id"  # noqa: S608
+                " WHERE d.unique_id = ? ORDER BY s.created_at",
+                (unique_id,),
+            )
+            return [self._status(row) for row in cur.fetchall()]
+
+    def list_by_state(self, state: State, *, limit: int = 100) -> list[SubmissionStatus]:
+        with self._transaction(write=False) as cur:
+            self._exec(
+                cur,
+                f"SELECT {_COLS} FROM outbox_submission WHERE state = ? ORDER BY created_at, id LIMIT ?",  # noqa: S608
+                (State(state).value, limit),
+            )
+            return [self._status(row) for row in cur.fetchall()]
+
+    def count_by_state(self) -> dict[State, int]:
+        with self._transaction(write=False) as cur:
+            self._exec(cur, "SELECT state, COUNT(*) FROM outbox_submission GROUP BY state")
+            counts = {State(state): int(n) for state, n in cur.fetchall()}
+        return {state: counts.get(state, 0) for state in State}
+
+    # --- audit ---
+
+    def append_audit(
+        self,
+        event: AuditEvent | str,
+        *,
+        actor: str,
+        outcome: str,
+        submission_id: str | None = None,
+        patient_hash: str | None = None,
+        document_unique_ids: Sequence[str] = (),
+        request_id: str | None = None,
+        detail: Mapping[str, Any] | None = None,
+    ) -> None:
+        """An event the store does not see itself (e.g. a request rejected before it reached the outbox)."""
+        with self._transaction() as cur:
+            self._audit(
+                cur,
+                self._now(),
+                event,
+                actor=actor,
+                outcome=outcome,
+                submission_id=submission_id,
+                patient_hash=patient_hash,
+                document_unique_ids=document_unique_ids,
+                request_id=request_id,
+                detail=detail,
+            )
+
+    def audit_for_submission(self, submission_id: str) -> list[AuditEntry]:
+        with self._transaction(write=False) as cur:
+            self._exec(
+                cur,
+                f"SELECT {_AUDIT_COLS} FROM outbox_audit WHERE submission_id = ? ORDER BY seq",  # noqa: S608
+                (submission_id,),
+            )
+            return [self._audit_entry(row) for row in cur.fetchall()]
+
+    def audit_between(self, start: datetime, end: datetime, *, limit: int = 1000) -> list[AuditEntry]:
+        """Entries with ``start <= at < end``, oldest first."""
+        with self._transaction(write=False) as cur:
+            self._exec(
+                cur,
+                f"SELECT {_AUDIT_COLS} FROM outbox_audit WHERE at >= ? AND at < ? ORDER BY seq LIMIT ?",  # noqa: S608
+                (self._ts(start), self._ts(end), limit),
+            )
+            return [self._audit_entry(row) for row in cur.fetchall()]
+
+    def _audit_entry(self, row: Sequence[Any]) -> AuditEntry:
+        seq, at, event, outcome, actor, submission_id, patient_hash, uids, request_id, detail = row
+        return AuditEntry(
+            seq=int(seq),
+            at=self._from_ts(at),
+            event=event,
+            outcome=outcome,
+            actor=actor,
+            submission_id=submission_id,
+            patient_hash=patient_hash,
+            document_unique_ids=tuple(self._from_json(uids)),
+            request_id=request_id,
+            detail=self._from_json(detail) or {},
+        )
+
+
+class _Holder(Generic[C]):
+    """Owns one thread's connection; dropped (and the connection closed) when the thread's locals go away."""
+
+    def __init__(self, conn: C, close: Callable[[C], None]) -> None:
+        self.conn = conn
+        self._close = close
+
+    def close(self) -> None:
+        try:
+            self._close(self.conn)
+        except Exception:  # noqa: S110 -- closing a dead connection must never raise into a GC callback
+            pass
+
+    def __del__(self) -> None:
+        self.close()
+
+
+class ThreadConnections(Generic[C]):
+    """One connection per thread, closed when its thread ends (pool threads come and go: no descriptor leak)
+    or by ``close_all``."""
+
+    def __init__(self, connect: Callable[[], C], close: Callable[[C], None]) -> None:
+        self._connect = connect
+        self._close = close
+        self._local = threading.local()
+        self._holders: weakref.WeakSet[_Holder[C]] = weakref.WeakSet()
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def get(self, usable: Callable[[C], bool] = lambda _: True) -> C:
+        if self._closed:
+            raise OutboxUnavailableError("the outbox is closed")
+        holder: _Holder[C] | None = getattr(self._local, "holder", None)
+        if holder is None or not usable(holder.conn):
+            if holder is not None:
+                holder.close()
+            holder = _Holder(self._connect(), self._close)
+            self._local.holder = holder
+            with self._lock:
+                self._holders.add(holder)
+        return holder.conn
+
+    def discard(self) -> None:
+        holder: _Holder[C] | None = getattr(self._local, "holder", None)
+        if holder is not None:
+            self._local.holder = None
+            holder.close()
+
+    def close_all(self) -> None:
+        self._closed = True
+        with self._lock:
+            holders = list(self._holders)
+        for holder in holders:
+            holder.close()
+
+
+def _check_lease(lease: timedelta) -> None:
+    if lease <= timedelta(0):
+        raise ValueError("lease must be positive")
+
+
+def json_text(value: Any) -> str:
+    """Canonical JSON text (SQLite stores JSON as TEXT)."""
+    return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
