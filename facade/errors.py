@@ -276,9 +276,27 @@ class Problem(Enum):
     )
 
     # --- HTTP surface ---
+    # front door (facade/auth/): 401 carries WWW-Authenticate; reasons never echo the credential itself
+    AUTH_REQUIRED = Spec("auth-required", "login", 401, "Authentication is required: {reason}")
+    AUTH_INVALID_TOKEN = Spec("auth-invalid-token", "login", 401, "The bearer token is refused: {reason}")
+    AUTH_CERTIFICATE_NOT_ALLOWED = Spec(
+        "auth-certificate-not-allowed", "forbidden", 403, "Client certificate {subject} is not allowed here"
+    )
+    AUTH_INSUFFICIENT_SCOPE = Spec(
+        "auth-insufficient-scope", "forbidden", 403, "The token lacks the required scope(s): {missing}"
+    )
     NOT_FOUND = Spec("not-found", "not-found", 404, "{text}")
     METHOD_NOT_ALLOWED = Spec("method-not-allowed", "not-supported", 405, "{text}")
     INTERNAL = Spec("internal-error", "exception", 500, "Internal error ({kind}); see the server log", "fatal")
+
+    # --- submissions (feeding) ---
+    SUBMISSION_QUEUED = Spec(
+        "submission-queued", "transient", 202, "Accepted; delivery to the DMP is {state}. Status: {location}", "information"
+    )
+    SUBMISSION_LAST_ERROR = Spec("submission-last-error", "transient", 202, "Last attempt: {code}: {message}", "warning")
+    SENDING_NOT_CONFIGURED = Spec(
+        "sending-not-configured", "not-supported", 501, "No DMP repository is configured (FACADE_DMP__REPOSITORY_URL)"
+    )
 
     # --- informational ---
     INFORMATION = Spec("information", "informational", 200, "{text}", "information")
