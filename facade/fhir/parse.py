@@ -1,0 +1,223 @@
+"""Request body bytes -> ParsedRequest (structurally valid FHIR R4, parsed with ``fhir.resources.R4B``).
+
+Two shapes are accepted (spec digest §7.2): an ITI-65 Bundle (PDSm comprehensive provide-document bundle) and an
+ITI-105 DocumentReference (simplified publish, ``content.attachment.data`` inline). Everything else is a 400
+``BundleParseError``. Validation here is structural only (types, unknown elements, required elements); the
+profile rules live in ``facade.fhir.validate`` / ``facade.mapping``.
+
+The raw JSON dicts are kept next to the models: the mapping reads primitive extensions (``_birthDate``,
+``_given``) and keeps exact strings (dates with their offset) from them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from fhir.resources.R4B import get_fhir_model_class
+from fhir.resources.R4B.bundle import Bundle
+from fhir.resources.R4B.documentreference import DocumentReference
+from fhir.resources.R4B.resource import Resource
+from pydantic import ValidationError
+
+from facade.errors import BundleParseError, Issue, Problem
+
+JsonObject = dict[str, Any]
+
+_BOM = b"\xef\xbb\xbf"
+ROOT_TYPES = ("Bundle", "DocumentReference")
+
+
+@dataclass(frozen=True)
+class ParsedEntry:
+    """One resource of the request: a Bundle entry, or the ITI-105 DocumentReference itself."""
+
+    index: int  # position in Bundle.entry (0 for ITI-105)
+    path: str  # FHIRPath of the resource: ``Bundle.entry[1].resource`` or ``DocumentReference``
+    resource_type: str
+    raw: JsonObject  # the resource JSON as received
+    full_url: str | None = None
+    request_method: str | None = None
+    request_url: str | None = None
+
+    @property
+    def id(self) -> str | None:
+        value = self.raw.get("id")
+        return value if isinstance(value, str) else None
+
+
+@dataclass(frozen=True)
+class ParsedRequest:
+    """A structurally valid request. ``model`` is the R4B Bundle or DocumentReference; ``raw`` its JSON."""
+
+    kind: Literal["iti65", "iti105"]
+    model: Bundle | DocumentReference
+    raw: JsonObject
+    entries: tuple[ParsedEntry, ...]
+
+    @property
+    def root(self) -> str:
+        return "Bundle" if self.kind == "iti65" else "DocumentReference"
+
+
+def parse_request(body: bytes, *, max_depth: int = 64) -> ParsedRequest:
+    """Parse and structurally validate a request body. Raises BundleParseError (400) with every structural issue."""
+    if body.startswith(_BOM):
+        body = body[len(_BOM) :]
+    data = _load_json(body, max_depth)
+    depth = json_depth(data)
+    if depth > max_depth:
+        raise BundleParseError(Problem.BODY_TOO_DEEP, expression=None, limit=max_depth)
+    if not isinstance(data, dict):
+        raise BundleParseError(
+            Problem.NOT_A_BUNDLE, expected="Bundle or DocumentReference", got=f"(a JSON {type(data).__name__})"
+        )
+    resource_type = data.get("resourceType")
+    if resource_type not in ROOT_TYPES:
+        raise BundleParseError(
+            Problem.NOT_A_BUNDLE,
+            expression=resource_type if isinstance(resource_type, str) and resource_type.isalnum() else None,
+            expected="Bundle (ITI-65) or DocumentReference (ITI-105)",
+            got=resource_type if isinstance(resource_type, str) else "(none)",
+        )
+    issues = list(_unknown_resource_types(data, resource_type))
+    if issues:
+        raise BundleParseError(issues[0].problem, issues=issues)
+    model_class: type[Bundle] | type[DocumentReference] = Bundle if resource_type == "Bundle" else DocumentReference
+    try:
+        model = model_class.model_validate(data)
+    except ValidationError as exc:
+        issues = [_issue_from_pydantic(resource_type, err) for err in exc.errors()]
+        raise BundleParseError(Problem.FHIR_STRUCTURE, issues=issues) from exc
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:  # fhir_core quirks must never become a 500
+        raise BundleParseError(
+            Problem.FHIR_STRUCTURE, expression=resource_type, reason=f"not a valid {resource_type}: {exc}"
+        ) from exc
+    if resource_type == "Bundle":
+        return ParsedRequest("iti65", model, data, tuple(_bundle_entries(data)))
+    return ParsedRequest("iti105", model, data, (ParsedEntry(0, "DocumentReference", "DocumentReference", data),))
+
+
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _load_json(body: bytes, max_depth: int) -> Any:
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BundleParseError(Problem.BODY_NOT_JSON, reason=f"not UTF-8 ({exc.reason} at byte {exc.start})") from exc
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except RecursionError as exc:  # the C scanner gives up long before the stack does
+        raise BundleParseError(Problem.BODY_TOO_DEEP, limit=max_depth) from exc
+    except json.JSONDecodeError as exc:
+        raise BundleParseError(
+            Problem.BODY_NOT_JSON, reason=f"{exc.msg} (line {exc.lineno}, column {exc.colno})"
+        ) from exc
+    except ValueError as exc:
+        raise BundleParseError(Problem.BODY_NOT_JSON, reason=str(exc)) from exc
+
+
+def json_depth(value: Any) -> int:
+    """Nesting depth of a JSON value (scalars 0, ``{}`` 1), computed without recursion."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            children: Any = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        depth += 1
+        deepest = max(deepest, depth)
+        stack.extend((child, depth) for child in children)
+    return deepest
+
+
+def _resources_in(data: JsonObject, path: str) -> Iterator[tuple[str, JsonObject]]:
+    """Every resource position (entry resources and contained resources) with its FHIRPath."""
+    yield path, data
+    contained = data.get("contained")
+    if isinstance(contained, list):
+        for i, item in enumerate(contained):
+            if isinstance(item, dict):
+                yield from _resources_in(item, f"{path}.contained[{i}]")
+    if data.get("resourceType") == "Bundle" and isinstance(data.get("entry"), list):
+        for i, entry in enumerate(data["entry"]):
+            if isinstance(entry, dict) and isinstance(entry.get("resource"), dict):
+                yield from _resources_in(entry["resource"], f"{path}.entry[{i}].resource")
+
+
+def _is_resource_type(name: object) -> bool:
+    if not isinstance(name, str):
+        return False
+    try:
+        cls = get_fhir_model_class(name)
+    except (ValueError, KeyError):
+        return False
+    return isinstance(cls, type) and issubclass(cls, Resource)
+
+
+def _unknown_resource_types(data: JsonObject, root: str) -> Iterator[Issue]:
+    # fhir_core raises KeyError (not a ValidationError) on an unknown resourceType: check them first
+    for path, resource in _resources_in(data, root):
+        if path == root:
+            continue
+        name = resource.get("resourceType")
+        if not _is_resource_type(name):
+            yield Issue(
+                Problem.FHIR_STRUCTURE,
+                f"{path}.resourceType",
+                {"reason": f"{name!r} is not an R4 resource type" if name else "resourceType is missing"},
+            )
+
+
+def loc_to_fhirpath(root: str, loc: tuple[int | str, ...]) -> str:
+    """pydantic error location -> FHIRPath: ('entry', 1, 'resource', 'birthDate')
+    -> Bundle.entry[1].resource.birthDate"""
+    out = root
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+            continue
+        if not part.replace("_", "").isalnum():  # pydantic union/validator labels, not element names
+            continue
+        if part == "resource_type":
+            part = "resourceType"
+        elif part.endswith("__ext"):  # primitive extension: birthDate__ext is _birthDate in JSON
+            part = "_" + part[: -len("__ext")]
+        out += f".{part}"
+    return out
+
+
+def _issue_from_pydantic(root: str, err: Any) -> Issue:
+    expression = loc_to_fhirpath(root, tuple(err.get("loc", ())))
+    msg = str(err.get("msg", "invalid")).split("\n", 1)[0]
+    if err.get("type") == "extra_forbidden":
+        msg = "unknown element (not in the R4 definition of this type)"
+    elif err.get("type") == "missing":
+        msg = "required element is missing"
+    return Issue(Problem.FHIR_STRUCTURE, expression, {"reason": f"{expression}: {msg}"})
+
+
+def _bundle_entries(data: JsonObject) -> Iterator[ParsedEntry]:
+    for i, entry in enumerate(data.get("entry") or []):
+        resource = entry.get("resource") if isinstance(entry.get("resource"), dict) else {}
+        request = entry.get("request") if isinstance(entry.get("request"), dict) else {}
+        yield ParsedEntry(
+            index=i,
+            path=f"Bundle.entry[{i}].resource",
+            resource_type=str(resource.get("resourceType", "")),
+            raw=resource,
+            full_url=entry.get("fullUrl"),
+            request_method=request.get("method"),
+            request_url=request.get("url"),
+        )
+
+
+__all__ = ["JsonObject", "ParsedEntry", "ParsedRequest", "json_depth", "loc_to_fhirpath", "parse_request"]

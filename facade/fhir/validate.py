@@ -1,0 +1,99 @@
+"""Input policy and the request-level checks (what the request must contain before anything is mapped).
+
+Profile rules that need a resource's meaning (INS, codes, authors...) are checked while mapping
+(``facade.mapping``), in the same pass, into the same ``ValidationReport``: the caller gets every problem at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from facade.errors import Problem, ValidationReport
+from facade.fhir.parse import ParsedEntry, ParsedRequest
+from facade.model.document import Code
+from facade.model.identifiers import INS_OIDS_PRODUCTION
+
+# Structuration minimale N1 bodies (spec digest §6.2)
+N1_MEDIA_TYPES: frozenset[str] = frozenset({"application/pdf", "text/plain", "text/rtf", "image/jpeg", "image/tiff"})
+# Media types under which an already-built CDA may arrive (passed through when the root is ClinicalDocument)
+CDA_MEDIA_TYPES: frozenset[str] = frozenset(
+    {"application/hl7-cda+xml", "application/xml", "text/xml", "application/cda+xml", "application/hl7-v3+xml"}
+)
+MHD_LIST_TYPES = "https://profiles.ihe.net/ITI/MHD/CodeSystem/MHDlistTypes"
+
+
+@dataclass(frozen=True)
+class InputPolicy:
+    """What this installation accepts. Defaults are the production-safe choices."""
+
+    accepted_ins_oids: frozenset[str] = INS_OIDS_PRODUCTION
+    """INS OIDs accepted: production NIR/NIA only; test (.4.10) and demo (.4.11) need explicit configuration."""
+    max_document_bytes: int = 20 * 1024 * 1024
+    """Decoded size limit of one document's content (CONTENT_TOO_LARGE, 413)."""
+    allowed_media_types: frozenset[str] = N1_MEDIA_TYPES
+    """Media types wrapped in a structuration-minimale N1 CDA."""
+    cda_media_types: frozenset[str] = CDA_MEDIA_TYPES
+    """Media types checked for an existing ClinicalDocument (passed through, not re-wrapped)."""
+    accept_legacy_vali: bool = False
+    """Accept identityStatus VALI of the legacy HL7 table 0445 as 'qualified' (older FR Core/PAM-FR). Off: only
+    QUAL of the current FR Core code system qualifies an identity (spec digest §5.3, the safer reading)."""
+    default_content_type: Code | None = None
+    """SubmissionSet contentTypeCode (JDV_J59) when the bundle has none (no designationType, or ITI-105)."""
+    require_submission_set: bool = True
+    """ITI-65 bundles must carry a SubmissionSet List (PDSm comprehensive)."""
+
+
+@dataclass(frozen=True)
+class RequestShape:
+    """The entries that matter, found once."""
+
+    submission_set: ParsedEntry | None
+    document_references: tuple[ParsedEntry, ...]
+
+
+def is_submission_set(entry: ParsedEntry) -> bool:
+    if entry.resource_type != "List":
+        return False
+    codings = ((entry.raw.get("code") or {}).get("coding")) or []
+    return any(c.get("code") == "submissionset" for c in codings if isinstance(c, dict))
+
+
+def check_shape(parsed: ParsedRequest, policy: InputPolicy, report: ValidationReport) -> RequestShape:
+    """Bundle.type, one SubmissionSet List, at least one DocumentReference."""
+    if parsed.kind == "iti105":
+        return RequestShape(None, parsed.entries)
+    bundle_type = parsed.raw.get("type")
+    if bundle_type != "transaction":
+        report.add(Problem.WRONG_BUNDLE_TYPE, expression="Bundle.type", got=bundle_type, expected="transaction")
+    lists = [e for e in parsed.entries if is_submission_set(e)]
+    docs = tuple(e for e in parsed.entries if e.resource_type == "DocumentReference")
+    if not docs:
+        report.add(Problem.MISSING_RESOURCE, expression="Bundle.entry", resource="DocumentReference")
+    if not lists and policy.require_submission_set:
+        report.add(Problem.MISSING_RESOURCE, expression="Bundle.entry", resource="SubmissionSet List")
+    for extra in lists[1:]:
+        report.add(
+            Problem.INVALID_VALUE,
+            expression=extra.path,
+            element="Bundle.entry",
+            reason="a submission has exactly one SubmissionSet List",
+        )
+    for entry in parsed.entries:
+        if entry.resource_type and entry.request_method not in (None, "POST", "PUT", "PATCH"):
+            report.add(
+                Problem.INVALID_VALUE,
+                expression=entry.path.replace(".resource", ".request.method"),
+                element="Bundle.entry.request.method",
+                reason=f"{entry.request_method} is not supported in a provide-document bundle",
+            )
+    return RequestShape(lists[0] if lists else None, docs)
+
+
+__all__ = [
+    "CDA_MEDIA_TYPES",
+    "N1_MEDIA_TYPES",
+    "InputPolicy",
+    "RequestShape",
+    "check_shape",
+    "is_submission_set",
+]

@@ -1,0 +1,287 @@
+"""Practitioner / PractitionerRole / Device / Organization -> model Author, Person, Organization.
+
+Rules (spec digest §3.3, §3.5, §5.4, §7.1):
+* a person author needs a national id: Practitioner (else PractitionerRole) identifier ``urn:oid:1.2.250.1.71.4.2.1``
+  (IDNPS, taken as is) or ``https://rpps.esante.gouv.fr`` (``8`` + RPPS); else MISSING_AUTHOR_IDENTIFIER;
+* author speciality (JDV_J01): PractitionerRole.specialty, then PractitionerRole.code, then
+  Practitioner.qualification; a ``specialty`` coding outside J01 is UNKNOWN_CODE;
+* an author's organization: PractitionerRole.organization when it carries a national structure id (IDNST
+  ``urn:oid:1.2.250.1.71.4.2.2`` as is, FINESS -> ``1`` + FINESS, SIRET -> ``3`` + SIRET), else the emitting
+  site (``ctx.facility``: ``1`` + FINESS géographique);
+* a Device author: ``assignedAuthoringDevice`` with id ``3`` + site FINESS + ``/`` + the device identifier;
+* an Organization or a Patient alone cannot be a CDA author here (PDSm: PractitionerRole, Practitioner, Device).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from facade.errors import Problem
+from facade.fhir.parse import ParsedEntry
+from facade.fhir.references import Resolved
+from facade.mapping.context import MappingContext
+from facade.mapping.patient import to_address, to_telecoms
+from facade.model.document import Author, Code, Device, Organization, Person
+from facade.model.identifiers import (
+    SYSTEM_FINESS,
+    SYSTEM_IDNATPS,
+    SYSTEM_IDNATST,
+    SYSTEM_RPPS,
+    IdentifierError,
+    check_ps_idnat,
+    check_struct_idnat,
+    ps_idnat_from_rpps,
+    struct_idnat_from_finess,
+)
+from facade.terminology.tables import ValueSetName
+
+SYSTEM_SIRENE = "https://sirene.fr"
+AUTHOR_TYPES = ("Practitioner", "PractitionerRole", "Device")
+PERSON_TYPES = ("Practitioner", "PractitionerRole")
+_ACCEPTED_IDS = f"{SYSTEM_IDNATPS} (IDNPS) or {SYSTEM_RPPS} (RPPS)"
+_G15 = "TRE_G15-ProfessionSante"
+_R38 = "TRE_R38-SpecialiteOrdinale"
+
+
+def site_organization(mc: MappingContext) -> Organization:
+    """The emitting site (FINESS géographique): custodian, submission-set authorInstitution, default org."""
+    facility = mc.build.facility
+    return Organization(id_nat=facility.struct_idnat, name=facility.site_name, sector=facility.sector)
+
+
+def to_author(
+    reference: Any, container: ParsedEntry, expression: str, mc: MappingContext, time: datetime
+) -> Author | None:
+    target = mc.resolver.resolve(reference, container)
+    if target is not None and target.resource_type in ("Organization", "Patient", "RelatedPerson"):
+        mc.report.add(
+            Problem.INVALID_VALUE,
+            expression=f"{expression}.reference",
+            element="DocumentReference.author",
+            reason=f"a {target.resource_type} cannot be the CDA author: reference a PractitionerRole, "
+            "Practitioner or Device",
+        )
+        return None
+    target = target or mc.resolve(reference, container, expression, expected=AUTHOR_TYPES)
+    if target is None:
+        return None
+    if target.resource_type == "Device":
+        device = _device(target, mc)
+        mc.mark(target, "participant")
+        return Author(time=time, organization=site_organization(mc), device=device) if device else None
+    person_org = to_person(target, mc)
+    if person_org is None:
+        return None
+    person, organization = person_org
+    return Author(time=time, organization=organization, person=person)
+
+
+def to_person(target: Resolved, mc: MappingContext) -> tuple[Person, Organization] | None:
+    """A Practitioner or PractitionerRole -> (Person, Organization); issues reported, None when unusable."""
+    mc.mark(target, "participant")
+    role: Resolved | None = None
+    practitioner: Resolved | None = target
+    if target.resource_type == "PractitionerRole":
+        role = target
+        practitioner = None
+        ref = target.raw.get("practitioner")
+        if ref is not None:
+            practitioner = mc.resolve(ref, target.entry, f"{target.path}.practitioner", expected=("Practitioner",))
+            if practitioner is None:
+                return None
+            mc.mark(practitioner, "participant")
+    errors_before = len(mc.report.errors)
+    id_nat = _ps_idnat(practitioner, mc) if practitioner else None
+    if id_nat is None and role is not None:
+        id_nat = _ps_idnat(role, mc)
+    if id_nat is None and len(mc.report.errors) > errors_before:
+        return None  # a malformed national id was reported
+    if id_nat is None:
+        where = practitioner or target
+        mc.report.add(
+            Problem.MISSING_AUTHOR_IDENTIFIER,
+            expression=f"{where.path}.identifier",
+            author=where.raw.get("id") or where.path,
+            accepted=_ACCEPTED_IDS,
+        )
+        return None
+    name = _human_name(practitioner.raw if practitioner else {})
+    if name is None:
+        where = practitioner or target
+        mc.report.add(
+            Problem.MISSING_ELEMENT,
+            expression=f"{where.path}.name" if practitioner else f"{where.path}.practitioner",
+            element="Practitioner.name (author family name)",
+        )
+        return None
+    family, given, prefix = name
+    specialty = _specialty(role, practitioner, mc)
+    organization = site_organization(mc)
+    if role is not None and role.raw.get("organization") is not None:
+        org = mc.resolve(role.raw["organization"], role.entry, f"{role.path}.organization", expected=("Organization",))
+        if org is not None:
+            organization = to_organization(org, mc) or organization
+    source = practitioner.raw if practitioner else {}
+    person = Person(
+        id_nat=id_nat,
+        family=family,
+        given=given,
+        prefix=prefix,
+        profession=specialty,
+        telecoms=to_telecoms(source.get("telecom") or (role.raw.get("telecom") if role else None) or []),
+        addresses=tuple(a for a in (to_address(x) for x in source.get("address") or []) if a),
+    )
+    return person, organization
+
+
+def _ps_idnat(target: Resolved, mc: MappingContext) -> str | None:
+    identifiers = [(i, x) for i, x in enumerate(target.raw.get("identifier") or []) if isinstance(x, dict)]
+    for system in (SYSTEM_IDNATPS, SYSTEM_RPPS):  # IDNPS first: it is already the PS_IdNat
+        for i, ident in identifiers:
+            if ident.get("system") != system or not ident.get("value"):
+                continue
+            value = str(ident["value"])
+            try:
+                return check_ps_idnat(value) if system == SYSTEM_IDNATPS else ps_idnat_from_rpps(value)
+            except IdentifierError as exc:
+                mc.report.add(
+                    Problem.INVALID_VALUE,
+                    expression=f"{target.path}.identifier[{i}].value",
+                    element=f"identifier {system}",
+                    reason=exc.reason,
+                )
+                return None
+    return None
+
+
+def _human_name(raw: dict[str, Any]) -> tuple[str, tuple[str, ...], str | None] | None:
+    names = [n for n in raw.get("name") or [] if isinstance(n, dict)]
+    name = next((n for n in names if n.get("use") in ("official", "usual")), names[0] if names else None)
+    if name is None or not str(name.get("family") or "").strip():
+        return None
+    given = tuple(str(g).strip() for g in name.get("given") or [] if isinstance(g, str) and g.strip())
+    prefixes = [p for p in name.get("prefix") or [] if isinstance(p, str) and p.strip()]
+    return str(name["family"]).strip(), given, (prefixes[0] if prefixes else None)
+
+
+def _specialty(role: Resolved | None, practitioner: Resolved | None, mc: MappingContext) -> Code | None:
+    vs = ValueSetName.AUTHOR_SPECIALTY
+    if role is not None:
+        specialties = role.raw.get("specialty") or []
+        for concept in specialties:
+            for coding in (concept or {}).get("coding") or []:
+                found = mc.terminology.lookup(vs, coding.get("code", ""), coding.get("system"))
+                if found:
+                    return found
+        if specialties:
+            first = ((specialties[0] or {}).get("coding") or [{}])[0]
+            mc.unknown_code(vs, first, f"{role.path}.specialty[0].coding[0]", "PractitionerRole.specialty")
+            return None
+        for concept in role.raw.get("code") or []:
+            for coding in (concept or {}).get("coding") or []:
+                found = mc.terminology.lookup(vs, coding.get("code", ""), coding.get("system"))
+                if found:
+                    return found
+    if practitioner is not None:
+        return _specialty_from_qualifications(practitioner.raw, mc)
+    return None
+
+
+def _specialty_from_qualifications(raw: dict[str, Any], mc: MappingContext) -> Code | None:
+    """FR Core/Annuaire practitioners carry profession (TRE_G15) and speciality (TRE_R38) separately; J01 codes
+    combine them as ``G15_<profession>/<speciality>`` (or ``G15_<profession>`` alone)."""
+    profession = speciality = None
+    for qualification in raw.get("qualification") or []:
+        for coding in ((qualification or {}).get("code") or {}).get("coding") or []:
+            system = str(coding.get("system") or "")
+            if _G15 in system:
+                profession = coding.get("code")
+            elif _R38 in system:
+                speciality = coding.get("code")
+            else:
+                found = mc.terminology.lookup(ValueSetName.AUTHOR_SPECIALTY, str(coding.get("code", "")), system)
+                if found:
+                    return found
+    candidates = []
+    if profession and speciality:
+        candidates.append(f"G15_{profession}/{speciality}")
+    if profession:
+        candidates.append(f"G15_{profession}")
+    for code in candidates:
+        found = mc.terminology.lookup(ValueSetName.AUTHOR_SPECIALTY, code)
+        if found:
+            return found
+    return None
+
+
+def to_organization(target: Resolved, mc: MappingContext) -> Organization | None:
+    """An Organization with a national structure id; None (caller falls back to the site) when it has none."""
+    mc.mark(target, "participant")
+    raw = target.raw
+    id_nat: str | None = None
+    identifiers = [(i, x) for i, x in enumerate(raw.get("identifier") or []) if isinstance(x, dict) and x.get("value")]
+    for i, ident in sorted(identifiers, key=lambda ix: _org_id_rank(ix[1])):
+        system, value = ident.get("system"), str(ident["value"]).strip()
+        try:
+            if system == SYSTEM_IDNATST:
+                id_nat = check_struct_idnat(value)
+            elif system == SYSTEM_FINESS:
+                id_nat = struct_idnat_from_finess(value)
+            elif system == SYSTEM_SIRENE and len(value) == 14 and value.isdigit():
+                id_nat = "3" + value
+        except IdentifierError as exc:
+            mc.report.add(
+                Problem.INVALID_VALUE,
+                expression=f"{target.path}.identifier[{i}].value",
+                element=f"Organization.identifier {system}",
+                reason=exc.reason,
+            )
+            return None
+        if id_nat:
+            break
+    if id_nat is None:
+        return None
+    name = str(raw.get("name") or "").strip() or mc.build.facility.site_name
+    return Organization(
+        id_nat=id_nat,
+        name=name,
+        addresses=tuple(a for a in (to_address(x) for x in raw.get("address") or []) if a),
+        telecoms=to_telecoms(raw.get("telecom") or []),
+    )
+
+
+def _org_id_rank(ident: dict[str, Any]) -> int:
+    system = ident.get("system")
+    if system == SYSTEM_IDNATST:
+        return 0
+    if system == SYSTEM_FINESS:
+        codes = [c.get("code") for c in (ident.get("type") or {}).get("coding") or [] if isinstance(c, dict)]
+        return 1 if "FINEG" in codes else 2  # the geographic FINESS identifies the site; FINEJ the legal entity
+    return 3
+
+
+def _device(target: Resolved, mc: MappingContext) -> Device | None:
+    raw = target.raw
+    ids = [x for x in raw.get("identifier") or [] if isinstance(x, dict) and x.get("value")]
+    if not ids:
+        mc.report.add(
+            Problem.MISSING_AUTHOR_IDENTIFIER,
+            expression=f"{target.path}.identifier",
+            author=raw.get("id") or target.path,
+            accepted="a Device.identifier (local id of the system)",
+        )
+        return None
+    local = str(ids[0]["value"]).strip()
+    # PS_IdNat of a system: "3" + FINESS + "/" + internal id (spec digest §3.3 XCN examples, §5.4)
+    id_nat = local if "/" in local else f"3{mc.build.facility.finess_eg}/{local}"
+    names = [n for n in raw.get("deviceName") or [] if isinstance(n, dict) and n.get("name")]
+    model = next((n["name"] for n in names if n.get("type") == "model-name"), None)
+    model = model or raw.get("modelNumber") or (names[0]["name"] if names else None) or local
+    versions = [v for v in raw.get("version") or [] if isinstance(v, dict) and v.get("value")]
+    manufacturer = raw.get("manufacturer")
+    software = f"{manufacturer or model} {versions[0]['value']}" if versions else str(manufacturer or model)
+    return Device(id_nat=id_nat, model_name=str(model), software_name=software)
+
+
+__all__ = ["AUTHOR_TYPES", "PERSON_TYPES", "site_organization", "to_author", "to_organization", "to_person"]

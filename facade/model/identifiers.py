@@ -1,0 +1,211 @@
+"""French national identifiers: INS (NIR/NIA + key), PS_IdNat, Struct_IdNat, OIDs (spec digest §5).
+
+Pure functions, no FHIR: ``facade.mapping`` turns the exceptions raised here into ``Problem`` issues.
+
+NIR shape (13 characters + 2-digit key): sex/kind (1 digit), year (2), month (2), department (2: digits, or
+``2A``/``2B`` for Corsica), commune (3), order (3). Overseas departments (``97x``) and births abroad (``99`` +
+country) are plain digits. The month is not range-checked: the INS reference uses unusual month codes
+(20, 30-42, 50+...) for unknown or fictitious months; the key is what protects against typing errors.
+The first digit: 1/2 (NIR), 3/4 and 7/8 (temporary numbers, NIA): anything else is malformed.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from facade.model.document import (
+    OID_INS_NIA,
+    OID_INS_NIR,
+    OID_INS_NIR_DEMO,
+    OID_INS_NIR_TEST,
+    OID_PS_IDNAT,
+    OID_STRUCT_IDNAT,
+)
+
+# Production INS OIDs; test (.10) and demo (.11) are accepted only when configured (InputPolicy).
+INS_OIDS_PRODUCTION: frozenset[str] = frozenset({OID_INS_NIR, OID_INS_NIA})
+INS_OIDS_TEST: frozenset[str] = INS_OIDS_PRODUCTION | {OID_INS_NIR_TEST, OID_INS_NIR_DEMO}
+INS_OIDS_ALL: frozenset[str] = INS_OIDS_TEST
+
+# FHIR identifier systems (FR Core, spec digest §7.1)
+SYSTEM_RPPS = "https://rpps.esante.gouv.fr"
+SYSTEM_FINESS = "https://finess.esante.gouv.fr"
+SYSTEM_IDNATPS = "urn:oid:" + OID_PS_IDNAT
+SYSTEM_IDNATST = "urn:oid:" + OID_STRUCT_IDNAT
+
+_CORSICA = {"2A": "19", "2B": "18"}
+_NIR_BODY = re.compile(r"^[1-478](\d{4})(\d{2}|2A|2B)(\d{6})$")
+_OID = re.compile(r"^[0-2](\.(0|[1-9]\d*))+$")
+_RPPS = re.compile(r"^\d{11}$")
+_ADELI = re.compile(r"^\d{9}$")
+_FINESS = re.compile(r"^(\d{2}|2A|2B)\d{7}$")
+_INPUT_NOISE = re.compile(r"[\s.]")
+
+
+class IdentifierError(ValueError):
+    """A national identifier is malformed. ``reason`` is a short human text."""
+
+    def __init__(self, value: str, reason: str) -> None:
+        self.value = value
+        self.reason = reason
+        super().__init__(f"{value!r}: {reason}")
+
+
+class NirKeyError(IdentifierError):
+    """The 13-character body is well formed but the key does not match."""
+
+    def __init__(self, value: str, key: str, expected: str) -> None:
+        self.key = key
+        self.expected = expected
+        super().__init__(value, f"key {key}, expected {expected}")
+
+
+@dataclass(frozen=True)
+class Nir:
+    """A NIR/NIA matricule: 13-character body (may contain 2A/2B) and its 2-digit key."""
+
+    body: str
+    key: str
+
+    @property
+    def value(self) -> str:
+        """The 15-character matricule carried in CDA ``id/@extension`` and the XDS CX."""
+        return self.body + self.key
+
+
+def _numeric_body(body: str) -> int:
+    # Corsica: 2A -> 19, 2B -> 18 in the department position before the modulo (spec digest §5.2)
+    dept = body[5:7]
+    return int(body[:5] + _CORSICA.get(dept, dept) + body[7:])
+
+
+def nir_key(body: str) -> str:
+    """The 2-digit key of a 13-character body: ``97 - (body mod 97)``, zero padded (01..97)."""
+    if not _NIR_BODY.match(body):
+        raise IdentifierError(body, "not a 13-character NIR body")
+    return f"{97 - (_numeric_body(body) % 97):02d}"
+
+
+def normalize_nir(raw: str) -> str:
+    """Drop spaces and dots (tolerated on input), upper-case 2a/2b."""
+    return _INPUT_NOISE.sub("", raw).upper()
+
+
+def parse_nir(raw: str) -> Nir:
+    """Parse and check a 15-character matricule. Raises IdentifierError or NirKeyError."""
+    value = normalize_nir(raw)
+    if len(value) != 15:
+        raise IdentifierError(raw, f"{len(value)} characters instead of 15")
+    body, key = value[:13], value[13:]
+    if not _NIR_BODY.match(body):
+        raise IdentifierError(
+            raw, "expected sex/kind digit 1-4/7-8, 4 digits, a department (2 digits, 2A, 2B), 6 digits"
+        )
+    if not key.isdigit():
+        raise IdentifierError(raw, "the key (last 2 characters) must be digits")
+    expected = nir_key(body)
+    if key != expected:
+        raise NirKeyError(raw, key, expected)
+    return Nir(body, key)
+
+
+def format_nir(nir: Nir, *, grouped: bool = False) -> str:
+    """``279035121518989``, or grouped as printed on the carte Vitale: ``2 79 03 51 215 189 89``."""
+    if not grouped:
+        return nir.value
+    b = nir.body
+    return " ".join((b[0], b[1:3], b[3:5], b[5:7], b[7:10], b[10:13], nir.key))
+
+
+# --- OIDs ---
+
+
+def is_oid(value: str) -> bool:
+    """OID syntax (no leading zeros in arcs, at least two arcs) and the 64-char XDS uniqueId limit."""
+    return len(value) <= 64 and bool(_OID.match(value))
+
+
+def oid_from_urn(value: str) -> str | None:
+    """``urn:oid:1.2.3`` (case-insensitive prefix) -> ``1.2.3``; a bare OID is returned as is; else None."""
+    candidate = value[8:] if value.lower().startswith("urn:oid:") else value
+    return candidate if is_oid(candidate) else None
+
+
+# --- PS and structure national identifiers (spec digest §5.4) ---
+
+
+def ps_idnat_from_rpps(rpps: str) -> str:
+    """PS_IdNat of a professional from the 11-digit RPPS: ``8`` + RPPS."""
+    rpps = rpps.strip()
+    if not _RPPS.match(rpps):
+        raise IdentifierError(rpps, "an RPPS number has 11 digits")
+    return "8" + rpps
+
+
+def ps_idnat_from_adeli(adeli: str) -> str:
+    """PS_IdNat of a professional from the 9-digit ADELI: ``0`` + ADELI."""
+    adeli = adeli.strip()
+    if not _ADELI.match(adeli):
+        raise IdentifierError(adeli, "an ADELI number has 9 digits")
+    return "0" + adeli
+
+
+def check_ps_idnat(value: str) -> str:
+    """Accept a PS_IdNat as given (IDNPS): ``8``+RPPS, ``0``+ADELI, ``3``+FINESS+``/``+internal id ..."""
+    value = value.strip()
+    if value.startswith("8") and not _RPPS.match(value[1:]):
+        raise IdentifierError(value, "an IDNPS starting with 8 is 8 + an 11-digit RPPS")
+    if value.startswith("0") and not _ADELI.match(value[1:]):
+        raise IdentifierError(value, "an IDNPS starting with 0 is 0 + a 9-digit ADELI")
+    if not value or value[0] not in "0123456789" or len(value) < 2:
+        raise IdentifierError(value, "not a PS national identifier")
+    return value
+
+
+def is_finess(value: str) -> bool:
+    return bool(_FINESS.match(value.strip().upper()))
+
+
+def struct_idnat_from_finess(finess: str) -> str:
+    """Struct_IdNat of a structure from its 9-character FINESS: ``1`` + FINESS."""
+    finess = finess.strip().upper()
+    if not _FINESS.match(finess):
+        raise IdentifierError(finess, "a FINESS number has 9 characters (department + 7 digits)")
+    return "1" + finess
+
+
+def check_struct_idnat(value: str) -> str:
+    """Accept a Struct_IdNat as given (IDNST): ``1``+FINESS, ``3``+SIRET, ``2``+SIREN, ``4``+RPPS-rang, ``0``+ADELI."""
+    value = value.strip().upper()
+    if value.startswith("1") and not _FINESS.match(value[1:]):
+        raise IdentifierError(value, "an IDNST starting with 1 is 1 + a 9-character FINESS")
+    if not value or len(value) < 2:
+        raise IdentifierError(value, "not a structure national identifier")
+    return value
+
+
+__all__ = [
+    "INS_OIDS_ALL",
+    "INS_OIDS_PRODUCTION",
+    "INS_OIDS_TEST",
+    "SYSTEM_FINESS",
+    "SYSTEM_IDNATPS",
+    "SYSTEM_IDNATST",
+    "SYSTEM_RPPS",
+    "IdentifierError",
+    "Nir",
+    "NirKeyError",
+    "check_ps_idnat",
+    "check_struct_idnat",
+    "format_nir",
+    "is_finess",
+    "is_oid",
+    "nir_key",
+    "normalize_nir",
+    "oid_from_urn",
+    "parse_nir",
+    "ps_idnat_from_adeli",
+    "ps_idnat_from_rpps",
+    "struct_idnat_from_finess",
+]
