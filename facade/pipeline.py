@@ -18,6 +18,7 @@ from facade.errors import DocumentBuildError, Issue, Problem
 from facade.fhir.parse import parse_request
 from facade.mapping.bundle_to_submission import InputPolicy, MappingResult, to_submission
 from facade.model.document import BuildContext, FacilitySettings, RenderedDocument, SignatureDocument
+from facade.soap.xades import canonical_document
 from facade.terminology.tables import Terminology
 from facade.xds.ebrim import to_registry_object_list, to_submit_objects_request
 
@@ -65,7 +66,13 @@ class Converter:
         parsed = parse_request(body, max_depth=self.max_json_depth)
         ctx = BuildContext(facility=self.facility, now=self.now(), new_oid=self.new_oid)
         mapping = to_submission(parsed, ctx, self.terminology, self.policy)
-        rendered = tuple(RenderedDocument(req, self.renderer.render(req.document)) for req in mapping.submission.documents)
+        # The canonical (C14N with comments) bytes are what is hashed, sized, signed in the XAdES manifest and sent:
+        # the manifest digest then equals the digest of the bytes on the wire, whether or not the receiver applies
+        # the manifest's C14N transform (spec digest §4.2, the safer reading).
+        rendered = tuple(
+            RenderedDocument(req, canonical_document(self.renderer.render(req.document)))
+            for req in mapping.submission.documents
+        )
         by_document: dict[str, tuple[Issue, ...]] = {}
         for doc in rendered:
             by_document[doc.request.document.id] = tuple(self._check(doc, full=full))

@@ -1,32 +1,73 @@
-"""Settings -> components, built once per process (templates, tables, schema, signers, transport, store).
+"""Settings -> components, built once per process (templates, tables, schema, signers, transport, store, relay).
 
-Only this module and the CLI read Settings; everything it builds takes explicit arguments (httpx style).
+Only this module and the CLI read Settings; everything built here takes explicit arguments (httpx style).
+Sending components are built only when a DMP repository is configured; their certificates are checked at start-up
+(``check_startup``) so a misconfigured facade refuses to start with a clear message instead of failing per request.
 """
 
 from __future__ import annotations
 
+import base64
 import logging
+import os
+import secrets
+import threading
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
+from pathlib import Path
+from typing import Any
 
 from starlette.requests import Request
 
 from facade.cda.render import CdaRenderer
 from facade.cda.validation import CdaSchema, FullValidator
+from facade.credentials import (
+    Credential,
+    check_client_auth_credential,
+    check_signing_credential,
+    client_ssl_context,
+    days_to_expiry,
+    load_pem,
+    load_pkcs12,
+)
+from facade.errors import FacadeError, Problem
+from facade.feeding import Feeder
 from facade.ids import OidFactory, system_now
 from facade.mapping.bundle_to_submission import InputPolicy
+from facade.model.document import Code
+from facade.outbox.policy import RetryPolicy
+from facade.outbox.relay import Relay
+from facade.outbox.sqlite import SqliteOutbox
+from facade.outbox.store import Outbox
 from facade.pipeline import Converter
-from facade.settings import Settings
+from facade.settings import CredentialConfig, Settings
+from facade.soap.saml import AUTOMATE, VihfClaims, VihfSigner
+from facade.soap.xades import LotSigner
+from facade.submissions import SubmissionService
 from facade.terminology.tables import Terminology
+from facade.transport.mtls import MtlsTransport
 
 log = logging.getLogger("facade")
+
+
+def load_credential(config: CredentialConfig, what: str) -> Credential:
+    password = config.password()
+    if config.p12_base64 is not None:
+        return load_pkcs12(base64.b64decode(config.p12_base64.get_secret_value()), password)
+    if config.p12 is not None:
+        return load_pkcs12(config.p12, password)
+    if config.cert is not None and config.key is not None:
+        return load_pem(config.cert, config.key, password)
+    raise FacadeError(Problem.CONFIGURATION, reason=f"the {what} credential is not configured (PEM cert+key or PKCS#12)")
 
 
 @dataclass
 class Runtime:
     settings: Settings
     started_at: str = field(default_factory=lambda: datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _relay_thread: threading.Thread | None = None
 
     @property
     def send_enabled(self) -> bool:
@@ -35,11 +76,15 @@ class Runtime:
     def base_url(self, request: Request) -> str:
         return self.settings.base_url or str(request.base_url).rstrip("/") + "/fhir"
 
+    # --- conversion ---
+    @cached_property
+    def new_oid(self) -> OidFactory:
+        return OidFactory(self.settings.facility.oid_root)
+
     @cached_property
     def converter(self) -> Converter:
         s = self.settings
         kit = s.resolved_kit()
-        schema = CdaSchema.from_kit(kit) if kit else None
         if kit is None:
             log.warning("no validation kit configured: generated CDA is not XSD-checked (set FACADE_VALIDATION_KIT)")
         return Converter(
@@ -50,10 +95,149 @@ class Runtime:
                 accepted_ins_oids=s.input.accepted_ins_oids(),
                 max_document_bytes=s.input.max_document_bytes,
                 accept_legacy_vali=s.input.accept_legacy_vali,
+                # ITI-105 and bundles without designationType: the configured SubmissionSet contentTypeCode (J59)
+                default_content_type=Code(
+                    s.facility.content_type_code, "1.2.250.1.213.2.2", s.facility.content_type_display
+                ),
             ),
             now=system_now,
-            new_oid=OidFactory(s.facility.oid_root),
-            schema=schema,
+            new_oid=self.new_oid,
+            schema=CdaSchema.from_kit(kit) if kit else None,
             full_validator=FullValidator(kit) if kit else None,
             max_json_depth=s.input.max_json_depth,
         )
+
+    # --- sending ---
+    @cached_property
+    def auth_credential(self) -> Credential:
+        return load_credential(self.settings.dmp.auth, "ORG AUTH_CLI (mutual TLS)")
+
+    @cached_property
+    def sign_credential(self) -> Credential:
+        return load_credential(self.settings.dmp.sign, "ORG SIGN (VIHF and XAdES)")
+
+    def check_startup(self) -> None:
+        """Refuse to start when sending is configured but its certificates are unusable (issue 3)."""
+        if not self.send_enabled:
+            return
+        now = datetime.now(UTC)
+        check_client_auth_credential(self.auth_credential, now)
+        check_signing_credential(self.sign_credential, now)
+        if self.settings.dmp.ca_bundle is None:
+            raise FacadeError(Problem.CONFIGURATION, reason="FACADE_DMP__CA_BUNDLE (the DMP's CA certificates) is required")
+        _ = self.feeder  # builds the signers and the TLS context now, not on the first request
+
+    @cached_property
+    def transport(self) -> MtlsTransport:
+        dmp = self.settings.dmp
+        assert dmp.ca_bundle is not None
+        ctx = client_ssl_context(self.auth_credential, dmp.ca_bundle, ciphers=dmp.ciphers)
+        return MtlsTransport(
+            dmp.repository_url, ctx, connect_timeout=dmp.connect_timeout, read_timeout=dmp.read_timeout
+        )
+
+    @cached_property
+    def feeder(self) -> Feeder:
+        s = self.settings
+        facility = s.facility.to_model()
+        claims = VihfClaims(
+            structure_id=facility.struct_idnat,
+            sector=f"{facility.sector.code}^{facility.sector.system}",
+            subject_id=s.vihf.subject_id,
+            name_id=s.vihf.name_id or facility.struct_idnat,
+            roles=(AUTOMATE,),
+            patient_ins_cx="",
+            lps_name=s.vihf.lps_name,
+            lps_version=s.vihf.lps_version,
+            lps_homologation=s.vihf.lps_homologation,
+            lps_id=s.vihf.lps_id,
+        )
+        return Feeder(
+            vihf_signer=VihfSigner(
+                self.sign_credential,
+                attribute_mode_name=s.dmp.vihf_mode_attribute,
+                digest="sha1" if s.dmp.vihf_signature == "rsa-sha1" else "sha256",
+            ),
+            lot_signer=LotSigner(self.sign_credential, digest=s.dmp.xades_digest),
+            claims=claims,
+            transport=self.transport,
+            wsa_to=s.dmp.repository_url if s.dmp.wsa_to == "endpoint" else "",
+            now=system_now,
+            new_oid=self.new_oid,
+        )
+
+    @cached_property
+    def outbox(self) -> Outbox:
+        url = self.settings.resolved_database_url()
+        if url.startswith("sqlite:///"):
+            path = Path(url.removeprefix("sqlite:///"))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            return SqliteOutbox(path)
+        if url.startswith(("postgresql://", "postgres://")):
+            from facade.outbox.postgres import PostgresOutbox
+
+            return PostgresOutbox(url)
+        raise FacadeError(Problem.CONFIGURATION, reason="database_url must be sqlite:///PATH or postgresql://...")
+
+    @cached_property
+    def relay(self) -> Relay:
+        o = self.settings.outbox
+        policy = RetryPolicy(
+            base_delay=timedelta(seconds=o.retry_base_seconds),
+            factor=o.retry_factor,
+            max_delay=timedelta(seconds=o.retry_max_delay_seconds),
+            horizon=timedelta(seconds=o.retry_horizon_seconds),
+        )
+        return Relay(
+            self.outbox, self.feeder.deliver, policy, system_now, lease=timedelta(seconds=o.lease_seconds)
+        )
+
+    @cached_property
+    def patient_secret(self) -> bytes:
+        configured = self.settings.outbox.patient_hash_secret
+        if configured is not None:
+            return configured.get_secret_value().encode()
+        path = self.settings.state_dir / "patient-hash.secret"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_hex(32))
+        return path.read_text().strip().encode()
+
+    def submissions(self, status_base: str) -> SubmissionService:
+        if not self.send_enabled:
+            raise FacadeError(Problem.SENDING_NOT_CONFIGURED)
+        return SubmissionService(
+            converter=self.converter,
+            feeder=self.feeder,
+            outbox=self.outbox,
+            relay=self.relay,
+            patient_secret=self.patient_secret,
+            status_url=lambda sid: f"{status_base}/Task/{sid}",
+        )
+
+    def start(self) -> None:
+        self.check_startup()
+        if self.send_enabled and self.settings.outbox.relay and self._relay_thread is None:
+            self._stop.clear()
+            self._relay_thread = self.relay.start(self._stop, poll_interval=self.settings.outbox.poll_seconds)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._relay_thread is not None:
+            self._relay_thread.join(timeout=10)
+            self._relay_thread = None
+        if "transport" in self.__dict__:
+            self.transport.close()
+
+    def health(self) -> dict[str, Any]:
+        now = datetime.now(UTC)
+        out: dict[str, Any] = {"status": "ok", "sending": self.send_enabled}
+        if self.send_enabled:
+            out["certificates"] = {
+                "auth": {"subject": self.auth_credential.subject, "days_to_expiry": days_to_expiry(self.auth_credential, now)},
+                "sign": {"subject": self.sign_credential.subject, "days_to_expiry": days_to_expiry(self.sign_credential, now)},
+            }
+            out["outbox"] = {state.value: n for state, n in self.outbox.count_by_state().items()}
+        return out

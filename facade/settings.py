@@ -137,6 +137,19 @@ class VihfConfig(BaseModel):
     lps_id: str | None = None
 
 
+class OutboxConfig(BaseModel):
+    """Delivery guarantees: retries with exponential backoff and full jitter up to a horizon, then dead letter."""
+
+    retry_base_seconds: float = 5.0
+    retry_factor: float = 2.0
+    retry_max_delay_seconds: float = 900.0
+    retry_horizon_seconds: float = 24 * 3600.0
+    lease_seconds: float = 300.0  # must outlast connect + read timeouts of one attempt
+    poll_seconds: float = 1.0
+    relay: bool = True  # run the background relay in this process (retries and respond-async submissions)
+    patient_hash_secret: SecretStr | None = None  # HMAC key for hashed INS in the store; generated under state_dir
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FACADE_", env_nested_delimiter="__", extra="forbid")
 
@@ -150,6 +163,7 @@ class Settings(BaseSettings):
     input: InputConfig = Field(default_factory=InputConfig)
     dmp: DmpConfig = Field(default_factory=DmpConfig)
     vihf: VihfConfig = Field(default_factory=VihfConfig)
+    outbox: OutboxConfig = Field(default_factory=OutboxConfig)
     config_file: Path | None = None
 
     @classmethod

@@ -11,7 +11,8 @@ from starlette.concurrency import run_in_threadpool
 from facade.api.body import check_content_type, read_limited_body
 from facade.api.capability import capability_statement, preview_operation_definition
 from facade.api.outcomes import FHIR_JSON
-from facade.api.representations import preview_parameters
+from facade.api.representations import preview_parameters, submission_task
+from facade.errors import FacadeError, Problem
 from facade.runtime import Runtime
 
 router = APIRouter(prefix="/fhir")
@@ -47,3 +48,49 @@ async def preview(
     body = await read_limited_body(request, rt.settings.input.max_body_bytes)
     conversion = await run_in_threadpool(rt.converter.convert, body, full=(validate == "full"))
     return _fhir(preview_parameters(conversion))
+
+
+def _submit_headers(request: Request) -> tuple[str | None, bool]:
+    key = request.headers.get("idempotency-key")
+    prefer = request.headers.get("prefer", "").lower()
+    return key, "respond-async" in prefer
+
+
+@router.post("")
+@router.post("/")
+@router.post("/DocumentReference")
+async def submit(request: Request) -> JSONResponse:
+    """ITI-65 transaction (POST [base]) or ITI-105 simplified publish (POST [base]/DocumentReference) -> ITI-41."""
+    rt = _runtime(request)
+    service = rt.submissions(rt.base_url(request))
+    check_content_type(request)
+    body = await read_limited_body(request, rt.settings.input.max_body_bytes)
+    key, respond_async = _submit_headers(request)
+    answer = await run_in_threadpool(
+        service.submit,
+        body,
+        actor=getattr(request.state, "actor", None) or "anonymous",
+        idempotency_key=key,
+        respond_async=respond_async,
+        request_id=getattr(request.state, "request_id", None),
+    )
+    return _fhir(answer.body, answer.status, answer.headers)
+
+
+@router.get("/Task/{submission_id}")
+async def submission_status(request: Request, submission_id: str) -> JSONResponse:
+    rt = _runtime(request)
+    service = rt.submissions(rt.base_url(request))
+    record = await run_in_threadpool(service.outbox.get, submission_id)
+    if record is None:
+        raise FacadeError(Problem.NOT_FOUND, text=f"no submission {submission_id}")
+    return _fhir(submission_task(record, service.answer(record)))
+
+
+health_router = APIRouter()
+
+
+@health_router.get("/health")
+async def health(request: Request) -> JSONResponse:
+    rt = _runtime(request)
+    return JSONResponse(await run_in_threadpool(rt.health))

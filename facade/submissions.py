@@ -1,0 +1,146 @@
+"""Accepting a submission: convert, prepare, persist BEFORE sending, try once inline, answer from the record.
+
+The answer is always derived from the stored record, so an idempotent replay, a status query and the first
+answer say the same thing:
+- delivered -> 200 transaction-response (one entry per request entry, in order; XDS warnings in the outcome)
+- pending / sending / failed (retry scheduled) -> 202 Accepted + Content-Location of the status resource
+- dead (permanent failure, or retry horizon exhausted) -> the stored OperationOutcome with its status
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from facade.api.outcomes import operation_outcome
+from facade.errors import Issue, Problem
+from facade.feeding import Feeder
+from facade.outbox.audit import patient_hash
+from facade.outbox.record import NewSubmission, State, SubmissionStatus
+from facade.outbox.relay import Relay
+from facade.outbox.store import Outbox, client_idempotency_key, document_idempotency_key, request_fingerprint
+from facade.pipeline import Converter, require_valid
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str]
+
+
+class SubmissionService:
+    def __init__(
+        self,
+        *,
+        converter: Converter,
+        feeder: Feeder,
+        outbox: Outbox,
+        relay: Relay,
+        patient_secret: bytes,
+        status_url: Callable[[str], str],  # submission id -> absolute URL of its status resource
+    ) -> None:
+        self.converter = converter
+        self.feeder = feeder
+        self.outbox = outbox
+        self.relay = relay
+        self.patient_secret = patient_secret
+        self.status_url = status_url
+
+    def submit(
+        self,
+        body: bytes,
+        *,
+        actor: str,
+        idempotency_key: str | None = None,
+        respond_async: bool = False,
+        request_id: str | None = None,
+    ) -> Answer:
+        fingerprint = request_fingerprint(body)
+        key = client_idempotency_key(actor, idempotency_key) if idempotency_key else None
+        if key is not None:
+            existing = self.outbox.find_by_idempotency_key(key)
+            if existing is not None and existing.fingerprint == fingerprint:
+                return self.answer(existing)  # a client retry: same answer, nothing rebuilt or resent
+        conversion = self.converter.convert(body)
+        require_valid(conversion)
+        prepared = self.feeder.prepare(conversion)
+        submission = conversion.mapping.submission
+        unique_ids = tuple(d.request.document.id for d in conversion.documents)
+        context = {
+            "submission_unique_id": submission.unique_id,
+            "entries": [asdict(e) for e in conversion.mapping.entries],
+            "warnings": operation_outcome(conversion.all_issues()) if conversion.all_issues() else None,
+        }
+        result = self.outbox.enqueue(
+            NewSubmission(
+                idempotency_key=key or document_idempotency_key(unique_ids),
+                fingerprint=fingerprint,
+                payload=prepared.to_payload(),
+                document_unique_ids=unique_ids,
+                patient_hash=patient_hash(submission.patient.ins.value, submission.patient.ins.oid, self.patient_secret),
+                actor=actor,
+                request_id=request_id,
+                context=context,
+            )
+        )
+        record: SubmissionStatus = result.record
+        if result.created and not respond_async:
+            self.relay.process(record.id)
+            refreshed = self.outbox.get(record.id)
+            record = refreshed if refreshed is not None else record
+        return self.answer(record)
+
+    def answer(self, record: SubmissionStatus) -> Answer:
+        location = self.status_url(record.id)
+        if record.state is State.DELIVERED:
+            return Answer(200, transaction_response(record), {"Content-Location": location})
+        if record.state is State.DEAD and record.last_error is not None:
+            details = record.last_error.details
+            outcome = details.get("outcome") or operation_outcome(
+                [Issue(Problem.INFORMATION, details={"text": record.last_error.message})]
+            )
+            return Answer(int(details.get("http_status", 502)), outcome, {"Content-Location": location})
+        issues = [
+            Issue(
+                Problem.SUBMISSION_QUEUED,
+                details={"state": record.state.value, "location": location},
+                severity="information",
+            )
+        ]
+        if record.last_error is not None:
+            issues.append(
+                Issue(
+                    Problem.SUBMISSION_LAST_ERROR,
+                    details={"code": record.last_error.code, "message": record.last_error.message},
+                    severity="warning",
+                )
+            )
+        return Answer(202, operation_outcome(issues), {"Content-Location": location, "Location": location})
+
+
+def transaction_response(record: SubmissionStatus) -> dict[str, Any]:
+    """MHD / PDSm ProvideDocumentBundleResponse: one entry per request entry, same order."""
+    context = record.context
+    response = record.response or {}
+    warnings = response.get("warnings")
+    entries: list[dict[str, Any]] = []
+    for entry in context.get("entries", []):
+        rtype = entry["resource_type"]
+        rid = entry.get("unique_id") or _id_from_fullurl(entry.get("full_url")) or f"{record.id}-{entry['index']}"
+        item: dict[str, Any] = {"status": "201 Created", "location": f"{rtype}/{rid}"}
+        if rtype == "DocumentReference" and warnings:
+            item["outcome"] = warnings  # XDS warnings travel with the document they concern
+        if record.delivered_at is not None:
+            item["lastModified"] = record.delivered_at.isoformat()
+        entries.append({"response": item})
+    if not entries:
+        entries.append({"response": {"status": "201 Created", "location": f"DocumentReference/{record.id}"}})
+    return {"resourceType": "Bundle", "type": "transaction-response", "entry": entries}
+
+
+def _id_from_fullurl(full_url: str | None) -> str | None:
+    if not full_url:
+        return None
+    return full_url.rsplit(":", 1)[-1].rsplit("/", 1)[-1] or None
