@@ -1,0 +1,210 @@
+"""The simulator's document registry: ``STATE/registry.sqlite`` + ``STATE/documents/<uniqueId>.xml``.
+
+Persistent, so a duplicate uniqueId is detected across restarts (the outbox relies on that after a crash).
+Registry-managed metadata the sender does not provide (entryUUID, repositoryUniqueId, availabilityStatus) is
+assigned here, as the DMP does.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+APPROVED = "urn:oasis:names:tc:ebxml-regrep:StatusType:Approved"
+DEPRECATED = "urn:oasis:names:tc:ebxml-regrep:StatusType:Deprecated"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS submission (
+    unique_id TEXT PRIMARY KEY,
+    patient_id TEXT NOT NULL,
+    source_id TEXT,
+    received_at TEXT NOT NULL,
+    request_number INTEGER
+);
+CREATE TABLE IF NOT EXISTS document (
+    unique_id TEXT PRIMARY KEY,
+    entry_uuid TEXT NOT NULL UNIQUE,
+    submission_unique_id TEXT NOT NULL REFERENCES submission(unique_id),
+    patient_id TEXT NOT NULL,
+    mime_type TEXT,
+    size INTEGER NOT NULL,
+    hash TEXT NOT NULL,
+    class_code TEXT,
+    type_code TEXT,
+    format_code TEXT,
+    is_signature INTEGER NOT NULL DEFAULT 0,
+    status TEXT NOT NULL,
+    replaces TEXT,
+    received_at TEXT NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class StoredDocument:
+    unique_id: str
+    entry_uuid: str
+    submission_unique_id: str
+    patient_id: str
+    mime_type: str | None
+    size: int
+    hash: str  # SHA-1 hex of the stored bytes
+    class_code: str | None
+    type_code: str | None
+    format_code: str | None
+    is_signature: bool
+    status: str
+    replaces: str | None  # entryUUID of the document this one replaced (RPLC)
+    received_at: str
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class NewDocument:
+    """What the ITI-41 processing hands to ``Registry.store`` for one accepted DocumentEntry."""
+
+    unique_id: str
+    patient_id: str
+    mime_type: str | None
+    data: bytes
+    hash: str
+    class_code: str | None
+    type_code: str | None
+    format_code: str | None
+    is_signature: bool
+    replaces: str | None = None
+    entry_uuid: str | None = None  # sender-given urn:uuid entryUUID, else one is assigned
+
+
+class Registry:
+    def __init__(self, state_dir: Path) -> None:
+        self.db_path = state_dir / "registry.sqlite"
+        self.documents_dir = state_dir / "documents"
+        self.documents_dir.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        with self._connect() as db:
+            db.executescript(_SCHEMA)
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        db = sqlite3.connect(self.db_path, timeout=10)
+        db.row_factory = sqlite3.Row
+        try:
+            with db:  # one transaction: commit on success, rollback on error
+                yield db
+        finally:
+            db.close()
+
+    def existing_unique_ids(self, unique_ids: Sequence[str]) -> set[str]:
+        """Which of these ids are already registered (documents or submission sets)."""
+        if not unique_ids:
+            return set()
+        marks = ",".join("?" * len(unique_ids))
+        with self._connect() as db:
+            rows = db.execute(
+                f"SELECT unique_id FROM document WHERE unique_id IN ({marks}) "  # noqa: S608 (placeholders only)
+                f"UNION SELECT unique_id FROM submission WHERE unique_id IN ({marks})",
+                [*unique_ids, *unique_ids],
+            ).fetchall()
+        return {r["unique_id"] for r in rows}
+
+    def by_entry_uuid(self, entry_uuid: str) -> StoredDocument | None:
+        with self._connect() as db:
+            row = db.execute("SELECT * FROM document WHERE entry_uuid = ?", (entry_uuid,)).fetchone()
+        return _doc(row) if row else None
+
+    def by_unique_id(self, unique_id: str) -> StoredDocument | None:
+        with self._connect() as db:
+            row = db.execute("SELECT * FROM document WHERE unique_id = ?", (unique_id,)).fetchone()
+        return _doc(row) if row else None
+
+    def documents(self) -> list[StoredDocument]:
+        with self._connect() as db:
+            rows = db.execute("SELECT * FROM document ORDER BY received_at, rowid").fetchall()
+        return [_doc(r) for r in rows]
+
+    def content(self, unique_id: str) -> bytes | None:
+        path = self._file(unique_id)
+        return path.read_bytes() if path.is_file() else None
+
+    def store(
+        self,
+        *,
+        submission_unique_id: str,
+        patient_id: str,
+        source_id: str | None,
+        received_at: str,
+        request_number: int | None,
+        documents: Sequence[NewDocument],
+    ) -> list[StoredDocument]:
+        """Register one submission atomically; files are written first so a registered row always has its file."""
+        for doc in documents:
+            self._file(doc.unique_id).write_bytes(doc.data)
+        stored = []
+        with self._lock, self._connect() as db:
+            db.execute(
+                "INSERT INTO submission (unique_id, patient_id, source_id, received_at, request_number) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (submission_unique_id, patient_id, source_id, received_at, request_number),
+            )
+            for doc in documents:
+                entry_uuid = doc.entry_uuid or f"urn:uuid:{uuid.uuid4()}"
+                db.execute(
+                    "INSERT INTO document (unique_id, entry_uuid, submission_unique_id, patient_id, mime_type, size,"
+                    " hash, class_code, type_code, format_code, is_signature, status, replaces, received_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        doc.unique_id,
+                        entry_uuid,
+                        submission_unique_id,
+                        doc.patient_id,
+                        doc.mime_type,
+                        len(doc.data),
+                        doc.hash,
+                        doc.class_code,
+                        doc.type_code,
+                        doc.format_code,
+                        int(doc.is_signature),
+                        APPROVED,
+                        doc.replaces,
+                        received_at,
+                    ),
+                )
+                if doc.replaces:
+                    db.execute("UPDATE document SET status = ? WHERE entry_uuid = ?", (DEPRECATED, doc.replaces))
+                row = db.execute("SELECT * FROM document WHERE unique_id = ?", (doc.unique_id,)).fetchone()
+                stored.append(_doc(row))
+        return stored
+
+    def _file(self, unique_id: str) -> Path:
+        # uniqueIds reaching here were checked to be OIDs (digits and dots): safe as file names
+        if not unique_id or not all(c.isdigit() or c == "." for c in unique_id):
+            raise ValueError(f"not an OID: {unique_id!r}")
+        return self.documents_dir / f"{unique_id}.xml"
+
+
+def _doc(row: sqlite3.Row) -> StoredDocument:
+    return StoredDocument(
+        unique_id=row["unique_id"],
+        entry_uuid=row["entry_uuid"],
+        submission_unique_id=row["submission_unique_id"],
+        patient_id=row["patient_id"],
+        mime_type=row["mime_type"],
+        size=row["size"],
+        hash=row["hash"],
+        class_code=row["class_code"],
+        type_code=row["type_code"],
+        format_code=row["format_code"],
+        is_signature=bool(row["is_signature"]),
+        status=row["status"],
+        replaces=row["replaces"],
+        received_at=row["received_at"],
+    )
