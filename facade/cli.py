@@ -76,7 +76,9 @@ def _cmd_pki_init(args: argparse.Namespace) -> int:
     from facade.pki import init_test_pki
 
     pki = init_test_pki(Path(args.directory), structure_id=args.structure_id, org_name=args.org_name)
-    print(f"test PKI in {args.directory}: CA {pki.ca_cert.name}, ORG AUTH_CLI {pki.auth_p12.name} / {pki.auth_cert.name},")
+    print(
+        f"test PKI in {args.directory}: CA {pki.ca_cert.name}, ORG AUTH_CLI {pki.auth_p12.name} / {pki.auth_cert.name},"
+    )
     print(f"ORG SIGN {pki.sign_p12.name} / {pki.sign_cert.name}, server {pki.server_cert.name};")
     print(f"PKCS#12 password in {pki.password_file} (mode 0600). Test use only: never trust this CA in production.")
     return 0
@@ -144,7 +146,8 @@ DMP facade demo (state: {state})
 Post the example bundle (a PDF lettre de liaison, test INS):
   curl -s -X POST {base} -H 'Content-Type: application/fhir+json' --data-binary @{example}
 Preview without sending:
-  curl -s -X POST '{base}/Bundle/$preview?validate=full' -H 'Content-Type: application/fhir+json' --data-binary @{example}
+  curl -s -X POST '{base}/Bundle/$preview?validate=full' \\
+       -H 'Content-Type: application/fhir+json' --data-binary @{example}
 What the simulated DMP received, byte for byte: {state / "inbox"}/
 """,
         flush=True,
@@ -174,7 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=int, default=8080)
     s.set_defaults(func=_cmd_serve)
 
-    d = sub.add_parser("demo", help="facade + DMP simulator over mutual TLS with a generated test PKI, no configuration")
+    d = sub.add_parser(
+        "demo", help="facade + DMP simulator over mutual TLS with a generated test PKI, no configuration"
+    )
     d.add_argument("--host", default="127.0.0.1")
     d.add_argument("--port", type=int, default=8080)
     d.add_argument("--state", default=".facade", help="state folder (PKI, SQLite store, simulator registry, inbox)")
@@ -190,9 +195,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     k = sub.add_parser("pki", help="test PKI")
     ksub = k.add_subparsers(dest="pki_command", required=True)
-    ki = ksub.add_parser("init", help="write a test PKI (CA, ORG AUTH_CLI, ORG SIGN, simulator server) as PEM + PKCS#12")
+    ki = ksub.add_parser(
+        "init", help="write a test PKI (CA, ORG AUTH_CLI, ORG SIGN, simulator server) as PEM + PKCS#12"
+    )
     ki.add_argument("directory")
-    ki.add_argument("--structure-id", default="1120456789", help="Struct_IdNat written in the OU of the ORG certificates")
+    ki.add_argument(
+        "--structure-id", default="1120456789", help="Struct_IdNat written in the OU of the ORG certificates"
+    )
     ki.add_argument("--org-name", default="CH DE DEMONSTRATION")
     ki.set_defaults(func=_cmd_pki_init)
     return parser

@@ -78,7 +78,10 @@ class Problem(Enum):
         "unknown-code", "code-invalid", 422, "{element}: {system}|{code} is not in {value_set}; accepted: {accepted}"
     )
     CONTENT_TYPE_NOT_ALLOWED = Spec(
-        "content-type-not-allowed", "not-supported", 422, "Content type {content_type} is not allowed; accepted: {accepted}"
+        "content-type-not-allowed",
+        "not-supported",
+        422,
+        "Content type {content_type} is not allowed; accepted: {accepted}",
     )
     CONTENT_TOO_LARGE = Spec("content-too-large", "too-costly", 413, "{element} is {size} bytes; the limit is {limit}")
     CDA_HEADER_MISMATCH = Spec(
@@ -114,12 +117,16 @@ class Problem(Enum):
 
     # --- our own build failures (500) ---
     TEMPLATE_RENDER = Spec("template-render", "exception", 500, "Template {template} failed: {reason}", "fatal")
-    CDA_NOT_SCHEMA_VALID = Spec("cda-not-schema-valid", "exception", 500, "Generated CDA fails the XSD: {reason}", "fatal")
+    CDA_NOT_SCHEMA_VALID = Spec(
+        "cda-not-schema-valid", "exception", 500, "Generated CDA fails the XSD: {reason}", "fatal"
+    )
     CONFIGURATION = Spec("configuration", "exception", 500, "Configuration problem: {reason}", "fatal")
 
     # --- validation of what we produce (reported in $preview outcome, not raised) ---
     OUTPUT_XSD = Spec("output-xsd", "invalid", 422, "{artefact} fails the XSD at line {line}: {reason}")
-    OUTPUT_SCHEMATRON = Spec("output-schematron", "invariant", 422, "{artefact} fails schematron {schematron}: {reason}")
+    OUTPUT_SCHEMATRON = Spec(
+        "output-schematron", "invariant", 422, "{artefact} fails schematron {schematron}: {reason}"
+    )
     OUTPUT_SCHEMATRON_WARNING = Spec(
         "output-schematron-warning", "invariant", 200, "{artefact}: schematron {schematron} warns: {reason}", "warning"
     )
@@ -291,9 +298,15 @@ class Problem(Enum):
 
     # --- submissions (feeding) ---
     SUBMISSION_QUEUED = Spec(
-        "submission-queued", "transient", 202, "Accepted; delivery to the DMP is {state}. Status: {location}", "information"
+        "submission-queued",
+        "transient",
+        202,
+        "Accepted; delivery to the DMP is {state}. Status: {location}",
+        "information",
     )
-    SUBMISSION_LAST_ERROR = Spec("submission-last-error", "transient", 202, "Last attempt: {code}: {message}", "warning")
+    SUBMISSION_LAST_ERROR = Spec(
+        "submission-last-error", "transient", 202, "Last attempt: {code}: {message}", "warning"
+    )
     SENDING_NOT_CONFIGURED = Spec(
         "sending-not-configured", "not-supported", 501, "No DMP repository is configured (FACADE_DMP__REPOSITORY_URL)"
     )

@@ -101,7 +101,9 @@ class Feeder:
         )
         signature = SignatureDocument(SIGNATURE_ENTRY_ID, self.new_oid(), signature_xml, now)
         sor = etree.tostring(conversion.submit_objects_request(signature), encoding="UTF-8")
-        parts = tuple((d.request.entry_id, d.cda) for d in conversion.documents) + ((SIGNATURE_ENTRY_ID, signature_xml),)
+        parts = tuple((d.request.entry_id, d.cda) for d in conversion.documents) + (
+            (SIGNATURE_ENTRY_ID, signature_xml),
+        )
         return PreparedSubmission(sor, parts, claims.patient_ins_cx)
 
     def build_request(self, prepared: PreparedSubmission) -> SoapRequest:

@@ -59,7 +59,9 @@ def load_credential(config: CredentialConfig, what: str) -> Credential:
         return load_pkcs12(config.p12, password)
     if config.cert is not None and config.key is not None:
         return load_pem(config.cert, config.key, password)
-    raise FacadeError(Problem.CONFIGURATION, reason=f"the {what} credential is not configured (PEM cert+key or PKCS#12)")
+    raise FacadeError(
+        Problem.CONFIGURATION, reason=f"the {what} credential is not configured (PEM cert+key or PKCS#12)"
+    )
 
 
 @dataclass
@@ -124,7 +126,9 @@ class Runtime:
         check_client_auth_credential(self.auth_credential, now)
         check_signing_credential(self.sign_credential, now)
         if self.settings.dmp.ca_bundle is None:
-            raise FacadeError(Problem.CONFIGURATION, reason="FACADE_DMP__CA_BUNDLE (the DMP's CA certificates) is required")
+            raise FacadeError(
+                Problem.CONFIGURATION, reason="FACADE_DMP__CA_BUNDLE (the DMP's CA certificates) is required"
+            )
         _ = self.feeder  # builds the signers and the TLS context now, not on the first request
 
     @cached_property
@@ -188,9 +192,7 @@ class Runtime:
             max_delay=timedelta(seconds=o.retry_max_delay_seconds),
             horizon=timedelta(seconds=o.retry_horizon_seconds),
         )
-        return Relay(
-            self.outbox, self.feeder.deliver, policy, system_now, lease=timedelta(seconds=o.lease_seconds)
-        )
+        return Relay(self.outbox, self.feeder.deliver, policy, system_now, lease=timedelta(seconds=o.lease_seconds))
 
     @cached_property
     def patient_secret(self) -> bytes:
@@ -236,8 +238,14 @@ class Runtime:
         out: dict[str, Any] = {"status": "ok", "sending": self.send_enabled}
         if self.send_enabled:
             out["certificates"] = {
-                "auth": {"subject": self.auth_credential.subject, "days_to_expiry": days_to_expiry(self.auth_credential, now)},
-                "sign": {"subject": self.sign_credential.subject, "days_to_expiry": days_to_expiry(self.sign_credential, now)},
+                "auth": {
+                    "subject": self.auth_credential.subject,
+                    "days_to_expiry": days_to_expiry(self.auth_credential, now),
+                },
+                "sign": {
+                    "subject": self.sign_credential.subject,
+                    "days_to_expiry": days_to_expiry(self.sign_credential, now),
+                },
             }
             out["outbox"] = {state.value: n for state, n in self.outbox.count_by_state().items()}
         return out

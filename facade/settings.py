@@ -6,14 +6,15 @@ at start-up (e.g. a plain-http DMP URL outside development, INS test OIDs in pro
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import BaseModel, Field, FilePath, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from facade.model.document import (
     OID_INS_NIA,
@@ -52,7 +53,9 @@ class FacilityConfig(BaseModel):
     practice_setting_code: str = "ETABLISSEMENT"  # JDV_J62
     practice_setting_display: str = "Etablissement de santé"
     ipp_oid: str | None = "1.2.250.1.999.1.1.1.2"  # assigning authority of the IPP (local patient ids)
-    content_type_code: str = "03"  # default SubmissionSet contentTypeCode (JDV_J59 / TRE_R209): hospitalisation complète
+    content_type_code: str = (
+        "03"  # default SubmissionSet contentTypeCode (JDV_J59 / TRE_R209): hospitalisation complète
+    )
     content_type_display: str = "Hospitalisation complète"
 
     def to_model(self) -> FacilitySettings:
@@ -150,6 +153,115 @@ class OutboxConfig(BaseModel):
     patient_hash_secret: SecretStr | None = None  # HMAC key for hashed INS in the store; generated under state_dir
 
 
+def _split(value: Any, separators: str) -> Any:
+    """Lists from one environment variable: a JSON list, or items separated by any of ``separators``."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if text.startswith("["):
+        return json.loads(text)
+    for sep in separators[1:]:
+        text = text.replace(sep, separators[0])
+    return [item.strip() for item in text.split(separators[0]) if item.strip()]
+
+
+class MtlsAuthConfig(BaseModel):
+    """Clients present a certificate issued by ``client_ca`` (checked at the TLS handshake)."""
+
+    client_ca: FilePath | None = None
+    # optional allow-list; empty = every certificate from client_ca. Subjects as RFC 4514 DNs, ";"-separated in env.
+    allowed_subjects: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    allowed_ous: Annotated[list[str], NoDecode] = Field(default_factory=list)  # e.g. Struct_IdNat; "," separated
+
+    @field_validator("allowed_subjects", mode="before")
+    @classmethod
+    def _subjects(cls, value: Any) -> Any:
+        return _split(value, ";\n")
+
+    @field_validator("allowed_ous", mode="before")
+    @classmethod
+    def _ous(cls, value: Any) -> Any:
+        return _split(value, ",;\n")
+
+
+JwtAlgorithm = Literal["RS256", "ES256"]
+_JWT_ALGORITHMS: tuple[JwtAlgorithm, ...] = ("RS256", "ES256")
+
+
+class OAuth2AuthConfig(BaseModel):
+    """Bearer JWT access tokens validated locally against the authorization server's public keys."""
+
+    issuer: str = ""
+    audience: str = ""
+    jwks_file: FilePath | None = None  # re-read on an unknown kid (key rotation)
+    public_keys: Annotated[list[FilePath], NoDecode] = Field(default_factory=list)  # PEM public keys / certificates
+    required_scopes: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["dmp.feed"])
+    algorithms: Annotated[list[JwtAlgorithm], NoDecode] = Field(default_factory=lambda: list(_JWT_ALGORITHMS))
+    leeway_seconds: int = Field(30, ge=0, le=300)
+
+    @field_validator("public_keys", "required_scopes", "algorithms", mode="before")
+    @classmethod
+    def _words(cls, value: Any) -> Any:
+        return _split(value, " ,\n")
+
+
+class AuthConfig(BaseModel):
+    """Authentication of the facade's own clients. Deny by default: production refuses to start without mtls or
+    oauth2; ``none`` exists for environment=development only (and is its default there)."""
+
+    mode: Literal["mtls", "oauth2", "none"] | None = None
+    # HTTPS for the facade's own API: required for mtls; for oauth2 unless TLS is terminated by a proxy in front
+    server_cert: FilePath | None = None
+    server_key: FilePath | None = None
+    server_key_password: SecretStr | None = None
+    tls_terminated_upstream: bool = False  # oauth2 in production without server_cert: must be stated explicitly
+    allow_tls13: bool = True
+    mtls: MtlsAuthConfig = Field(default_factory=MtlsAuthConfig)
+    oauth2: OAuth2AuthConfig = Field(default_factory=OAuth2AuthConfig)
+
+    def effective_mode(self, environment: str) -> Literal["mtls", "oauth2", "none"]:
+        if self.mode is not None:
+            return self.mode
+        if environment == "development":
+            return "none"
+        raise ValueError("auth.mode is not set")
+
+    def problems(self, environment: str) -> list[str]:
+        """Why this configuration cannot serve (empty list: it can)."""
+        if self.mode is None and environment != "development":
+            return ["auth.mode must be mtls or oauth2 in production (FACADE_AUTH__MODE): the API is deny-by-default"]
+        mode = self.effective_mode(environment)
+        out: list[str] = []
+        if mode == "none" and environment != "development":
+            out.append("auth.mode=none is allowed only with environment=development")
+        if (self.server_cert is None) != (self.server_key is None):
+            out.append("auth.server_cert and auth.server_key go together")
+        if mode == "mtls":
+            if self.mtls.client_ca is None:
+                out.append("auth.mode=mtls needs auth.mtls.client_ca (the CA that issues client certificates)")
+            if self.server_cert is None:
+                out.append("auth.mode=mtls needs auth.server_cert and auth.server_key (the facade serves HTTPS)")
+        if mode == "oauth2":
+            o = self.oauth2
+            if not o.issuer or not o.audience:
+                out.append("auth.mode=oauth2 needs auth.oauth2.issuer and auth.oauth2.audience")
+            if o.jwks_file is None and not o.public_keys:
+                out.append("auth.mode=oauth2 needs auth.oauth2.jwks_file or auth.oauth2.public_keys")
+            if environment != "development" and self.server_cert is None and not self.tls_terminated_upstream:
+                out.append(
+                    "auth.mode=oauth2 in production needs HTTPS: auth.server_cert/server_key, or "
+                    "auth.tls_terminated_upstream=true when a TLS proxy is in front"
+                )
+        return out
+
+
+class LoggingConfig(BaseModel):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["json", "text"] = "json"
+    access_log: bool = True
+    trust_request_id: bool = True  # reuse a well-formed client X-Request-ID (else a new id per request)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FACADE_", env_nested_delimiter="__", extra="forbid")
 
@@ -163,6 +275,8 @@ class Settings(BaseSettings):
     input: InputConfig = Field(default_factory=InputConfig)
     dmp: DmpConfig = Field(default_factory=DmpConfig)
     vihf: VihfConfig = Field(default_factory=VihfConfig)
+    auth: AuthConfig = Field(default_factory=AuthConfig)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
     outbox: OutboxConfig = Field(default_factory=OutboxConfig)
     config_file: Path | None = None
 
@@ -184,6 +298,9 @@ class Settings(BaseSettings):
             raise ValueError(f"dmp.repository_url must be https:// (got {url!r})")
         if self.environment == "production" and self.input.accept_test_ins:
             raise ValueError("input.accept_test_ins (INS test/demo OIDs) is refused in production")
+        auth_problems = self.auth.problems(self.environment)
+        if auth_problems:
+            raise ValueError("; ".join(auth_problems))
         return self
 
     def resolved_kit(self) -> Path | None:

@@ -79,7 +79,9 @@ class SubmissionService:
                 fingerprint=fingerprint,
                 payload=prepared.to_payload(),
                 document_unique_ids=unique_ids,
-                patient_hash=patient_hash(submission.patient.ins.value, submission.patient.ins.oid, self.patient_secret),
+                patient_hash=patient_hash(
+                    submission.patient.ins.value, submission.patient.ins.oid, self.patient_secret
+                ),
                 actor=actor,
                 request_id=request_id,
                 context=context,

@@ -12,7 +12,9 @@ from facade import __version__
 
 MHD_RECIPIENT = "https://profiles.ihe.net/ITI/MHD/CapabilityStatement/IHE.MHD.DocumentRecipient"
 PDSM_IG = "https://interop.esante.gouv.fr/ig/fhir/pdsm/ImplementationGuide/ans.fhir.fr.pdsm"
-PDSM_BUNDLE = "https://interop.esante.gouv.fr/ig/fhir/pdsm/StructureDefinition/pdsm-comprehensive-provide-document-bundle"
+PDSM_BUNDLE = (
+    "https://interop.esante.gouv.fr/ig/fhir/pdsm/StructureDefinition/pdsm-comprehensive-provide-document-bundle"
+)
 PDSM_SIMPLIFIED = "https://interop.esante.gouv.fr/ig/fhir/pdsm/StructureDefinition/pdsm-simplified-publish"
 PREVIEW_OPERATION = "http://dmp-facade.invalid/fhir/OperationDefinition/preview"
 
@@ -25,7 +27,8 @@ def capability_statement(base_url: str, *, date: str, send_enabled: bool) -> dic
             "supportedProfile": [PDSM_BUNDLE],
             "operation": bundle_ops,
             "documentation": "POST [base]/Bundle/$preview converts an ITI-65 transaction bundle (or a single "
-            "ITI-105 DocumentReference) into the CI-SIS CDA, the XDS metadata and a validation report, without sending.",
+            "ITI-105 DocumentReference) into the CI-SIS CDA, the XDS metadata and a validation report, "
+            "without sending.",
         },
         {
             "type": "DocumentReference",

@@ -54,7 +54,9 @@ def submission_task(record: SubmissionStatus, answer: Answer) -> dict[str, Any]:
         "code": {"text": "DMP TD2.1 feeding (IHE XDS.b ITI-41)"},
         "authoredOn": record.created_at.isoformat(),
         "lastModified": record.updated_at.isoformat(),
-        "identifier": [{"system": "urn:ietf:rfc:3986", "value": f"urn:oid:{uid}"} for uid in record.document_unique_ids],
+        "identifier": [
+            {"system": "urn:ietf:rfc:3986", "value": f"urn:oid:{uid}"} for uid in record.document_unique_ids
+        ],
         "input": [{"type": {"text": "attempts"}, "valueInteger": record.attempts}],
         "output": [{"type": {"text": f"response ({answer.status})"}, "valueString": json.dumps(answer.body)}],
     }
