@@ -69,7 +69,7 @@ async def submit(request: Request) -> JSONResponse:
     answer = await run_in_threadpool(
         service.submit,
         body,
-        actor=getattr(request.state, "actor", None) or "anonymous",
+        actor=str(getattr(request.state, "actor", None) or "anonymous"),  # facade.auth sets an Actor
         idempotency_key=key,
         respond_async=respond_async,
         request_id=getattr(request.state, "request_id", None),
