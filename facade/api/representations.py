@@ -9,6 +9,8 @@ from typing import Any
 from lxml import etree
 
 from facade.api.outcomes import operation_outcome
+from facade.errors import PROBLEM_SYSTEM
+from facade.outbox.audit import AuditEntry
 from facade.outbox.record import State, SubmissionStatus
 from facade.pipeline import Conversion
 from facade.submissions import Answer
@@ -64,5 +66,52 @@ def submission_task(record: SubmissionStatus, answer: Answer) -> dict[str, Any]:
         task["executionPeriod"] = {"start": record.created_at.isoformat()}
         task["restriction"] = {"period": {"start": record.next_attempt_at.isoformat()}}
     if record.last_error is not None:
-        task["statusReason"] = {"text": f"{record.last_error.code}: {record.last_error.message}"}
+        error = record.last_error
+        codings = [{"system": PROBLEM_SYSTEM, "code": error.code}]
+        for issue in error.details.get("issues", []):
+            codings += [{"system": system, "code": code} for system, code in issue.get("codings", [])]
+        task["statusReason"] = {"coding": codings, "text": f"{error.code}: {error.message}"}
     return task
+
+
+_AUDIT_OUTCOME = {"delivered": "0", "enqueued": "0", "replayed": "0", "attempt": "0", "requeued": "0"}
+
+
+def audit_event(entry: AuditEntry) -> dict[str, Any]:
+    """One audit entry as a FHIR R4 AuditEvent (DICOM "Export"); the patient appears only as a keyed hash."""
+    entities: list[dict[str, Any]] = []
+    if entry.submission_id:
+        entities.append({"what": {"identifier": {"value": entry.submission_id}}, "description": "submission"})
+    for uid in entry.document_unique_ids:
+        entities.append({"what": {"identifier": {"system": "urn:ietf:rfc:3986", "value": f"urn:oid:{uid}"}}})
+    if entry.patient_hash:
+        entities.append(
+            {
+                "what": {"identifier": {"value": entry.patient_hash}},
+                "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-entity-type", "code": "1"},
+                "description": "patient (keyed hash of the INS)",
+            }
+        )
+    outcome = _AUDIT_OUTCOME.get(entry.event, "4" if entry.event == "retry-scheduled" else "8")
+    return {
+        "resourceType": "AuditEvent",
+        "id": f"{entry.seq}",
+        "type": {"system": "http://dicom.nema.org/resources/ontology/DCM", "code": "110106", "display": "Export"},
+        "subtype": [{"system": "https://github.com/dmp-facade/dmp-facade/audit-event", "code": entry.event}],
+        "action": "C",
+        "recorded": entry.at.isoformat(),
+        "outcome": outcome,
+        "outcomeDesc": entry.outcome,
+        "agent": [{"who": {"display": entry.actor}, "requestor": True}],
+        "source": {"observer": {"display": "dmp-facade"}},
+        "entity": entities,
+    }
+
+
+def searchset(resources: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "total": len(resources),
+        "entry": [{"resource": r, "search": {"mode": "match"}} for r in resources],
+    }

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
@@ -11,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from facade.api.body import check_content_type, read_limited_body
 from facade.api.capability import capability_statement, preview_operation_definition
 from facade.api.outcomes import FHIR_JSON
-from facade.api.representations import preview_parameters, submission_task
+from facade.api.representations import audit_event, preview_parameters, searchset, submission_task
 from facade.errors import FacadeError, Problem
 from facade.runtime import Runtime
 
@@ -85,6 +86,44 @@ async def submission_status(request: Request, submission_id: str) -> JSONRespons
     if record is None:
         raise FacadeError(Problem.NOT_FOUND, text=f"no submission {submission_id}")
     return _fhir(submission_task(record, service.answer(record)))
+
+
+@router.get("/AuditEvent")
+async def audit_search(
+    request: Request,
+    entity: Annotated[str | None, Query(description="submission id (the Task id)")] = None,
+    date: Annotated[list[str] | None, Query(description="ge<instant> and/or le<instant>")] = None,
+) -> JSONResponse:
+    """The audit trail of submissions: who, which patient (keyed hash), which documents, outcome, when."""
+    rt = _runtime(request)
+    outbox = rt.submissions(rt.base_url(request)).outbox
+    if entity:
+        entries = await run_in_threadpool(outbox.audit_for_submission, entity)
+    else:
+        start, end = _date_range(date or [])
+        entries = await run_in_threadpool(outbox.audit_between, start, end)
+    return _fhir(searchset([audit_event(e) for e in entries]))
+
+
+def _date_range(values: list[str]) -> tuple[datetime, datetime]:
+    start, end = datetime(1970, 1, 1, tzinfo=UTC), datetime(9999, 1, 1, tzinfo=UTC)
+    for value in values:
+        prefix, raw = value[:2], value[2:]
+        try:
+            when = datetime.fromisoformat(raw)
+        except ValueError:
+            raise FacadeError(
+                Problem.INVALID_VALUE, element="date", reason=f"{value!r} is not ge/le + an instant"
+            ) from None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        if prefix in ("ge", "gt"):
+            start = when
+        elif prefix in ("le", "lt"):
+            end = when
+        else:
+            raise FacadeError(Problem.INVALID_VALUE, element="date", reason=f"{value!r}: use the ge or le prefix")
+    return start, end
 
 
 health_router = APIRouter()
