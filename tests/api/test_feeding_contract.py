@@ -128,7 +128,9 @@ def test_metadata_error_is_a_422_operation_outcome_with_the_xds_code_and_no_retr
     assert r.status_code == 422
     issue = r.json()["issue"][0]
     assert issue["code"] == "invalid"
-    assert {"system": "urn:ihe:iti:xds:2007:errorCode", "code": "XDSRegistryMetadataError"} in issue["details"]["coding"]
+    assert {"system": "urn:ihe:iti:xds:2007:errorCode", "code": "XDSRegistryMetadataError"} in issue["details"][
+        "coding"
+    ]
     assert issue["details"]["text"] == "classCode inconnu"
     assert issue["diagnostics"] == "DocumentEntry.classCode"
     task = client.get("/fhir" + r.headers["content-location"].split("/fhir", 1)[1]).json()
