@@ -13,6 +13,7 @@ RUN mkdir -p facade && touch facade/__init__.py \
 # Layer 2: the project.
 COPY facade/ facade/
 COPY templates/ templates/
+COPY conformance/bundles/ conformance/bundles/
 RUN pip install --no-deps -e . \
  && useradd --system --uid 10001 --home /var/lib/facade facade \
  && mkdir -p /var/lib/facade && chown facade /var/lib/facade
