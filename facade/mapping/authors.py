@@ -35,6 +35,7 @@ from facade.model.identifiers import (
     struct_idnat_from_finess,
 )
 from facade.terminology.tables import ValueSetName
+from facade.terminology.uri_mapper import uri_to_oid
 
 SYSTEM_SIRENE = "https://sirene.fr"
 AUTHOR_TYPES = ("Practitioner", "PractitionerRole", "Device")
@@ -42,6 +43,22 @@ PERSON_TYPES = ("Practitioner", "PractitionerRole")
 _ACCEPTED_IDS = f"{SYSTEM_IDNATPS} (IDNPS) or {SYSTEM_RPPS} (RPPS)"
 _G15 = "TRE_G15-ProfessionSante"
 _R38 = "TRE_R38-SpecialiteOrdinale"
+_G15_OID = "1.2.250.1.71.1.2.7"
+_R38_OID = "1.2.250.1.71.4.2.5"
+# JDV_J47_FunctionCode_CISIS (1.2.250.1.213.1.1.5.124, structuration minimale checks author/functionCode against it):
+# (code system OID, code) -> display. XDS authorRole carries the display (spec digest §3.3).
+FUNCTION_CODES: dict[tuple[str, str], str] = {
+    ("2.16.840.1.113883.5.88", "ADMPHYS"): "Responsable de l'admission",
+    ("2.16.840.1.113883.5.88", "ATTPHYS"): "Référent - Responsable du patient dans la structure de soins",
+    ("2.16.840.1.113883.5.88", "DISPHYS"): "Responsable de la sortie",
+    ("2.16.840.1.113883.5.88", "PCP"): "Médecin traitant",
+    ("1.2.250.1.213.1.6.1.107", "330"): "Coordonnateur de parcours",
+    ("1.2.250.1.213.1.6.1.107", "353"): "Membre de l'équipe de soins",
+    ("1.2.250.1.213.1.1.4.2.280", "CORRE"): "Correspondant",
+    ("1.2.250.1.213.1.1.4.2.280", "PRELV"): "Préleveur",
+    ("1.2.250.1.213.1.1.4.2.280", "ES-REF"): "Etablissement de santé de référence",
+    ("1.2.250.1.213.1.1.4.2.280", "ES-PREF"): "Etablissement de santé de préférence",
+}
 
 
 def site_organization(mc: MappingContext) -> Organization:
@@ -74,7 +91,8 @@ def to_author(
     if person_org is None:
         return None
     person, organization = person_org
-    return Author(time=time, organization=organization, person=person)
+    role = target if target.resource_type == "PractitionerRole" else None
+    return Author(time=time, organization=organization, person=person, function_code=_function_code(role))
 
 
 def to_person(target: Resolved, mc: MappingContext) -> tuple[Person, Organization] | None:
@@ -166,16 +184,28 @@ def _human_name(raw: dict[str, Any]) -> tuple[str, tuple[str, ...], str | None] 
 
 
 def _specialty(role: Resolved | None, practitioner: Resolved | None, mc: MappingContext) -> Code | None:
+    """J01 speciality: a J01 coding of PractitionerRole.specialty, else the FR Core/Annuaire split form (TRE_G15
+    profession in PractitionerRole.code or Practitioner.qualification + TRE_R38 speciality in
+    PractitionerRole.specialty) combined, else a J01 coding of PractitionerRole.code, else the qualifications."""
     vs = ValueSetName.AUTHOR_SPECIALTY
     if role is not None:
-        specialties = role.raw.get("specialty") or []
+        specialties = [c for c in role.raw.get("specialty") or [] if isinstance(c, dict)]
         for concept in specialties:
-            for coding in (concept or {}).get("coding") or []:
+            for coding in concept.get("coding") or []:
                 found = mc.terminology.lookup(vs, coding.get("code", ""), coding.get("system"))
                 if found:
                     return found
+        qualifications = practitioner.raw.get("qualification") or [] if practitioner is not None else []
+        profession = _coded(role.raw.get("code"), _G15_OID) or _coded(
+            [q.get("code") for q in qualifications if isinstance(q, dict)], _G15_OID
+        )
+        speciality = _coded(specialties, _R38_OID)
+        if profession is not None and speciality is not None:
+            found = mc.terminology.lookup(vs, f"G15_{profession}/{speciality}")
+            if found:
+                return found
         if specialties:
-            first = ((specialties[0] or {}).get("coding") or [{}])[0]
+            first = (specialties[0].get("coding") or [{}])[0]
             mc.unknown_code(vs, first, f"{role.path}.specialty[0].coding[0]", "PractitionerRole.specialty")
             return None
         for concept in role.raw.get("code") or []:
@@ -183,8 +213,40 @@ def _specialty(role: Resolved | None, practitioner: Resolved | None, mc: Mapping
                 found = mc.terminology.lookup(vs, coding.get("code", ""), coding.get("system"))
                 if found:
                     return found
+        if profession is not None:
+            found = mc.terminology.lookup(vs, f"G15_{profession}")
+            if found:
+                return found
     if practitioner is not None:
         return _specialty_from_qualifications(practitioner.raw, mc)
+    return None
+
+
+def _coded(concepts: Any, system_oid: str) -> str | None:
+    """The first code of a code system (any URI flavour, e.g. NOS TRE_G15) among CodeableConcepts."""
+    for concept in concepts or []:
+        for coding in concept.get("coding") or [] if isinstance(concept, dict) else []:
+            if (
+                isinstance(coding, dict)
+                and coding.get("code")
+                and uri_to_oid(str(coding.get("system") or "")) == system_oid
+            ):
+                return str(coding["code"])
+    return None
+
+
+def _function_code(role: Resolved | None) -> Code | None:
+    """author/functionCode (XDS authorRole) from PractitionerRole.code when one of its codings is in JDV_J47."""
+    if role is None:
+        return None
+    for concept in role.raw.get("code") or []:
+        for coding in (concept or {}).get("coding") or [] if isinstance(concept, dict) else []:
+            if not isinstance(coding, dict):
+                continue
+            oid = uri_to_oid(str(coding.get("system") or ""))
+            display = FUNCTION_CODES.get((oid or "", str(coding.get("code") or "")))
+            if oid is not None and display is not None:
+                return Code(str(coding["code"]), oid, display)
     return None
 
 

@@ -12,25 +12,54 @@ Submission rules (spec digest §3.2, §3.5, §7.3):
   submission set and the documents' CDA custodian (spec digest §3.2 note, §3.5);
 * one patient per submission: every DocumentReference.subject (and List.subject) must designate the same INS;
 * sourcePatientId: the first local id (IPP) as ``IPP^^^&OID&ISO^PI``, else the INS CX.
+
+Lab results (CR-BIO, ``lab_report``):
+* a DocumentReference of type 11502-2 (LOINC) in a bundle that also carries the results (a DiagnosticReport,
+  designated by ``context.related`` or else the first one; or bare Observations) becomes a level-3 CR-BIO: header
+  as mapped from the DocumentReference, body from the results, the PDF attachment as the mandatory PDF copy,
+  formatCode ``urn:ihe:lab:xd-lab:2008``. A CDA supplied as content is passed through as usual;
+* an ITI-65 bundle with no DocumentReference but a DiagnosticReport (or bare Observations of one patient): the
+  whole document is derived from the report (``lab_document_from_report``, LAB_METADATA_DERIVED information);
+  the SubmissionSet List is optional there (built as for ITI-105 when absent).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 from facade.errors import Issue, Problem, ValidationReport
 from facade.fhir.parse import ParsedEntry, ParsedRequest
 from facade.fhir.references import ReferenceResolver, Resolved
-from facade.fhir.validate import InputPolicy, check_shape
+from facade.fhir.validate import InputPolicy, RequestShape, check_shape
 from facade.mapping.authors import PERSON_TYPES, site_organization, to_person
+from facade.mapping.content import media_type_of
 from facade.mapping.context import MappingContext, extension
 from facade.mapping.document import to_document_request
+from facade.mapping.lab_report import PersonMapper, apply_lab_report, lab_document_from_report, to_lab_report
 from facade.mapping.patient import to_patient
-from facade.model.document import Author, BuildContext, Code, DocumentRequest, Patient, Submission
+from facade.mapping.related import Related, merge, order_reference_ids, read_related
+from facade.model.document import (
+    Author,
+    BuildContext,
+    Code,
+    DocumentRequest,
+    NonXmlBody,
+    Patient,
+    Person,
+    Submission,
+)
 from facade.model.identifiers import oid_from_urn
+from facade.terminology.catalogue import Catalogue
 from facade.terminology.tables import Terminology, ValueSetName
+from facade.terminology.uri_mapper import uri_to_oid
 
 EXT_DESIGNATION_TYPE = "https://profiles.ihe.net/ITI/MHD/StructureDefinition/ihe-designationType"
+LOINC_OID = "2.16.840.1.113883.6.1"
+CR_BIO_TYPE = "11502-2"
+LAB_RESULT_TYPES = ("DiagnosticReport", "Observation")
+LAB_CONTENT_TYPES = ("DiagnosticReport", "Observation", "Specimen", "ServiceRequest")
+LAB_PARTICIPANT_TYPES = ("Practitioner", "PractitionerRole", "Organization")
 
 
 @dataclass(frozen=True)
@@ -53,30 +82,53 @@ class MappingResult:
 
 
 def to_submission(
-    parsed: ParsedRequest, ctx: BuildContext, terminology: Terminology, policy: InputPolicy
+    parsed: ParsedRequest,
+    ctx: BuildContext,
+    terminology: Terminology,
+    policy: InputPolicy,
+    catalogue: Catalogue | None = None,
 ) -> MappingResult:
-    """Raises BundleValidationError (every issue, FHIRPath expressions) when the request cannot be submitted."""
+    """Raises BundleValidationError (every issue, FHIRPath expressions) when the request cannot be submitted.
+    ``catalogue``: the document-type catalogue (default: the packaged one)."""
+    catalogue = catalogue or Catalogue.load()
     mc = MappingContext(ctx, terminology, policy, ReferenceResolver(parsed), ValidationReport())
-    shape = check_shape(parsed, policy, mc.report)
-    patient, patient_target = _patient(parsed, shape.document_references, shape.submission_set, mc)
+    derive_lab = _derives_lab_document(parsed)
+    shape = _check_shape(parsed, policy, mc, derive_lab)
+    lst = shape.submission_set
+    subjects = _lab_subjects(parsed) if derive_lab else [(d, f"{d.path}.subject") for d in shape.document_references]
+    if lst is not None and lst.raw.get("subject") is not None:
+        subjects.append((lst, f"{lst.path}.subject"))
+    patient, patient_target = _patient(parsed, subjects, mc)
     source_patient_id = _source_patient_id(patient) if patient else None
 
     mapped: list[tuple[ParsedEntry, DocumentRequest]] = []
+    if derive_lab:
+        derived = _derived_lab_document(parsed, patient, source_patient_id, mc, catalogue)
+        if derived is not None:
+            mapped.append(derived)
     for number, doc in enumerate(shape.document_references, start=1):
         mc.mark(doc, "document", number - 1)
-        request = to_document_request(doc, number, patient, source_patient_id, mc)
+        related = read_related(doc, mc)
+        lab = _is_lab_document(parsed, doc, mc)
+        row = catalogue.by_key("cr-bio")
+        level3 = row.n3_format_code if lab and row is not None else None
+        request = to_document_request(
+            doc, number, patient, source_patient_id, mc, related=related, level3_format=level3
+        )
+        if lab:
+            request = _as_lab_report(parsed, doc, request, related, mc, catalogue, number - 1)
         if request is not None:
             mapped.append((doc, request))
     _check_unique_ids(mapped, mc)
     documents = [request for _, request in mapped]
 
-    lst = shape.submission_set
     unique_id = _submission_unique_id(lst, mc)
     content_type = _content_type(lst, parsed, mc)
     author = _submission_author(lst, documents, mc)
     if lst is not None:
         mc.mark(lst, "submission-set")
-        _check_list_entries(lst, shape.document_references, mc)
+        listed = tuple(e for e, _ in mapped) if derive_lab else shape.document_references
+        _check_list_entries(lst, listed, mc)
     if patient_target is not None:
         mc.mark(patient_target, "patient")
 
@@ -100,6 +152,171 @@ def to_submission(
     return MappingResult(submission, mc.report.warnings, _entry_refs(parsed, submission, mc))
 
 
+def _derives_lab_document(parsed: ParsedRequest) -> bool:
+    """An ITI-65 bundle without DocumentReference whose content is lab results: the document is derived."""
+    if parsed.kind != "iti65":
+        return False
+    types = {e.resource_type for e in parsed.entries}
+    return "DocumentReference" not in types and bool(types & set(LAB_RESULT_TYPES))
+
+
+def _check_shape(parsed: ParsedRequest, policy: InputPolicy, mc: MappingContext, derive_lab: bool) -> RequestShape:
+    if not derive_lab:
+        return check_shape(parsed, policy, mc.report)
+    # no DocumentReference is expected here, and the List is optional (submission built as for ITI-105)
+    scratch = ValidationReport()
+    shape = check_shape(parsed, dataclasses.replace(policy, require_submission_set=False), scratch)
+    mc.report.extend(
+        i
+        for i in scratch.issues
+        if not (i.problem is Problem.MISSING_RESOURCE and i.details.get("resource") == "DocumentReference")
+    )
+    return shape
+
+
+def _lab_subjects(parsed: ParsedRequest) -> list[tuple[ParsedEntry, str]]:
+    """Where the patient of a derived lab document is designated: the DiagnosticReport, else the Observations."""
+    report = next((e for e in parsed.entries if e.resource_type == "DiagnosticReport"), None)
+    if report is not None:
+        return [(report, f"{report.path}.subject")]
+    observations = [e for e in parsed.entries if e.resource_type == "Observation"]
+    with_subject = [(e, f"{e.path}.subject") for e in observations if e.raw.get("subject") is not None]
+    return with_subject or [(observations[0], f"{observations[0].path}.subject")]
+
+
+def _is_lab_document(parsed: ParsedRequest, doc: ParsedEntry, mc: MappingContext) -> bool:
+    """A CR-BIO DocumentReference (type 11502-2) whose bundle carries the results and whose content is not a CDA."""
+    if parsed.kind != "iti65" or not any(e.resource_type in LAB_RESULT_TYPES for e in parsed.entries):
+        return False
+    codings = [c for c in (doc.raw.get("type") or {}).get("coding") or [] if isinstance(c, dict)]
+    if not any(c.get("code") == CR_BIO_TYPE and uri_to_oid(str(c.get("system") or "")) == LOINC_OID for c in codings):
+        return False
+    contents = [c for c in doc.raw.get("content") or [] if isinstance(c, dict)]
+    content_type = str(((contents[0].get("attachment") or {}) if contents else {}).get("contentType") or "")
+    return media_type_of(content_type) not in mc.policy.cda_media_types
+
+
+def _as_lab_report(
+    parsed: ParsedRequest,
+    doc: ParsedEntry,
+    request: DocumentRequest | None,
+    related: Related,
+    mc: MappingContext,
+    catalogue: Catalogue,
+    document_index: int,
+) -> DocumentRequest | None:
+    """The DocumentReference's document as a level-3 CR-BIO built from the bundle's results (H7's mapping).
+    The lab mapping runs even when the header failed, so every problem is reported at once."""
+    report_index = related.report_indexes[0] if related.report_indexes else _first(parsed, "DiagnosticReport")
+    body = request.document.body if request is not None else None
+    pdf = body.data if isinstance(body, NonXmlBody) and body.media_type == "application/pdf" else None
+    if isinstance(body, NonXmlBody) and pdf is None:
+        mc.report.warn(
+            Problem.INFORMATION,
+            expression=f"{doc.path}.content[0].attachment",
+            text=f"CR-BIO: the {body.media_type} attachment is replaced by the structured results and a generated "
+            "PDF copy (send the lab's PDF rendering as the attachment to keep it)",
+        )
+    errors_before = len(mc.report.errors)
+    mapping = to_lab_report(
+        parsed.model,
+        catalogue=catalogue,
+        validation=mc.report,
+        facility_lab=site_organization(mc),
+        report_index=report_index,
+        pdf_copy=pdf,
+        person_of=_person_of(parsed, mc),
+    )
+    _mark_lab_entries(parsed, mc, document_index, report_index, report_role="content")
+    if mapping is None:
+        if len(mc.report.errors) == errors_before:  # to_lab_report found nothing usable without saying why
+            mc.report.add(
+                Problem.MISSING_RESOURCE, expression="Bundle.entry", resource="DiagnosticReport or Observation"
+            )
+        return None
+    row = catalogue.by_key("cr-bio")
+    if request is None or row is None or row.n3_format_code is None:
+        return None
+    lab_doc = apply_lab_report(request.document, mapping, catalogue)
+    return dataclasses.replace(
+        request,
+        document=lab_doc,
+        format_code=row.n3_format_code,
+        reference_ids=merge(request.reference_ids, order_reference_ids(lab_doc.order_ids)),
+    )
+
+
+def _derived_lab_document(
+    parsed: ParsedRequest,
+    patient: Patient | None,
+    source_patient_id: str | None,
+    mc: MappingContext,
+    catalogue: Catalogue,
+) -> tuple[ParsedEntry, DocumentRequest] | None:
+    report_index = _first(parsed, "DiagnosticReport")
+    anchor = parsed.entries[report_index] if report_index is not None else _first_entry(parsed, "Observation")
+    _mark_lab_entries(parsed, mc, 0, report_index, report_role="document")
+    if patient is None or source_patient_id is None:
+        # the patient's problems are reported; still collect the lab ones (every issue in one answer)
+        to_lab_report(
+            parsed.model,
+            catalogue=catalogue,
+            validation=mc.report,
+            facility_lab=site_organization(mc),
+            person_of=_person_of(parsed, mc),
+        )
+        return None
+    full_url = anchor.full_url if anchor is not None else None
+    errors_before = len(mc.report.errors)
+    request = lab_document_from_report(
+        parsed.model,
+        ctx=mc.build,
+        catalogue=catalogue,
+        validation=mc.report,
+        patient=patient,
+        source_patient_id=source_patient_id,
+        entry_id=full_url if full_url and full_url.startswith("urn:uuid:") else "Document01",
+        person_of=_person_of(parsed, mc),
+    )
+    if request is None and len(mc.report.errors) == errors_before:  # never submit nothing silently
+        mc.report.add(Problem.MISSING_RESOURCE, expression="Bundle.entry", resource="DiagnosticReport or Observation")
+    if request is None or anchor is None:
+        return None
+    return anchor, request
+
+
+def _person_of(parsed: ParsedRequest, mc: MappingContext) -> PersonMapper:
+    """The lab mapping's responsible biologist goes through our author mapping (same identifier and J01 rules)."""
+
+    def person_of(index: int) -> Person | None:
+        entry = parsed.entries[index]
+        found = to_person(Resolved(entry.raw, entry.path, entry), mc)
+        return found[0] if found is not None else None
+
+    return person_of
+
+
+def _first(parsed: ParsedRequest, resource_type: str) -> int | None:
+    return next((e.index for e in parsed.entries if e.resource_type == resource_type), None)
+
+
+def _first_entry(parsed: ParsedRequest, resource_type: str) -> ParsedEntry | None:
+    return next((e for e in parsed.entries if e.resource_type == resource_type), None)
+
+
+def _mark_lab_entries(
+    parsed: ParsedRequest, mc: MappingContext, document_index: int, report_index: int | None, *, report_role: str
+) -> None:
+    """Transaction-response roles of the lab resources (first role wins, see MappingContext.mark)."""
+    if report_index is not None:
+        mc.mark(parsed.entries[report_index], report_role, document_index)
+    for entry in parsed.entries:
+        if entry.resource_type in LAB_CONTENT_TYPES:
+            mc.mark(entry, "content", document_index)
+        elif entry.resource_type in LAB_PARTICIPANT_TYPES:
+            mc.mark(entry, "participant")
+
+
 def _drop_duplicates(report: ValidationReport) -> None:
     seen: set[tuple[object, ...]] = set()
     unique: list[Issue] = []
@@ -112,14 +329,14 @@ def _drop_duplicates(report: ValidationReport) -> None:
 
 
 def _patient(
-    parsed: ParsedRequest, docs: tuple[ParsedEntry, ...], lst: ParsedEntry | None, mc: MappingContext
+    parsed: ParsedRequest, subjects: list[tuple[ParsedEntry, str]], mc: MappingContext
 ) -> tuple[Patient | None, Resolved | None]:
-    """The one patient of the submission, from every DocumentReference.subject (and List.subject)."""
-    subjects: list[tuple[ParsedEntry, str]] = [(d, f"{d.path}.subject") for d in docs]
-    if lst is not None and lst.raw.get("subject") is not None:
-        subjects.append((lst, f"{lst.path}.subject"))
+    """The one patient of the submission, from every ``subject`` that designates it (DocumentReferences, List,
+    or the lab results of a derived document)."""
     has_patient = any(e.resource_type == "Patient" for e in parsed.entries) or any(
-        isinstance(c, dict) and c.get("resourceType") == "Patient" for d in docs for c in d.raw.get("contained") or []
+        isinstance(c, dict) and c.get("resourceType") == "Patient"
+        for d, _ in subjects
+        for c in d.raw.get("contained") or []
     )
     if not has_patient:
         mc.report.add(
@@ -238,9 +455,10 @@ def _submission_author(lst: ParsedEntry | None, documents: list[DocumentRequest]
 
 def _check_list_entries(lst: ParsedEntry, docs: tuple[ParsedEntry, ...], mc: MappingContext) -> None:
     listed: set[int] = set()
+    expected = ("DocumentReference", "List", *(d.resource_type for d in docs if d.resource_type != "DocumentReference"))
     for i, item in enumerate(lst.raw.get("entry") or []):
         ref = (item or {}).get("item")
-        target = mc.resolve(ref, lst, f"{lst.path}.entry[{i}].item", expected=("DocumentReference", "List"))
+        target = mc.resolve(ref, lst, f"{lst.path}.entry[{i}].item", expected=expected)
         if target is not None:
             listed.add(target.entry.index)
     for doc in docs:

@@ -10,7 +10,9 @@ Mapping (spec digest §3.3, §6.1, §7.3):
 * ``date`` -> effectiveTime (time and offset required); ``context.period`` -> serviceEvent (start defaults to
   ``date``, with a warning); ``context.facilityType`` / ``practiceSetting`` -> J61 / J62 (defaults:
   ``ctx.facility.sector`` / ``practice_setting``); ``content.format`` -> J60, checked against the format derived
-  from the media type (N1) or the CDA templateIds (passthrough);
+  from the media type (N1), the CDA templateIds (passthrough) or the level-3 document built (CR-BIO); the IHE
+  FormatCode IG system URI is accepted as the TRE_A11 OID;
+* ``context.related`` -> XDS referenceIdList and CDA inFulfillmentOf/order/id (see ``related``);
 * ``author`` -> authors (see ``authors``); ``authenticator`` -> legalAuthenticator; when absent or not a person,
   the first person author is the legal authenticator (warning);
 * custodian: always the emitting site (``1`` + FINESS géographique, spec digest §3.5);
@@ -38,6 +40,7 @@ from facade.fhir.references import Resolved
 from facade.mapping.authors import PERSON_TYPES, site_organization, to_author, to_person
 from facade.mapping.content import HL7, CdaHeader, Content, read_content
 from facade.mapping.context import MappingContext, extension
+from facade.mapping.related import Related, merge, order_reference_ids
 from facade.model.document import (
     Author,
     ClinicalDocument,
@@ -57,6 +60,9 @@ FACADE_NS = PROBLEM_SYSTEM.rsplit("/", 1)[0]
 IDENTIFIER_TYPE_SYSTEM = f"{FACADE_NS}/identifier-type"
 SET_ID_TYPE = "set-id"
 EXT_VERSION_NUMBER = f"{FACADE_NS}/StructureDefinition/version-number"
+# IHE FormatCode IG canonical URI of the formatCode system (TRE_A11, 1.3.6.1.4.1.19376.1.2.3), used by MHD examples
+IHE_FORMAT_CODE_SYSTEM = "http://ihe.net/fhir/ihe.formatcode.fhir/CodeSystem/formatcode"
+IHE_FORMAT_CODE_OID = "1.3.6.1.4.1.19376.1.2.3"
 FRENCH_TEMPLATE_IDS = ("2.16.840.1.113883.2.8.2.1", "1.2.250.1.213.1.1.1.1")
 CONFIDENTIALITY_OID = "2.16.840.1.113883.5.25"
 MASKING_OID = "1.2.250.1.213.1.1.4.13"
@@ -67,10 +73,21 @@ TITLE_MAX = 128
 
 
 def to_document_request(
-    doc: ParsedEntry, number: int, patient: Patient | None, source_patient_id: str | None, mc: MappingContext
+    doc: ParsedEntry,
+    number: int,
+    patient: Patient | None,
+    source_patient_id: str | None,
+    mc: MappingContext,
+    *,
+    related: Related | None = None,
+    level3_format: Code | None = None,
 ) -> DocumentRequest | None:
-    """Map one DocumentReference. ``number`` (1-based) names it when it has no urn:uuid fullUrl."""
+    """Map one DocumentReference. ``number`` (1-based) names it when it has no urn:uuid fullUrl. ``related``: its
+    ``context.related`` already read (referenceIdList, order ids); ``level3_format``: the formatCode of the level-3
+    document the caller will build from the same bundle (CR-BIO), checked against ``content.format`` instead of
+    the N1 one derived from the media type."""
     p = doc.path
+    related = related or Related()
     raw = doc.raw
     errors_before = len(mc.report.errors)
 
@@ -83,7 +100,7 @@ def to_document_request(
     class_code = _class_code(raw, p, type_code, mc)
     effective_time = mc.datetime_with_offset(raw.get("date"), f"{p}.date", "DocumentReference.date", required=True)
     confidentiality, masks = _confidentiality(raw, p, mc)
-    format_code = _format_code(raw, p, content, mc)
+    format_code = _format_code(raw, p, content, mc, level3_format)
     context = raw.get("context") or {}
     period = context.get("period") or {}
     start = mc.datetime_with_offset(
@@ -171,6 +188,7 @@ def to_document_request(
         template_ids=template_ids,
         language=str((raw.get("content") or [{}])[0].get("attachment", {}).get("language") or "fr-FR"),
         replaces_id=replaces_id,
+        order_ids=related.order_ids,
         passthrough=content.data if header else None,
     )
     if content.binary is not None:
@@ -188,6 +206,7 @@ def to_document_request(
         replaces_entry_uuid=replaces_uuid,
         fhir_fullurl=full_url,
         event_codes=_event_codes(context, mc),
+        reference_ids=merge(related.reference_ids, order_reference_ids(related.order_ids)),
     )
 
 
@@ -266,15 +285,21 @@ def _confidentiality(raw: dict[str, Any], p: str, mc: MappingContext) -> tuple[C
     return level, tuple(masks)
 
 
-def _format_code(raw: dict[str, Any], p: str, content: Content | None, mc: MappingContext) -> Code | None:
+def _format_code(
+    raw: dict[str, Any], p: str, content: Content | None, mc: MappingContext, level3: Code | None = None
+) -> Code | None:
     contents = raw.get("content") or [{}]
     fmt = contents[0].get("format") if isinstance(contents[0], dict) else None
     expr = f"{p}.content[0].format"
+    if isinstance(fmt, dict) and str(fmt.get("system") or "").rstrip("/") == IHE_FORMAT_CODE_SYSTEM:
+        fmt = {**fmt, "system": f"urn:oid:{IHE_FORMAT_CODE_OID}"}  # IHE's canonical URI for the same codes
     given = mc.coding(ValueSetName.FORMAT_CODE, fmt, expr, "content.format") if fmt else None
     if content is None:
         return given
     derived: Code | None = None
-    if content.cda is None:
+    if level3 is not None and content.cda is None:
+        derived = level3
+    elif content.cda is None:
         derived = mc.terminology.format_for_media_type(content.media_type)
     else:
         for template in content.cda.template_ids:
@@ -291,7 +316,7 @@ def _format_code(raw: dict[str, Any], p: str, content: Content | None, mc: Mappi
                 element="content.format (no formatCode derives from the content)",
             )
         return given
-    if given is not None and given != derived:
+    if given is not None and (given.system, given.code) != (derived.system, derived.code):
         mc.report.warn(
             Problem.INVALID_VALUE,
             expression=expr,

@@ -151,6 +151,12 @@ class UnitValidator(Protocol):
         ...
 
 
+class PersonMapper(Protocol):
+    def __call__(self, index: int) -> Person | None:
+        """The Person of bundle entry ``index`` (a Practitioner or PractitionerRole); None once reported."""
+        ...
+
+
 @lru_cache(maxsize=1)
 def _ucum_parser() -> Any:
     from ucumvert import get_ucum_parser  # imported lazily: pint/lark cost ~0.1 s at first use
@@ -696,11 +702,14 @@ def to_lab_report(
     report_index: int | None = None,
     pdf_copy: bytes | None = None,
     check_unit: UnitValidator | None = None,
+    person_of: PersonMapper | None = None,
 ) -> LabMapping | None:
     """Map the bundle's DiagnosticReport (``report_index``; default: the first one) or, without one, its bare
     Observations to a ``LabMapping``. Problems go to ``validation``; returns None when nothing usable was found
     (the caller raises ``validation``). ``facility_lab`` is the performing lab when the report names none (the
-    hospital's own lab). ``pdf_copy``: the sender's PDF rendering (DocumentReference attachment) if any."""
+    hospital's own lab). ``pdf_copy``: the sender's PDF rendering (DocumentReference attachment) if any.
+    ``person_of``: maps the responsible biologist's entry instead of the local conversion (the main mapping passes
+    its author mapping, so a biologist is checked like any author: PS_IdNat, JDV_J01 speciality)."""
     entries = _Entries(bundle)
     if report_index is None:
         report_index = next(entries.of_type("DiagnosticReport"), None)
@@ -715,7 +724,7 @@ def to_lab_report(
     st = _State(entries, catalogue, validation, check_unit or ucum_error, category_chapter)
 
     # performing lab and responsible biologist
-    people: list[tuple[Any, Any, str]] = []  # (Practitioner, PractitionerRole|None, expression)
+    people: list[tuple[Any, Any, str, int]] = []  # (Practitioner, PractitionerRole|None, expression, entry)
     lab: Organization | None = None
     accreditation: InstanceId | None = None
     performer_refs: list[tuple[Any, str]] = []
@@ -737,18 +746,21 @@ def to_lab_report(
         if kind == "Organization" and lab is None:
             lab, accreditation = _organization(res)
         elif kind == "Practitioner":
-            people.append((res, None, expr))
+            people.append((res, None, expr, idx))
         elif kind == "PractitionerRole":
             pi = entries.index_of(res.practitioner)
             if pi is not None:
-                people.append((entries.resources[pi], res, expr))
+                people.append((entries.resources[pi], res, expr, idx))
             org_idx = entries.index_of(res.organization)
             if org_idx is not None and lab is None:
                 lab, accreditation = _organization(entries.resources[org_idx])
     lab = lab or facility_lab
     st.lab = lab
     biologist = None
-    for prac, role, expr in people:
+    for prac, role, expr, idx in people:
+        if person_of is not None:  # the caller's author mapping (it reports its own issues)
+            biologist = person_of(idx)
+            break
         biologist = _person(prac, role)
         if biologist is None:
             validation.add(
@@ -1044,7 +1056,7 @@ def apply_lab_report(doc: ClinicalDocument, mapping: LabMapping, catalogue: Cata
         template_ids=row.model_template_ids,
         body=StructuredBody(content=mapping.report),
         service_event=service_event,
-        order_ids=doc.order_ids or mapping.order_ids,
+        order_ids=tuple(dict.fromkeys((*doc.order_ids, *mapping.order_ids))),  # DocumentReference's first
     )
 
 
@@ -1059,6 +1071,7 @@ def lab_document_from_report(
     confidentiality: Code | None = None,
     check_unit: UnitValidator | None = None,
     entry_id: str = "Document01",
+    person_of: PersonMapper | None = None,
 ) -> DocumentRequest | None:
     """The "no DocumentReference" case (issue 4 §1): a lab bundle with a DiagnosticReport, or bare Observations
     of one patient. Derives the whole CR-BIO document request: typeCode 11502-2, classCode (ASS_X16), formatCode
@@ -1068,7 +1081,12 @@ def lab_document_from_report(
     facility = ctx.facility
     site = Organization(id_nat=facility.struct_idnat, name=facility.site_name)
     mapping = to_lab_report(
-        bundle, catalogue=catalogue, validation=validation, facility_lab=site, check_unit=check_unit
+        bundle,
+        catalogue=catalogue,
+        validation=validation,
+        facility_lab=site,
+        check_unit=check_unit,
+        person_of=person_of,
     )
     if mapping is None or validation.errors or mapping.biologist is None:
         return None
@@ -1138,6 +1156,7 @@ def iter_results(results: Sequence[LabResult]) -> Iterator[LabObservation]:
 __all__ = [
     "INTERPRETATIONS",
     "LabMapping",
+    "PersonMapper",
     "apply_lab_report",
     "find_lab_report",
     "iter_results",

@@ -9,7 +9,7 @@ Rules:
 * INS traits: official name -> birth family name (BR) and first birth given name; the
   ``fr-core-patient-birth-list-given-name`` extension (else the official given names) -> the birth given names
   list; usual name -> CL names; gender; birthDate (+ ``patient-birthTime``); ``patient-birthPlace`` (COG code from
-  ``fr-core-address-insee-code``, else ``district``);
+  ``fr-core-address-insee-code``, else ``district``; required: without it the CDA fails the INS-traits rule);
 * local ids: identifiers of type ``PI`` or whose system is the configured IPP OID, with an OID system.
 """
 
@@ -200,17 +200,29 @@ def _birth_time(raw: dict[str, Any], path: str, mc: MappingContext) -> str | Non
 
 
 def _birth_place(raw: dict[str, Any], path: str, mc: MappingContext) -> tuple[str | None, str | None]:
+    """Birthplace COG code: an INS trait, required by FR Core fr-core-patient-ins and checked by the
+    structuration-minimale schematron (recordTarget/.../birthplace/place/addr/county): missing is an error."""
     found = extension(raw, EXT_BIRTH_PLACE)
     if found is None:
-        mc.report.warn(
-            Problem.MISSING_ELEMENT, expression=f"{path}.extension", element="patient-birthPlace (INS trait)"
+        mc.report.add(
+            Problem.MISSING_ELEMENT,
+            expression=f"{path}.extension('{EXT_BIRTH_PLACE}')",
+            element="patient-birthPlace with its INSEE COG code (INS trait)",
         )
         return None, None
-    address = found[1].get("valueAddress") or {}
+    i, ext = found
+    address = ext.get("valueAddress") or {}
     insee = extension(address, EXT_INSEE_CODE)
     cog = (insee[1].get("valueCoding") or {}).get("code") if insee else address.get("district")
     city = address.get("city")
-    return (str(cog) if cog else None), (str(city) if city else None)
+    if not cog or not str(cog).strip():
+        mc.report.add(
+            Problem.MISSING_ELEMENT,
+            expression=f"{path}.extension[{i}].valueAddress",
+            element="patient-birthPlace INSEE COG code (fr-core-address-insee-code, INS trait)",
+        )
+        return None, None
+    return str(cog).strip(), (str(city) if city else None)
 
 
 def _local_ids(raw: dict[str, Any], mc: MappingContext) -> tuple[InstanceId, ...]:

@@ -52,7 +52,8 @@ def make_ctx() -> BuildContext:
 
 
 def load(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_text(encoding="utf-8-sig"))
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8-sig"))
+    return data
 
 
 Run = Callable[..., MappingResult]
