@@ -55,11 +55,12 @@ def _cmd_preview(args: argparse.Namespace) -> int:
 def _cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from facade.app import create_app
+    from facade.app import create_app, server_config
     from facade.settings import get_settings
 
     settings = get_settings()
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info")
+    # server_config: JSON logs with redaction, HTTPS and client certificates when auth.mode = mtls
+    uvicorn.Server(server_config(settings, create_app(settings), host=args.host, port=args.port)).run()
     return 0
 
 
@@ -117,7 +118,7 @@ def demo_settings(state: Path, repository_url: str, pki: object) -> object:
 def _cmd_demo(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from facade.app import create_app
+    from facade.app import create_app, server_config
     from facade.settings import PROJECT_ROOT, FacilityConfig
     from facade.simulator import SimulatorConfig, SimulatorServer
 
@@ -152,8 +153,10 @@ What the simulated DMP received, byte for byte: {state / "inbox"}/
 """,
         flush=True,
     )
+    settings.logging.format = "text"  # type: ignore[attr-defined]  # a person reads the demo's console
     try:
-        uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info")  # type: ignore[arg-type]
+        app = create_app(settings)  # type: ignore[arg-type]
+        uvicorn.Server(server_config(settings, app, host=args.host, port=args.port)).run()  # type: ignore[arg-type]
     finally:
         simulator.stop()
     return 0

@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, FilePath, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
+from facade.auth.certificate import parse_dn
 from facade.model.document import (
     OID_INS_NIA,
     OID_INS_NIR,
@@ -177,6 +178,13 @@ class MtlsAuthConfig(BaseModel):
     @classmethod
     def _subjects(cls, value: Any) -> Any:
         return _split(value, ";\n")
+
+    @field_validator("allowed_subjects", mode="after")
+    @classmethod
+    def _parseable(cls, value: list[str]) -> list[str]:
+        for dn in value:  # a typo in a DN must stop the start, not lock everyone out
+            parse_dn(dn)
+        return value
 
     @field_validator("allowed_ous", mode="before")
     @classmethod

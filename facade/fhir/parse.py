@@ -12,6 +12,7 @@ The raw JSON dicts are kept next to the models: the mapping reads primitive exte
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -82,7 +83,7 @@ def parse_request(body: bytes, *, max_depth: int = 64) -> ParsedRequest:
             expected="Bundle (ITI-65) or DocumentReference (ITI-105)",
             got=resource_type if isinstance(resource_type, str) else "(none)",
         )
-    issues = list(_unknown_resource_types(data, resource_type))
+    issues = list(_unknown_resource_types(data, resource_type)) + list(_forbidden_characters(data, resource_type))
     if issues:
         raise BundleParseError(issues[0].problem, issues=issues)
     model_class: type[Bundle] | type[DocumentReference] = Bundle if resource_type == "Bundle" else DocumentReference
@@ -119,6 +120,28 @@ def _load_json(body: bytes, max_depth: int) -> Any:
         ) from exc
     except ValueError as exc:
         raise BundleParseError(Problem.BODY_NOT_JSON, reason=str(exc)) from exc
+
+
+# FHIR R4 strings are `[ \r\n\t\S]+`: C0 controls other than tab/CR/LF are not allowed, and XML 1.0 cannot carry
+# them (nor U+FFFE/U+FFFF or lone surrogates): refuse them here, with their location, rather than fail in lxml later.
+_FORBIDDEN_CHARACTERS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+
+
+def _forbidden_characters(value: Any, root: str, path: tuple[int | str, ...] = ()) -> Iterator[Issue]:
+    if isinstance(value, str):
+        found = _FORBIDDEN_CHARACTERS.search(value)
+        if found:
+            yield Issue(
+                Problem.FHIR_STRUCTURE,
+                loc_to_fhirpath(root, path),
+                {"reason": f"contains U+{ord(found.group()):04X}, a character FHIR strings (and XML) cannot carry"},
+            )
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _forbidden_characters(item, root, (*path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _forbidden_characters(item, root, (*path, index))
 
 
 def json_depth(value: Any) -> int:

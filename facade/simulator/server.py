@@ -24,15 +24,14 @@ from typing import Any, Protocol
 
 import h11
 import uvicorn
-from cryptography import x509
 from uvicorn.config import Config
-from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.server import ServerState
 
 from facade.ids import system_now
-from facade.simulator.app import CONNECTION_EXTENSION, TLS_EXTENSION, Simulator, SimulatorApp, create_simulator_app
+from facade.simulator.app import CONNECTION_EXTENSION, Simulator, SimulatorApp, create_simulator_app
 from facade.simulator.config import REPOSITORY_PATH, SimulatorConfig
 from facade.simulator.script import Script
+from facade.tls_server import TlsH11Protocol
 
 log = logging.getLogger("facade.simulator")
 
@@ -52,7 +51,9 @@ class _RecordingConnection(h11.Connection):
         return event
 
 
-class MtlsH11Protocol(H11Protocol):
+class MtlsH11Protocol(TlsH11Protocol):
+    """The shared TLS-extension protocol (facade.tls_server) plus the simulator's connection extension."""
+
     def __init__(
         self,
         config: Config,
@@ -62,29 +63,6 @@ class MtlsH11Protocol(H11Protocol):
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
         self.conn = _RecordingConnection(h11.SERVER, self.conn._max_incomplete_event_size)
-        self._tls: dict[str, Any] = {}
-        self._inner_app = self.app
-        self.app = self._with_extensions
-
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
-        ssl_object: ssl.SSLObject | None = transport.get_extra_info("ssl_object")
-        if ssl_object is None:
-            return
-        der = ssl_object.getpeercert(binary_form=True)
-        cipher = ssl_object.cipher()
-        self._tls = {
-            "server_cert": None,
-            "client_cert_chain": [],
-            "client_cert_name": None,
-            "client_cert_error": None,
-            "tls_version": _TLS_VERSIONS.get(ssl_object.version() or ""),
-            "cipher_suite": cipher[0] if cipher else None,
-        }
-        if der:
-            cert = x509.load_der_x509_certificate(der)
-            self._tls["client_cert_chain"] = [ssl.DER_cert_to_PEM_cert(der)]  # leaf only: ssl gives no chain
-            self._tls["client_cert_name"] = cert.subject.rfc4514_string()
 
     def shutdown(self) -> None:
         super().shutdown()
@@ -99,10 +77,7 @@ class MtlsH11Protocol(H11Protocol):
             self.cycle.disconnected = True
         self.transport.abort()
 
-    async def _with_extensions(self, scope: Any, receive: Any, send: Any) -> None:
-        extensions = scope.setdefault("extensions", {})
-        if self._tls:
-            extensions[TLS_EXTENSION] = dict(self._tls)
+    def extend_scope(self, extensions: dict[str, Any]) -> None:
         event = self.conn.last_request if isinstance(self.conn, _RecordingConnection) else None
         head = None
         if event is not None:
@@ -113,7 +88,6 @@ class MtlsH11Protocol(H11Protocol):
                 list(event.headers.raw_items()),
             )
         extensions[CONNECTION_EXTENSION] = {"request_head": head, "drop": self._drop}
-        await self._inner_app(scope, receive, send)
 
 
 class CertificateFiles(Protocol):
