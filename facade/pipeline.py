@@ -95,4 +95,8 @@ def require_valid(conversion: Conversion) -> None:
     """The feeding path never sends an artefact that failed validation: that is our bug (500), not the caller's."""
     errors = [i for i in conversion.all_issues() if i.is_error]
     if errors:
-        raise DocumentBuildError(Problem.CDA_NOT_SCHEMA_VALID, issues=errors)
+        # the leading 500 issue sets the status: the details (OUTPUT_XSD, 422 in a $preview) are not the caller's fault
+        summary = Issue(
+            Problem.CDA_NOT_SCHEMA_VALID, details={"reason": f"{len(errors)} problem(s), listed in the next issues"}
+        )
+        raise DocumentBuildError(Problem.CDA_NOT_SCHEMA_VALID, issues=[summary, *errors])

@@ -28,6 +28,7 @@ from typing import Any, Protocol
 
 from facade.errors import Issue, Problem, ValidationReport
 from facade.mapping.lab_report_pdf import text_pdf
+from facade.mapping.related import order_reference_ids
 from facade.model.document import (
     Address,
     Author,
@@ -1138,9 +1139,8 @@ def lab_document_from_report(
         confidentiality_codes=(confidentiality,),
         source_patient_id=source_patient_id,
         fhir_fullurl=mapping.report_fullurl,
-        reference_ids=tuple(
-            f"{o.extension}^^^&{o.root}&ISO^urn:ihe:iti:xds:2013:order" for o in doc.order_ids if o.extension
-        ),
+        # same rule as a DocumentReference's orders: an id with HL7 v2 separators stays in the CDA only
+        reference_ids=order_reference_ids(doc.order_ids),
     )
 
 
