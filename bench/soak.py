@@ -2,7 +2,8 @@
 faults injected at random by the simulator (busy, SOAP fault, dropped connection, slow, slower than the read
 timeout). Prints lost / duplicated counts and the time to delivery (p50 / p95).
 
-    .venv/bin/python bench/soak.py --n 3000 [--workers 8] [--fault-rate 0.2] [--seed 20260302] [--keep DIR]
+    .venv/bin/python bench/soak.py --n 3000 [--workers 8] [--fault-rate 0.2] [--seed 20260302]
+                                       [--async-share 0.3] [--keep DIR] [--json]
 """
 
 from __future__ import annotations
@@ -25,13 +26,21 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=8, help="concurrent client threads")
     parser.add_argument("--fault-rate", type=float, default=0.2, help="share of DMP requests answered with a fault")
     parser.add_argument("--seed", type=int, default=20260302)
+    parser.add_argument("--async-share", type=float, default=0.3, help="share of POSTs with Prefer: respond-async")
     parser.add_argument("--keep", help="work folder to keep (logs, simulator inbox, outbox); default: a temp folder")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     args = parser.parse_args()
 
     root = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="facade-soak-"))
     try:
-        report = run_soak(root, args.n, workers=args.workers, fault_rate=args.fault_rate, seed=args.seed)
+        report = run_soak(
+            root,
+            args.n,
+            workers=args.workers,
+            fault_rate=args.fault_rate,
+            seed=args.seed,
+            async_share=args.async_share,
+        )
     finally:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
