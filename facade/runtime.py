@@ -37,7 +37,7 @@ from facade.ids import OidFactory, system_now
 from facade.mapping.bundle_to_submission import InputPolicy
 from facade.model.document import Code
 from facade.outbox.policy import RetryPolicy
-from facade.outbox.relay import Relay
+from facade.outbox.relay import Relay, default_owner
 from facade.outbox.sqlite import SqliteOutbox
 from facade.outbox.store import Outbox
 from facade.pipeline import Converter
@@ -69,7 +69,7 @@ class Runtime:
     settings: Settings
     started_at: str = field(default_factory=lambda: datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
     _stop: threading.Event = field(default_factory=threading.Event)
-    _relay_thread: threading.Thread | None = None
+    _relay_threads: list[threading.Thread] = field(default_factory=list)
 
     @property
     def send_enabled(self) -> bool:
@@ -97,6 +97,7 @@ class Runtime:
                 accepted_ins_oids=s.input.accepted_ins_oids(),
                 max_document_bytes=s.input.max_document_bytes,
                 accept_legacy_vali=s.input.accept_legacy_vali,
+                author_institution=s.facility.author_institution,
                 # ITI-105 and bundles without designationType: the configured SubmissionSet contentTypeCode (J59)
                 default_content_type=Code(
                     s.facility.content_type_code, "1.2.250.1.213.2.2", s.facility.content_type_display
@@ -129,6 +130,14 @@ class Runtime:
             raise FacadeError(
                 Problem.CONFIGURATION, reason="FACADE_DMP__CA_BUNDLE (the DMP's CA certificates) is required"
             )
+        lease = self.settings.outbox.lease_seconds
+        if lease <= self.attempt_budget():
+            raise FacadeError(
+                Problem.CONFIGURATION,
+                reason=f"FACADE_OUTBOX__LEASE_SECONDS ({lease}) must exceed one attempt's worst case "
+                f"({self.attempt_budget()} s: pool + connect + write + read timeouts), or a slow attempt could be "
+                "claimed and sent twice",
+            )
         _ = self.feeder  # builds the signers and the TLS context now, not on the first request
 
     @cached_property
@@ -137,7 +146,13 @@ class Runtime:
         assert dmp.ca_bundle is not None
         ctx = client_ssl_context(self.auth_credential, dmp.ca_bundle, ciphers=dmp.ciphers)
         return MtlsTransport(
-            dmp.repository_url, ctx, connect_timeout=dmp.connect_timeout, read_timeout=dmp.read_timeout
+            dmp.repository_url,
+            ctx,
+            connect_timeout=dmp.connect_timeout,
+            read_timeout=dmp.read_timeout,
+            write_timeout=dmp.write_timeout,
+            pool_timeout=dmp.pool_timeout,
+            max_connections=dmp.max_connections,
         )
 
     @cached_property
@@ -185,6 +200,10 @@ class Runtime:
 
     @cached_property
     def relay(self) -> Relay:
+        """The relay used for the inline attempt of each submission."""
+        return self.new_relay("inline")
+
+    def new_relay(self, name: str) -> Relay:
         o = self.settings.outbox
         policy = RetryPolicy(
             base_delay=timedelta(seconds=o.retry_base_seconds),
@@ -192,7 +211,19 @@ class Runtime:
             max_delay=timedelta(seconds=o.retry_max_delay_seconds),
             horizon=timedelta(seconds=o.retry_horizon_seconds),
         )
-        return Relay(self.outbox, self.feeder.deliver, policy, system_now, lease=timedelta(seconds=o.lease_seconds))
+        return Relay(
+            self.outbox,
+            self.feeder.deliver,
+            policy,
+            system_now,
+            owner=f"{default_owner()}-{name}",
+            lease=timedelta(seconds=o.lease_seconds),
+        )
+
+    def attempt_budget(self) -> float:
+        """Worst-case seconds one attempt can take: waiting for a connection, connecting, writing, reading."""
+        d = self.settings.dmp
+        return d.pool_timeout + d.connect_timeout + d.write_timeout + d.read_timeout
 
     @cached_property
     def patient_secret(self) -> bytes:
@@ -221,15 +252,17 @@ class Runtime:
 
     def start(self) -> None:
         self.check_startup()
-        if self.send_enabled and self.settings.outbox.relay and self._relay_thread is None:
+        if self.send_enabled and self.settings.outbox.relay and not self._relay_threads:
             self._stop.clear()
-            self._relay_thread = self.relay.start(self._stop, poll_interval=self.settings.outbox.poll_seconds)
+            for n in range(self.settings.outbox.workers):
+                relay = self.new_relay(f"w{n}")
+                self._relay_threads.append(relay.start(self._stop, poll_interval=self.settings.outbox.poll_seconds))
 
     def stop(self) -> None:
         self._stop.set()
-        if self._relay_thread is not None:
-            self._relay_thread.join(timeout=10)
-            self._relay_thread = None
+        for thread in self._relay_threads:
+            thread.join(timeout=10)
+        self._relay_threads.clear()
         if "transport" in self.__dict__:
             self.transport.close()
 

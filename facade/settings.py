@@ -58,6 +58,10 @@ class FacilityConfig(BaseModel):
         "03"  # default SubmissionSet contentTypeCode (JDV_J59 / TRE_R209): hospitalisation complète
     )
     content_type_display: str = "Hospitalisation complète"
+    # CDA author / legalAuthenticator organization and DocumentEntry authorInstitution: "site" (safe default) = always
+    # this emitting site, identical to the SubmissionSet's (PFI over-constraint, spec digest §3.2); "bundle" = the
+    # author's PractitionerRole.organization when it has a national structure id.
+    author_institution: Literal["site", "bundle"] = "site"
 
     def to_model(self) -> FacilitySettings:
         return FacilitySettings(
@@ -118,6 +122,9 @@ class DmpConfig(BaseModel):
     ciphers: str = DMP_CIPHERS
     connect_timeout: float = 10.0
     read_timeout: float = 120.0
+    write_timeout: float = 60.0
+    pool_timeout: float = 30.0  # waiting for a free connection (max_connections)
+    max_connections: int = 4
     wsa_to: Literal["endpoint", "empty"] = "endpoint"
     auth: CredentialConfig = Field(default_factory=CredentialConfig)  # ORG AUTH_CLI (mutual TLS)
     sign: CredentialConfig = Field(default_factory=CredentialConfig)  # ORG SIGN (VIHF + XAdES)
@@ -151,6 +158,7 @@ class OutboxConfig(BaseModel):
     lease_seconds: float = 300.0  # must outlast connect + read timeouts of one attempt
     poll_seconds: float = 1.0
     relay: bool = True  # run the background relay in this process (retries and respond-async submissions)
+    workers: int = 4  # background relay threads: one slow DMP answer must not stall every other delivery
     patient_hash_secret: SecretStr | None = None  # HMAC key for hashed INS in the store; generated under state_dir
 
 

@@ -9,7 +9,7 @@ answer say the same thing:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -19,7 +19,7 @@ from facade.feeding import Feeder
 from facade.outbox.audit import patient_hash
 from facade.outbox.record import NewSubmission, State, SubmissionStatus
 from facade.outbox.relay import Relay
-from facade.outbox.store import Outbox, client_idempotency_key, document_idempotency_key, request_fingerprint
+from facade.outbox.store import Outbox, client_idempotency_key, request_fingerprint
 from facade.pipeline import Converter, require_valid
 
 
@@ -75,7 +75,9 @@ class SubmissionService:
         }
         result = self.outbox.enqueue(
             NewSubmission(
-                idempotency_key=key or document_idempotency_key(unique_ids),
+                # Without a client key the record is keyed by the request itself: an identical re-post is a replay,
+                # while another request carrying an already-submitted document meets the store's document check (409).
+                idempotency_key=key or f"request:{fingerprint}",
                 fingerprint=fingerprint,
                 payload=prepared.to_payload(),
                 document_unique_ids=unique_ids,
@@ -117,6 +119,8 @@ class SubmissionService:
                     Problem.SUBMISSION_LAST_ERROR,
                     details={"code": record.last_error.code, "message": record.last_error.message},
                     severity="warning",
+                    # the DMP's own codes (XDS errorCode, SOAP fault code) stay machine-readable while retrying
+                    codings=_last_error_codings(record.last_error.details),
                 )
             )
         return Answer(202, operation_outcome(issues), {"Content-Location": location, "Location": location})
@@ -140,6 +144,16 @@ def transaction_response(record: SubmissionStatus) -> dict[str, Any]:
     if not entries:
         entries.append({"response": {"status": "201 Created", "location": f"DocumentReference/{record.id}"}})
     return {"resourceType": "Bundle", "type": "transaction-response", "entry": entries}
+
+
+def _last_error_codings(details: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    """The (system, code) pairs of the stored failure's issues (``Failure.from_error``), without repeats."""
+    pairs: dict[tuple[str, str], None] = {}
+    for issue in details.get("issues") or ():
+        for coding in issue.get("codings") or ():
+            if isinstance(coding, list | tuple) and len(coding) == 2:
+                pairs[(str(coding[0]), str(coding[1]))] = None
+    return tuple(pairs)
 
 
 def _id_from_fullurl(full_url: str | None) -> str | None:

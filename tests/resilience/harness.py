@@ -130,7 +130,9 @@ class FacadeTuning:
 
     connect_timeout: float = 2.0
     read_timeout: float = 8.0
-    lease_seconds: float = 15.0  # outlasts connect + read + the wait for one of the 4 pooled connections
+    write_timeout: float = 2.0
+    pool_timeout: float = 2.0
+    lease_seconds: float = 15.0  # outlasts pool + connect + write + read: the facade refuses to start otherwise
     retry_base_seconds: float = 0.5
     retry_factor: float = 2.0
     retry_max_delay_seconds: float = 2.0
@@ -140,6 +142,8 @@ class FacadeTuning:
         return {
             "FACADE_DMP__CONNECT_TIMEOUT": str(self.connect_timeout),
             "FACADE_DMP__READ_TIMEOUT": str(self.read_timeout),
+            "FACADE_DMP__WRITE_TIMEOUT": str(self.write_timeout),
+            "FACADE_DMP__POOL_TIMEOUT": str(self.pool_timeout),
             "FACADE_OUTBOX__LEASE_SECONDS": str(self.lease_seconds),
             "FACADE_OUTBOX__RETRY_BASE_SECONDS": str(self.retry_base_seconds),
             "FACADE_OUTBOX__RETRY_FACTOR": str(self.retry_factor),

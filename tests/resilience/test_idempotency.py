@@ -103,13 +103,8 @@ def test_same_document_twice_without_key_one_document(
     clash = factory.submission(4)
     assert clash.body != sub.body and clash.unique_id == sub.unique_id
     refused = post(client, stack.fhir_base, clash)
-    # Refused as a conflict and nothing sent. Without an Idempotency-Key the facade keys the record by its document
-    # uniqueIds, so today the refusal reads "idempotency-key-reused" (422) rather than "document-already-submitted"
-    # (409): reported to the lead; either code keeps the guarantee checked here.
-    assert (refused.status, _issue_codes(refused.body)[0]) in {
-        (409, "document-already-submitted"),
-        (422, "idempotency-key-reused"),
-    }, refused.body
+    # Refused as a conflict, nothing sent: another request carrying a document that is already submitted.
+    assert (refused.status, _issue_codes(refused.body)[0]) == (409, "document-already-submitted"), refused.body
 
     assert stack.stored_counts()[sub.unique_id] == 1
     assert stack.iti41_requests_mentioning([sub.unique_id]) == {sub.unique_id: 1}
