@@ -163,7 +163,10 @@ class SimulatorServer:
         self.config = config or SimulatorConfig()
         self.app = create_simulator_app(state_dir, ca_cert=ca_cert, clock=clock, config=self.config, **app_options)
         self.host = host
-        self._sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+        # proto=IPPROTO_TCP: asyncio sets TCP_NODELAY on accepted connections only when the listener says TCP
+        # (proto 0 leaves Nagle on: a response written in two parts can wait ~40 ms for a delayed ACK)
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self._sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind((host, port))
         self.port: int = self._sock.getsockname()[1]
