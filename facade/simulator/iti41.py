@@ -489,7 +489,7 @@ class _Checks:
 
     def _cda(self, entry: RegistryObject, data: bytes, uid: str, patient: tuple[str, str] | None) -> None:
         try:
-            doc = parse_xml(data, f"Le document {entry.id}")
+            doc = parse_xml(data, f"Le document {entry.id}", large_text=True)  # an N1 CDA: 14 MB of base64
         except SoapFault as exc:
             self.error("XDSRegistryMetadataError", exc.reason, entry.id)
             return
@@ -527,6 +527,16 @@ class _Checks:
             seen[uid] = loc
         for uid in sorted(self.p.registry.existing_unique_ids(list(seen))):
             self.error("XDSDuplicateUniqueIdInRegistry", f"uniqueId {uid} déjà présent dans le DMP", uid)
+        for entry_id, uid in unique_ids.items():
+            # entryUUIDs are unique in a registry. The same document sent again (a retry) is the duplicate above;
+            # another document reusing a stored entryUUID is a metadata error, final: retrying cannot fix it.
+            stored = self.p.registry.by_entry_uuid(entry_id) if entry_id.startswith("urn:uuid:") else None
+            if stored is not None and stored.unique_id != uid:
+                self.error(
+                    "XDSRegistryMetadataError",
+                    f"entryUUID {entry_id} déjà attribué à un autre document du DMP ({stored.unique_id})",
+                    entry_id,
+                )
 
     # -- associations --
 

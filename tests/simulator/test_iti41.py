@@ -4,6 +4,7 @@ the happy path, then one broken rule at a time -> the DMP-shaped answer (SOAP Fa
 from __future__ import annotations
 
 import hashlib
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -450,3 +451,25 @@ def test_an_internal_error_is_a_receiver_fault(
         status, response = send(client, sim, factory.request())
     assert status == 500
     assert response.fault is not None and response.fault.code == "Receiver"
+
+
+def test_an_entry_uuid_reused_by_another_document_is_a_metadata_error(
+    server: SimulatorServer, client: httpx.Client, factory: RequestFactory
+) -> None:
+    entry_uuid = f"urn:uuid:{uuid.uuid4()}"
+    first_uid = new_oid()
+    first = Submission(documents=[Doc(entry_uuid, first_uid, cda(first_uid))])
+    _, ok = send(client, server, factory.request(first))
+    assert ok.registry_response is not None and ok.registry_response.is_success
+
+    other_uid = new_oid()
+    reuse = Submission(documents=[Doc(entry_uuid, other_uid, cda(other_uid))])
+    status, refused = send(client, server, factory.request(reuse))
+    assert status == 200
+    assert codes(refused) == ["XDSRegistryMetadataError"]  # final: not an internal (retryable) error
+    assert server.simulator.registry.by_unique_id(other_uid) is None
+
+    # the same document again (a retry after an ambiguous attempt) stays a pure duplicate
+    again = Submission(documents=[Doc(entry_uuid, first_uid, cda(first_uid))])
+    _, duplicate = send(client, server, factory.request(again))
+    assert codes(duplicate) == ["XDSDuplicateUniqueIdInRegistry"]
