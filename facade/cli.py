@@ -31,7 +31,11 @@ def _cmd_preview(args: argparse.Namespace) -> int:
         fixed = datetime.fromisoformat(args.now)
         converter.now = lambda: fixed
         converter.new_oid = SequentialOids(settings.facility.oid_root)
-    body = Path(args.bundle).read_bytes()
+    try:
+        body = Path(args.bundle).read_bytes()
+    except OSError as exc:
+        print(f"cannot read {args.bundle}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     try:
         conversion = converter.convert(body, full=args.full)
     except FacadeError as exc:

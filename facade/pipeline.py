@@ -14,7 +14,7 @@ from lxml import etree
 
 from facade.cda.render import CdaRenderer
 from facade.cda.validation import CdaSchema, FullValidator
-from facade.errors import DocumentBuildError, Issue, Problem
+from facade.errors import BundleValidationError, DocumentBuildError, Issue, Problem
 from facade.fhir.parse import parse_request
 from facade.mapping.bundle_to_submission import InputPolicy, MappingResult, to_submission
 from facade.model.document import BuildContext, FacilitySettings, RenderedDocument, SignatureDocument
@@ -74,8 +74,19 @@ class Converter:
             for req in mapping.submission.documents
         )
         by_document: dict[str, tuple[Issue, ...]] = {}
-        for doc in rendered:
-            by_document[doc.request.document.id] = tuple(self._check(doc, full=full))
+        supplied_errors: list[Issue] = []
+        for n, doc in enumerate(rendered):
+            issues = tuple(self._check(doc, full=full))
+            if doc.request.document.passthrough is not None:
+                # A CDA supplied by the sender that fails validation is the sender's problem (422), not ours.
+                where = _attachment_expression(parsed.root, mapping, n)
+                supplied_errors += [
+                    Issue(Problem.CDA_INPUT_INVALID, where, {"reason": i.message}) for i in issues if i.is_error
+                ]
+                issues = tuple(i for i in issues if not i.is_error)
+            by_document[doc.request.document.id] = issues
+        if supplied_errors:
+            raise BundleValidationError(supplied_errors[0].problem, issues=supplied_errors)
         return Conversion(mapping, rendered, tuple(mapping.warnings), by_document)
 
     def _check(self, doc: RenderedDocument, *, full: bool) -> Sequence[Issue]:
@@ -100,3 +111,11 @@ def require_valid(conversion: Conversion) -> None:
             Problem.CDA_NOT_SCHEMA_VALID, details={"reason": f"{len(errors)} problem(s), listed in the next issues"}
         )
         raise DocumentBuildError(Problem.CDA_NOT_SCHEMA_VALID, issues=[summary, *errors])
+
+
+def _attachment_expression(root: str, mapping: MappingResult, document_index: int) -> str:
+    """FHIRPath of the attachment that carried document ``document_index``."""
+    for entry in mapping.entries:
+        if entry.role == "document" and entry.document_index == document_index and root == "Bundle":
+            return f"Bundle.entry[{entry.index}].resource.content[0].attachment"
+    return f"{root}.content[0].attachment" if root == "DocumentReference" else root

@@ -41,6 +41,20 @@ def capability_statement(base_url: str, *, date: str, send_enabled: bool) -> dic
             "type": "OperationDefinition",
             "interaction": [{"code": "read"}],
         },
+        {
+            "type": "Task",
+            "interaction": [{"code": "read"}] if send_enabled else [],
+            "documentation": "Status of a submission: GET [base]/Task/{id} (the Content-Location of a 202 answer).",
+        },
+        {
+            "type": "AuditEvent",
+            "interaction": [{"code": "search-type"}] if send_enabled else [],
+            "searchParam": [
+                {"name": "entity", "type": "token", "documentation": "submission id"},
+                {"name": "date", "type": "date", "documentation": "ge/le instants"},
+            ],
+            "documentation": "Audit trail of submissions (patients appear only as a keyed hash of the INS).",
+        },
     ]
     rest: dict[str, Any] = {
         "mode": "server",
@@ -50,7 +64,6 @@ def capability_statement(base_url: str, *, date: str, send_enabled: bool) -> dic
             "description": "Deployment-specific: mutual TLS or OAuth2 bearer tokens in front of the facade.",
         },
         "resource": [r for r in resources if r.get("interaction") or r.get("operation")],
-        "operation": [{"name": "preview", "definition": PREVIEW_OPERATION}],
     }
     if send_enabled:
         rest["interaction"] = [{"code": "transaction", "documentation": "ITI-65 Provide Document Bundle -> ITI-41"}]

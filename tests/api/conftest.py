@@ -19,3 +19,18 @@ def settings(tmp_path: Path) -> Settings:
 @pytest.fixture
 def client(settings: Settings) -> TestClient:
     return TestClient(create_app(settings), raise_server_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def _pki(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    from facade.pki import init_test_pki
+
+    return init_test_pki(tmp_path_factory.mktemp("pki"), structure_id="1120456789")
+
+
+@pytest.fixture
+def pki_settings(tmp_path: Path, _pki) -> Settings:  # type: ignore[no-untyped-def]
+    """Development settings with sending configured (the DMP URL is not contacted by these tests)."""
+    from facade.cli import demo_settings
+
+    return demo_settings(tmp_path / "state", "https://dmp.invalid/si-dmp-server/v2/services/repository", _pki)  # type: ignore[return-value]
