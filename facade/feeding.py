@@ -19,13 +19,14 @@ from typing import Any
 
 from lxml import etree
 
+from facade import xmldoc
 from facade.api.outcomes import operation_outcome
 from facade.errors import FacadeError, Issue, Problem, RemoteRejectionError, SecurityError, TransportError
 from facade.model.document import SignatureDocument
 from facade.outbox.record import Failure, OutboxRecord, Payload
 from facade.outbox.relay import DeliveryResult
 from facade.pipeline import Conversion
-from facade.soap.envelope import SoapRequest, build_provide_and_register, parse_xml
+from facade.soap.envelope import SoapRequest, build_provide_and_register
 from facade.soap.saml import VihfClaims, VihfSigner, check_claims
 from facade.soap.xades import LotSigner
 from facade.transport.base import XdsTransport
@@ -111,7 +112,7 @@ class Feeder:
             self.claims_for(prepared.patient_ins_cx), now=self.now(), assertion_id=f"_{uuid.uuid4()}"
         )
         return build_provide_and_register(
-            parse_xml(prepared.submit_objects_request),
+            xmldoc.parse(prepared.submit_objects_request),  # our own bytes, back from the outbox
             prepared.parts,
             assertion,
             to=self.wsa_to,

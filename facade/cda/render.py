@@ -8,10 +8,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import jinja2
-from lxml import etree
 
+from facade import xmldoc
 from facade.cda.environment import create_environment
-from facade.cda.validation import CdaSchema, CdaSchemaError, parse_safely
+from facade.cda.validation import CdaSchema, CdaSchemaError
 from facade.errors import DocumentBuildError, Issue, Problem, RequestError
 from facade.model.document import ClinicalDocument
 
@@ -43,9 +43,9 @@ class CdaRenderer:
         except (AttributeError, KeyError, TypeError, ValueError) as exc:  # model value a filter cannot render
             raise DocumentBuildError(Problem.TEMPLATE_RENDER, template=name, reason=repr(exc)) from exc
         data = text.encode("utf-8")
-        try:
-            tree = parse_safely(data)
-        except (etree.XMLSyntaxError, ValueError) as exc:
+        try:  # large_text: an N1 carries its document as one base64 text node (a 10 MiB PDF is 14 MB of text)
+            tree = xmldoc.parse(data, large_text=True).getroottree()
+        except xmldoc.XmlError as exc:
             raise DocumentBuildError(
                 Problem.TEMPLATE_RENDER, template=name, reason=f"output is not well-formed XML: {exc}"
             ) from exc
@@ -54,11 +54,11 @@ class CdaRenderer:
         return data
 
     def _check_passthrough(self, data: bytes) -> bytes:
-        try:
-            tree = parse_safely(data)
-        except ValueError as exc:
+        try:  # the caller bounded the size (max_document_bytes) before decoding
+            tree = xmldoc.parse(data, large_text=True).getroottree()
+        except xmldoc.UnsafeXmlError as exc:
             raise RequestError(Problem.XML_FORBIDDEN_CONSTRUCT, reason=str(exc)) from exc
-        except etree.XMLSyntaxError as exc:
+        except xmldoc.MalformedXmlError as exc:
             raise RequestError(Problem.CDA_INPUT_INVALID, reason=f"not well-formed: {exc}") from exc
         if self._schema is not None:
             try:

@@ -5,8 +5,8 @@
 * the size limit is checked on the base64 length before decoding (a huge payload is never decoded);
   ``attachment.size`` and ``attachment.hash`` (SHA-1, base64), when given, must match the bytes;
 * N1 media types (PDF, text, RTF, JPEG, TIFF) are wrapped; a CDA (XML whose root is ``ClinicalDocument``) is
-  passed through; anything else is CONTENT_TYPE_NOT_ALLOWED. Inbound XML is parsed with entities, DTD loading
-  and network off, and a DOCTYPE is refused (XML_FORBIDDEN_CONSTRUCT).
+  passed through; anything else is CONTENT_TYPE_NOT_ALLOWED. Inbound XML goes through ``facade.xmldoc``: a DOCTYPE
+  or an entity is XML_FORBIDDEN_CONSTRUCT, XML that is not well-formed is CDA_INPUT_INVALID.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import Any
 
 from lxml import etree
 
+from facade import xmldoc
 from facade.errors import Problem
 from facade.fhir.parse import ParsedEntry
 from facade.fhir.references import Resolved
@@ -26,13 +27,6 @@ from facade.mapping.context import MappingContext
 
 HL7 = "urn:hl7-org:v3"
 _NS = {"hl7": HL7}
-_SAFE_PARSER_OPTIONS: dict[str, Any] = {
-    "resolve_entities": False,
-    "no_network": True,
-    "load_dtd": False,
-    "huge_tree": False,
-    "remove_comments": False,
-}
 
 
 @dataclass(frozen=True)
@@ -193,28 +187,13 @@ def _check_size_and_hash(attachment: dict[str, Any], data: bytes, base: str, mc:
             )
 
 
-def parse_xml_safely(data: bytes) -> etree._Element:
-    """Parse inbound XML with entities/DTD/network off. Raises ValueError('DOCTYPE') or etree.XMLSyntaxError."""
-    parser = etree.XMLParser(**_SAFE_PARSER_OPTIONS)
-    try:
-        root = etree.fromstring(data, parser)
-    except etree.XMLSyntaxError:
-        if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
-            raise ValueError("DOCTYPE") from None
-        raise
-    docinfo = root.getroottree().docinfo
-    if docinfo.internalDTD is not None or docinfo.doctype:
-        raise ValueError("DOCTYPE")
-    return root
-
-
 def read_cda_header(data: bytes, data_expr: str, type_expr: str, media: str, mc: MappingContext) -> CdaHeader | None:
-    try:
-        root = parse_xml_safely(data)
-    except ValueError:
-        mc.report.add(Problem.XML_FORBIDDEN_CONSTRUCT, expression=data_expr, reason="the document has a DOCTYPE")
+    try:  # large_text: the size was bounded (max_document_bytes) before decoding; an N1 CDA holds 14 MB of base64
+        root = xmldoc.parse(data, large_text=True)
+    except xmldoc.UnsafeXmlError as exc:
+        mc.report.add(Problem.XML_FORBIDDEN_CONSTRUCT, expression=data_expr, reason=str(exc))
         return None
-    except etree.XMLSyntaxError as exc:
+    except xmldoc.MalformedXmlError as exc:
         mc.report.add(Problem.CDA_INPUT_INVALID, expression=data_expr, reason=f"not well-formed XML: {exc}")
         return None
     if root.tag != f"{{{HL7}}}ClinicalDocument":
@@ -257,4 +236,4 @@ def read_cda_header(data: bytes, data_expr: str, type_expr: str, media: str, mc:
     )
 
 
-__all__ = ["CdaHeader", "Content", "media_type_of", "parse_xml_safely", "read_cda_header", "read_content"]
+__all__ = ["CdaHeader", "Content", "media_type_of", "read_cda_header", "read_content"]

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
+from facade import xmldoc
 from facade.xds.registry_response import RegistryError, RegistryResponse
 from facade.xds.registry_response import build as build_registry_response
 
@@ -29,8 +30,6 @@ WSA_FAULT_ACTION = "http://www.w3.org/2005/08/addressing/soap/fault"
 WSA_ANONYMOUS = "http://www.w3.org/2005/08/addressing/anonymous"
 
 SOAP_CONTENT_TYPE = "application/soap+xml; charset=UTF-8"
-
-_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
 
 
 @dataclass(frozen=True)
@@ -78,16 +77,15 @@ class RequestEnvelope:
     security: etree._Element | None = field(default=None)
 
 
-def parse_xml(data: bytes, what: str) -> etree._Element:
-    """Safe parse of inbound XML: no DTD, no entities, no network; a DOCTYPE is refused outright."""
+def parse_xml(data: bytes, what: str, *, large_text: bool = False) -> etree._Element:
+    """Inbound XML through facade.xmldoc (the hardened parser is shared: what the simulator checks independently is
+    the DMP's rules, not libxml2's settings); its errors become Sender faults in the DMP's language."""
     try:
-        root = etree.fromstring(data, _PARSER)
-    except etree.XMLSyntaxError as exc:
+        return xmldoc.parse(data, large_text=large_text)
+    except xmldoc.UnsafeXmlError as exc:
+        raise SoapFault("Sender", f"{what} : DOCTYPE, DTD ou entité interdits ({exc})") from exc
+    except xmldoc.MalformedXmlError as exc:
         raise SoapFault("Sender", f"{what} n'est pas un XML bien formé : {exc}") from exc
-    tree = root.getroottree()
-    if tree.docinfo.doctype or tree.docinfo.internalDTD is not None:
-        raise SoapFault("Sender", f"{what} : DOCTYPE interdit")
-    return root
 
 
 def read_envelope(root: etree._Element, *, understood_headers: frozenset[str]) -> RequestEnvelope:
@@ -141,8 +139,8 @@ def read_envelope(root: etree._Element, *, understood_headers: frozenset[str]) -
 def best_effort_message_id(root_xml: bytes) -> str | None:
     """The request MessageID for RelatesTo, when the envelope can be read at all."""
     try:
-        root = etree.fromstring(root_xml, _PARSER)
-    except etree.XMLSyntaxError:
+        root = xmldoc.parse(root_xml)
+    except xmldoc.XmlError:
         return None
     found = root.find(f"{{*}}Header/{{{WSA_NS}}}MessageID")
     text = (found.text or "").strip() if found is not None else ""

@@ -24,7 +24,8 @@ Spec §2.3 (SOAP 1.2, WS-A, MTOM), §1.1 (VIHF placement), §8 (faults). Request
 The signed assertion is copied into ``wsse:Security`` as an element (never re-parsed from a pretty-printed string,
 never re-indented): the VIHF signature uses exclusive c14n, so it survives the new namespace context.
 
-Inbound XML goes through :func:`parse_xml` only: no DTD, no entities, no network; a DOCTYPE is refused.
+Inbound XML goes through ``facade.xmldoc.parse`` only (no DTD, no entities, no network; a DOCTYPE is refused); its
+errors become SOAP_RESPONSE_INVALID here.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
+from facade import xmldoc
 from facade.errors import DeliveryError, DocumentBuildError, Problem
 from facade.soap import mtom
 from facade.xds import registry_response
@@ -60,27 +62,6 @@ SOAP12_CONTENT_TYPE = "application/soap+xml"
 DEFAULT_DOCUMENT_CONTENT_TYPE = "application/octet-stream"
 
 _XML_DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>\n'
-
-
-# ---------------------------------------------------------------------------------------------- safe XML parsing
-
-
-def _safe_parser() -> etree.XMLParser:
-    return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
-
-
-def parse_xml(data: bytes) -> etree._Element:
-    """Parse inbound XML safely. DOCTYPE / entities are refused (SOAP 1.2 forbids a DTD) with a ValueError."""
-    try:
-        root = etree.fromstring(data, _safe_parser())
-    except etree.XMLSyntaxError as exc:
-        raise ValueError(f"not well-formed XML: {exc}") from exc
-    docinfo = root.getroottree().docinfo
-    if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
-        raise ValueError("a DOCTYPE is not allowed")
-    if next(root.iter(etree.Entity), None) is not None:
-        raise ValueError("entity references are not allowed")
-    return root
 
 
 # --------------------------------------------------------------------------------------------------- data types
@@ -293,8 +274,8 @@ def serialize(element: etree._Element) -> bytes:
 def _assertion_element(assertion: etree._Element | bytes) -> etree._Element:
     if isinstance(assertion, bytes):
         try:
-            assertion = parse_xml(assertion)
-        except ValueError as exc:
+            assertion = xmldoc.parse(assertion)
+        except xmldoc.XmlError as exc:
             raise DocumentBuildError(Problem.SOAP_BUILD, reason=f"VIHF assertion: {exc}") from exc
     if assertion.tag != f"{{{SAML2_NS}}}Assertion":
         raise DocumentBuildError(Problem.SOAP_BUILD, reason=f"expected saml2:Assertion, got {assertion.tag}")
@@ -326,8 +307,8 @@ def parse_response(content_type: str, body: bytes) -> SoapResponse:
             root_bytes = body
         else:
             raise ValueError(f"unexpected Content-Type {content_type!r}")
-        envelope = parse_xml(root_bytes)
-    except (ValueError, mtom.MtomError) as exc:
+        envelope = xmldoc.parse(root_bytes)  # SOAP 1.2 forbids a DTD anyway
+    except (ValueError, mtom.MtomError) as exc:  # xmldoc.XmlError is a ValueError
         raise DeliveryError(Problem.SOAP_RESPONSE_INVALID, reason=str(exc)) from exc
 
     soap_ns = etree.QName(envelope).namespace
@@ -364,7 +345,7 @@ def parse_response(content_type: str, body: bytes) -> SoapResponse:
 def parse_provide_and_register(content_type: str, body: bytes) -> ProvideAndRegister:
     """Parse an ITI-41 MTOM request and resolve each xdsb:Document's xop:Include to its part bytes."""
     root_bytes, parts = mtom.unpack(content_type, body)
-    envelope = parse_xml(root_bytes)
+    envelope = xmldoc.parse(root_bytes)  # raises xmldoc.XmlError (a ValueError)
     header = envelope.find(f"{{{SOAP12_NS}}}Header")
     request_el = envelope.find(f"{{{SOAP12_NS}}}Body/{{{XDSB_NS}}}ProvideAndRegisterDocumentSetRequest")
     if request_el is None:

@@ -38,6 +38,7 @@ from signxml.exceptions import InvalidCertificate, InvalidInput, SignXMLExceptio
 from signxml.signer import XMLSigner
 from signxml.verifier import SignatureConfiguration, XMLVerifier
 
+from facade import xmldoc
 from facade.credentials import Credential, signing_usage_problem
 from facade.errors import Issue, Problem, SecurityError
 
@@ -97,7 +98,6 @@ _STRUCT_IDNAT = {
 _SECTOR = re.compile(r"SA[0-9]{2}\^" + re.escape(SECTOR_SYSTEM))
 _INS_CX = re.compile(r"(?P<nir>[0-9]{5}(?:[0-9]{2}|2A|2B)[0-9]{6})(?P<key>[0-9]{2})\^\^\^&(?P<oid>[0-9.]+)&ISO\^NH")
 _NCNAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
-_SAFE_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
 
 
 @dataclass(frozen=True)
@@ -492,7 +492,7 @@ def verify_vihf(
             expect_config=config,
             ee_policy=_signature_ee_policy(),
             id_attribute="ID",
-            parser=_SAFE_PARSER,
+            parser=xmldoc.parser(),  # signxml re-parses these bytes: same hardened settings
         )
     except InvalidCertificate as exc:
         raise SecurityError(Problem.SIGNER_UNTRUSTED, artefact="VIHF", subject=subject, reason=str(exc)) from exc
@@ -520,19 +520,18 @@ def _invalid(reason: str) -> SecurityError:
     return SecurityError(Problem.SIGNATURE_INVALID, artefact="VIHF", reason=reason)
 
 
-def parse_untrusted(xml: bytes) -> etree._Element:
-    """Parse inbound XML: no entities, no network, no DTD; a DOCTYPE is refused."""
+def _parse_vihf(xml: bytes) -> etree._Element:
+    """xmldoc errors as SecurityError: DOCTYPE/entity is XML_FORBIDDEN_CONSTRUCT, not well-formed SIGNATURE_INVALID."""
     try:
-        root = etree.fromstring(xml, _SAFE_PARSER)
-    except etree.XMLSyntaxError as exc:
-        raise SecurityError(Problem.XML_FORBIDDEN_CONSTRUCT, reason=f"not well-formed XML: {exc}") from exc
-    if root.getroottree().docinfo.internalDTD is not None:
-        raise SecurityError(Problem.XML_FORBIDDEN_CONSTRUCT, reason="DOCTYPE")
-    return root
+        return xmldoc.parse(xml)
+    except xmldoc.UnsafeXmlError as exc:
+        raise SecurityError(Problem.XML_FORBIDDEN_CONSTRUCT, reason=str(exc)) from exc
+    except xmldoc.MalformedXmlError as exc:
+        raise _invalid(f"not well-formed XML: {exc}") from exc
 
 
 def _find_assertion(xml: bytes | etree._Element) -> etree._Element:
-    root = parse_untrusted(xml) if isinstance(xml, bytes) else xml
+    root = _parse_vihf(xml) if isinstance(xml, bytes) else xml
     if root.tag == _q(SAML_NS, "Assertion"):
         return root
     found = root.findall(".//" + _q(SAML_NS, "Assertion"))

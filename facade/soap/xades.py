@@ -37,10 +37,10 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509 import verification as xv
 from lxml import etree
 
+from facade import xmldoc
 from facade.credentials import Credential, signing_usage_problem, verify_certificate_chain
 from facade.errors import Problem, SecurityError
 from facade.ids import system_now
-from facade.soap.saml import parse_untrusted
 
 __all__ = [
     "C14N_WITH_COMMENTS",
@@ -128,7 +128,7 @@ def document_digest(document: bytes, algorithm: str = "sha1") -> str:
 
     The document must be sent exactly as given (its canonical form is what the DMP recomputes).
     """
-    tree = parse_untrusted(document).getroottree()
+    tree = _parse(document, document=True).getroottree()
     return _b64_digest(canonicalize(tree, with_comments=True), algorithm)
 
 
@@ -138,7 +138,7 @@ def canonical_document(document: bytes) -> bytes:
     Sending these bytes makes the manifest digest equal to the digest of the bytes on the wire, so a receiver that
     skips the manifest transform still matches (DRIM sends the CDA canonicalised for this reason, spec digest §4.2).
     """
-    return canonicalize(parse_untrusted(document).getroottree(), with_comments=True)
+    return canonicalize(_parse(document, document=True).getroottree(), with_comments=True)
 
 
 class LotSigner:
@@ -278,7 +278,7 @@ def verify_lot_signature(
     Raises SecurityError naming what failed.
     """
     now = now or system_now()
-    root = parse_untrusted(xml)
+    root = _parse(xml, document=False)
     if root.tag != _q(DS_NS, "Signature"):
         raise _invalid(f"root element is {root.tag}, not ds:Signature")
     signature_id = root.get("Id") or ""
@@ -356,6 +356,20 @@ _NS = {"ds": DS_NS, "xa": XADES_NS}
 
 def _invalid(reason: str) -> SecurityError:
     return SecurityError(Problem.SIGNATURE_INVALID, artefact="XAdES lot", reason=reason)
+
+
+def _parse(xml: bytes, *, document: bool) -> etree._Element:
+    """xmldoc errors as SecurityError. A DOCTYPE/entity is XML_FORBIDDEN_CONSTRUCT. A document (a CDA: its base64
+    may exceed libxml2's 10 MB text limit, hence large_text; its size is bounded upstream) that is not well-formed
+    cannot be digested (SIGNING_FAILED); a lot signature that is not well-formed is SIGNATURE_INVALID."""
+    try:
+        return xmldoc.parse(xml, large_text=document)
+    except xmldoc.UnsafeXmlError as exc:
+        raise SecurityError(Problem.XML_FORBIDDEN_CONSTRUCT, reason=str(exc)) from exc
+    except xmldoc.MalformedXmlError as exc:
+        if document:
+            raise SecurityError(Problem.SIGNING_FAILED, artefact="XAdES lot", reason=f"document: {exc}") from exc
+        raise _invalid(f"not well-formed XML: {exc}") from exc
 
 
 def _one(parent: etree._Element, path: str) -> etree._Element:
@@ -452,7 +466,7 @@ def _check_manifest(
         name = _digest_name(ref, digests)
         with_comments = _transforms_with_comments(ref, default=True)
         try:
-            tree = parse_untrusted(documents[oid]).getroottree()
+            tree = _parse(documents[oid], document=True).getroottree()
         except SecurityError as exc:
             raise SecurityError(Problem.MANIFEST_DIGEST_MISMATCH, uri=uri, reason=f"document: {exc}") from exc
         if _b64_digest(canonicalize(tree, with_comments=with_comments), name) != _digest_value(ref):

@@ -16,8 +16,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from lxml import etree
-
+from facade import xmldoc
 from facade.terminology.uri_mapper import uri_to_oid
 
 NOS_FHIR = "terminologies/nos-fhir"
@@ -98,8 +97,7 @@ def read_fhir_value_set(path: Path) -> tuple[str, str, list[Concept]]:
 
 
 def read_svs_value_set(path: Path) -> tuple[str, str, list[Concept]]:
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
-    root = etree.parse(str(path), parser).getroot()
+    root = xmldoc.parse(path.read_bytes())
     vs = root.find(f"{SVS_NS}ValueSet")
     if vs is None:
         raise ValueError(f"{path}: no SVS ValueSet")

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from facade.cda.validation import FullValidator, XmlSchema, parse_safely
+from facade import xmldoc
+from facade.cda.validation import FullValidator, XmlSchema
 from facade.errors import Issue, Problem
 
 from .conftest import EXPECTED, describe
@@ -26,7 +27,7 @@ Mutation = Callable[[etree._Element], None]
 
 
 def mutate(xml: bytes, change: Mutation) -> bytes:
-    root = parse_safely(xml).getroot()
+    root = xmldoc.parse(xml, large_text=True)
     change(root)
     return etree.tostring(root.getroottree(), xml_declaration=True, encoding="UTF-8")
 

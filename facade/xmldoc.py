@@ -1,0 +1,164 @@
+"""The only way inbound XML is parsed (architecture guide §2a, signxml pattern).
+
+Every XML byte string that comes from outside the process (a supplied CDA, a DMP answer, a VIHF or a lot signature
+to verify, what the simulator receives) and every re-parse of bytes we wrote goes through :func:`parse`:
+
+1. a *probe* pass (a target parser that stops at the root start tag) refuses any DOCTYPE before libxml2 reads a
+   single declaration of it, so no DTD (internal or external), no parameter entity, no general entity is ever
+   processed, whatever the declared encoding (the probe is libxml2 itself, not a byte search);
+2. the real pass uses :func:`parser`: entities not substituted, no DTD loading, no network, libxml2's resource limits
+   on (depth 256, text node / attribute value 10 MB, name length) unless ``large_text`` is asked for;
+3. defence in depth on the tree: no doctype/DTD in ``docinfo``, no ``etree.Entity`` node, depth ≤ ``MAX_DEPTH``.
+
+Errors are ``ValueError`` subclasses carrying a short ``reason`` (libxml2's message, which names constructs, never
+the document's text; bytes it may quote are cut) plus ``line``/``column``; callers map them to THEIR Problem::
+
+    XmlError(ValueError)
+    ├── UnsafeXmlError          DOCTYPE / DTD / entity reference
+    └── MalformedXmlError       not well-formed, unsupported encoding, empty
+        └── XmlLimitError       a libxml2 resource limit (depth, text node, name length)
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, NoReturn
+
+from lxml import etree
+
+# libxml2's own nesting limit without XML_PARSE_HUGE; kept when large_text lifts libxml2's limits (it would be 2048)
+MAX_DEPTH = 256
+_DEPTH_PROBE = "boolean(" + "/*" * (MAX_DEPTH + 1) + ")"
+_LIMIT_CODES = frozenset({110, 114})  # XML_ERR_NAME_TOO_LONG, XML_ERR_RESOURCE_LIMIT
+_QUOTED_BYTES = re.compile(r"\s*Bytes:(\s*0x[0-9A-Fa-f]{2})+")  # older libxml2 quote undecodable input bytes
+_COMMENT_TEXT = re.compile(r":?\s*<!--.*", re.S)  # libxml2 quotes up to 50 chars of a broken comment
+_HUGE_HINT = re.compile(r",?\s*(use|try) XML_PARSE_HUGE( option)?")  # libxml2's advice to its developers, not ours
+_MAX_REASON = 300
+
+
+class XmlError(ValueError):
+    """Inbound XML refused. ``reason`` never contains the document's text."""
+
+    def __init__(self, reason: str, line: int | None = None, column: int | None = None) -> None:
+        where = f" (line {line}, column {column})" if line is not None else ""
+        super().__init__(reason + where)
+        self.reason = reason
+        self.line = line
+        self.column = column
+
+
+class UnsafeXmlError(XmlError):
+    """A DOCTYPE (internal or external DTD) or an entity reference: refused before anything is resolved."""
+
+
+class MalformedXmlError(XmlError):
+    """Not well-formed XML (or an encoding libxml2 cannot decode)."""
+
+
+class XmlLimitError(MalformedXmlError):
+    """A resource limit was hit: nesting deeper than MAX_DEPTH, a text node or attribute over 10 MB, a huge name."""
+
+
+def parser(*, large_text: bool = False) -> etree.XMLParser:
+    """A new hardened parser (one per call: an lxml parser serialises concurrent use, and resolvers mutate it).
+
+    Only for :func:`parse`, for signxml's ``parser=`` and for trusted local files (kit schemas) that need resolvers;
+    it does not refuse a DOCTYPE by itself.
+    """
+    return etree.XMLParser(
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        dtd_validation=False,
+        huge_tree=large_text,
+        remove_comments=False,  # C14N with comments (lot signature manifest) digests them
+        remove_pis=False,
+    )
+
+
+def parse(data: bytes, *, large_text: bool = False) -> etree._Element:
+    """Parse inbound XML bytes and return the root element.
+
+    ``large_text=True`` lifts libxml2's 10 MB text-node limit (an N1 CDA carries its PDF as one base64 text node:
+    a 10 MiB PDF is 14 MB of base64). Use it only where the caller has already bounded the total size; the DOCTYPE
+    refusal and the depth limit stay.
+
+    Raises UnsafeXmlError (DOCTYPE, DTD, entity), MalformedXmlError / XmlLimitError.
+    """
+    if not isinstance(data, bytes):
+        raise TypeError(f"xmldoc.parse takes bytes, not {type(data).__name__} (the encoding is the document's)")
+    _refuse_doctype(data)
+    try:
+        root = etree.fromstring(data, parser(large_text=large_text))
+    except etree.XMLSyntaxError as exc:
+        _raise_syntax(exc)
+    docinfo = root.getroottree().docinfo
+    if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
+        raise UnsafeXmlError("a DOCTYPE (DTD) is not allowed")
+    if next(root.iter(etree.Entity), None) is not None:
+        raise UnsafeXmlError("an entity reference is not allowed")
+    if large_text and root.xpath(_DEPTH_PROBE):
+        raise XmlLimitError(f"elements are nested deeper than {MAX_DEPTH} levels")
+    return root
+
+
+class _DoctypeFound(Exception):
+    pass
+
+
+class _RootReached(Exception):
+    pass
+
+
+class _PrologProbe:
+    """Parser target: libxml2 calls ``doctype`` on ``<!DOCTYPE name ...`` before reading its internal subset, and
+    ``start`` on the root element; both stop the parse (lxml stops libxml2 when a target callback raises)."""
+
+    def doctype(self, name: Any, pubid: Any, system: Any) -> None:
+        raise _DoctypeFound
+
+    def start(self, tag: Any, attrib: Any, nsmap: Any = None) -> None:
+        raise _RootReached
+
+    def end(self, tag: Any) -> None:
+        return None
+
+    def data(self, data: Any) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+
+def _refuse_doctype(data: bytes) -> None:
+    probe = etree.XMLParser(
+        target=_PrologProbe(), resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False
+    )
+    try:
+        etree.fromstring(data, probe)
+    except _DoctypeFound:
+        raise UnsafeXmlError("a DOCTYPE (DTD) is not allowed") from None
+    except _RootReached:
+        return
+    except etree.XMLSyntaxError as exc:
+        _raise_syntax(exc)
+
+
+def _raise_syntax(exc: etree.XMLSyntaxError) -> NoReturn:
+    msg = str(exc.msg or "not well-formed")
+    msg = re.sub(r"\s*,?\s*line \d+, column \d+\s*$", "", msg)  # line/column are carried as attributes
+    for quoted in (_COMMENT_TEXT, _QUOTED_BYTES, _HUGE_HINT):
+        msg = quoted.sub("", msg)
+    msg = " ".join(msg.split())[:_MAX_REASON]
+    line = exc.lineno if isinstance(exc.lineno, int) and exc.lineno > 0 else None
+    column = exc.offset if isinstance(exc.offset, int) and line is not None else None
+    if exc.code in _LIMIT_CODES:
+        if msg.startswith("Excessive depth"):  # libxml2 says 2048 under large_text; our limit is MAX_DEPTH anyway
+            msg = f"elements are nested deeper than {MAX_DEPTH} levels"
+        raise XmlLimitError(msg, line, column) from None
+    if exc.code == 26 or "DOCTYPE" in msg:  # XML_ERR_UNDECLARED_ENTITY: a reference to an entity we never define
+        raise UnsafeXmlError(msg, line, column) from None
+    raise MalformedXmlError(msg, line, column) from None
+
+
+__all__ = ["MAX_DEPTH", "MalformedXmlError", "UnsafeXmlError", "XmlError", "XmlLimitError", "parse", "parser"]
