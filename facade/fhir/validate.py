@@ -7,6 +7,7 @@ Profile rules that need a resource's meaning (INS, codes, authors...) are checke
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from facade.errors import Problem, ValidationReport
 from facade.fhir.parse import ParsedEntry, ParsedRequest
@@ -20,6 +21,8 @@ CDA_MEDIA_TYPES: frozenset[str] = frozenset(
     {"application/hl7-cda+xml", "application/xml", "text/xml", "application/cda+xml", "application/hl7-v3+xml"}
 )
 MHD_LIST_TYPES = "https://profiles.ihe.net/ITI/MHD/CodeSystem/MHDlistTypes"
+
+AuthorInstitution = Literal["site", "bundle"]
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,13 @@ class InputPolicy:
     """SubmissionSet contentTypeCode (JDV_J59) when the bundle has none (no designationType, or ITI-105)."""
     require_submission_set: bool = True
     """ITI-65 bundles must carry a SubmissionSet List (PDSm comprehensive)."""
+    author_institution: AuthorInstitution = "site"
+    """Whose structure an author belongs to (CDA author and legalAuthenticator representedOrganization, XDS
+    DocumentEntry authorInstitution). "site" (default): always the emitting site (ctx.facility, "1" + FINESS
+    géographique), identical to the SubmissionSet authorInstitution and the custodian: the PFI over-constraint
+    (spec digest §3.2, [UNCERTAIN] whether the DMP enforces it) and the facility rule (§3.5). The bundle's
+    Organization is still validated; one of another structure gets an information issue. "bundle": an author's
+    PractitionerRole.organization with a national structure id is used as is (DE and SS may then differ)."""
 
 
 @dataclass(frozen=True)
@@ -91,6 +101,7 @@ def check_shape(parsed: ParsedRequest, policy: InputPolicy, report: ValidationRe
 
 __all__ = [
     "CDA_MEDIA_TYPES",
+    "AuthorInstitution",
     "N1_MEDIA_TYPES",
     "InputPolicy",
     "RequestShape",

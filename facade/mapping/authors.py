@@ -5,9 +5,12 @@ Rules (spec digest §3.3, §3.5, §5.4, §7.1):
   (IDNPS, taken as is) or ``https://rpps.esante.gouv.fr`` (``8`` + RPPS); else MISSING_AUTHOR_IDENTIFIER;
 * author speciality (JDV_J01): PractitionerRole.specialty, then PractitionerRole.code, then
   Practitioner.qualification; a ``specialty`` coding outside J01 is UNKNOWN_CODE;
-* an author's organization: PractitionerRole.organization when it carries a national structure id (IDNST
-  ``urn:oid:1.2.250.1.71.4.2.2`` as is, FINESS -> ``1`` + FINESS, SIRET -> ``3`` + SIRET), else the emitting
-  site (``ctx.facility``: ``1`` + FINESS géographique);
+* an author's organization (CDA author and legalAuthenticator representedOrganization, XDS authorInstitution) follows
+  ``InputPolicy.author_institution``: "site" (default) always the emitting site (``ctx.facility``: ``1`` + FINESS
+  géographique), so DocumentEntry and SubmissionSet authorInstitution are identical (spec digest §3.2, PFI
+  over-constraint); "bundle": PractitionerRole.organization when it carries a national structure id (IDNST
+  ``urn:oid:1.2.250.1.71.4.2.2`` as is, FINESS -> ``1`` + FINESS, SIRET -> ``3`` + SIRET), else the site. The
+  Organization is validated in both modes;
 * a Device author: ``assignedAuthoringDevice`` with id ``3`` + site FINESS + ``/`` + the device identifier;
 * an Organization or a Patient alone cannot be a CDA author here (PDSm: PractitionerRole, Practitioner, Device).
 """
@@ -67,6 +70,28 @@ def site_organization(mc: MappingContext) -> Organization:
     return Organization(id_nat=facility.struct_idnat, name=facility.site_name, sector=facility.sector)
 
 
+def author_organization(found: Organization | None, expression: str, mc: MappingContext) -> Organization:
+    """The organization an author is attributed to, from the bundle's (already validated) Organization ``found``:
+    the emitting site unless ``author_institution`` is "bundle" and ``found`` has a national structure id. Under
+    "site", an Organization of another structure gets one information issue at ``expression``."""
+    site = site_organization(mc)
+    if found is None:
+        return site
+    if mc.policy.author_institution == "bundle":
+        return found
+    if found.id_nat != site.id_nat and not any(
+        i.problem is Problem.INFORMATION and i.expression == expression for i in mc.report.issues
+    ):  # the same PractitionerRole may be author, authenticator and submission source: say it once
+        mc.report.add(
+            Problem.INFORMATION,
+            expression=expression,
+            text=f"the author's organization {found.name} ({found.id_nat}) is replaced by the emitting site "
+            f"{site.name} ({site.id_nat}) in the CDA author, legalAuthenticator and XDS authorInstitution "
+            "(author_institution=site: DocumentEntry and SubmissionSet authorInstitution are identical)",
+        )
+    return site
+
+
 def to_author(
     reference: Any, container: ParsedEntry, expression: str, mc: MappingContext, time: datetime
 ) -> Author | None:
@@ -95,8 +120,10 @@ def to_author(
     return Author(time=time, organization=organization, person=person, function_code=_function_code(role))
 
 
-def to_person(target: Resolved, mc: MappingContext) -> tuple[Person, Organization] | None:
-    """A Practitioner or PractitionerRole -> (Person, Organization); issues reported, None when unusable."""
+def to_person(target: Resolved, mc: MappingContext, *, as_author: bool = True) -> tuple[Person, Organization] | None:
+    """A Practitioner or PractitionerRole -> (Person, Organization); issues reported, None when unusable.
+    ``as_author=False``: the caller keeps only the Person (e.g. the lab's biologist, whose Organization is the
+    performing lab): the Organization is validated but the author_institution policy says nothing about it."""
     mc.mark(target, "participant")
     role: Resolved | None = None
     practitioner: Resolved | None = target
@@ -137,9 +164,11 @@ def to_person(target: Resolved, mc: MappingContext) -> tuple[Person, Organizatio
     specialty = _specialty(role, practitioner, mc)
     organization = site_organization(mc)
     if role is not None and role.raw.get("organization") is not None:
-        org = mc.resolve(role.raw["organization"], role.entry, f"{role.path}.organization", expected=("Organization",))
+        expression = f"{role.path}.organization"
+        org = mc.resolve(role.raw["organization"], role.entry, expression, expected=("Organization",))
         if org is not None:
-            organization = to_organization(org, mc) or organization
+            found = to_organization(org, mc)
+            organization = author_organization(found, expression, mc) if as_author else found or organization
     source = practitioner.raw if practitioner else {}
     person = Person(
         id_nat=id_nat,
@@ -346,4 +375,12 @@ def _device(target: Resolved, mc: MappingContext) -> Device | None:
     return Device(id_nat=id_nat, model_name=str(model), software_name=software)
 
 
-__all__ = ["AUTHOR_TYPES", "PERSON_TYPES", "site_organization", "to_author", "to_organization", "to_person"]
+__all__ = [
+    "AUTHOR_TYPES",
+    "PERSON_TYPES",
+    "author_organization",
+    "site_organization",
+    "to_author",
+    "to_organization",
+    "to_person",
+]

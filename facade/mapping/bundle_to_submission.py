@@ -277,6 +277,7 @@ def _derived_lab_document(
         source_patient_id=source_patient_id,
         entry_id=full_url if full_url and full_url.startswith("urn:uuid:") else "Document01",
         person_of=_person_of(parsed, mc),
+        author_organization=site_organization(mc) if mc.policy.author_institution == "site" else None,
     )
     if request is None and len(mc.report.errors) == errors_before:  # never submit nothing silently
         mc.report.add(Problem.MISSING_RESOURCE, expression="Bundle.entry", resource="DiagnosticReport or Observation")
@@ -290,7 +291,7 @@ def _person_of(parsed: ParsedRequest, mc: MappingContext) -> PersonMapper:
 
     def person_of(index: int) -> Person | None:
         entry = parsed.entries[index]
-        found = to_person(Resolved(entry.raw, entry.path, entry), mc)
+        found = to_person(Resolved(entry.raw, entry.path, entry), mc, as_author=False)
         return found[0] if found is not None else None
 
     return person_of

@@ -1073,12 +1073,15 @@ def lab_document_from_report(
     check_unit: UnitValidator | None = None,
     entry_id: str = "Document01",
     person_of: PersonMapper | None = None,
+    author_organization: Organization | None = None,
 ) -> DocumentRequest | None:
     """The "no DocumentReference" case (issue 4 §1): a lab bundle with a DiagnosticReport, or bare Observations
     of one patient. Derives the whole CR-BIO document request: typeCode 11502-2, classCode (ASS_X16), formatCode
     ``urn:ihe:lab:xd-lab:2008``, creation time = DiagnosticReport.issued (else the build time), author and legal
     authenticator = the responsible biologist of the performing lab, custodian = the facility; adds an
-    informational issue saying so. Returns None when ``validation`` has errors (the caller raises it)."""
+    informational issue saying so. ``author_organization`` (the emitting site under author_institution=site) replaces
+    the performing lab as the author's and legal authenticator's organization; the lab stays the serviceEvent
+    performer. Returns None when ``validation`` has errors (the caller raises it)."""
     facility = ctx.facility
     site = Organization(id_nat=facility.struct_idnat, name=facility.site_name)
     mapping = to_lab_report(
@@ -1096,7 +1099,16 @@ def lab_document_from_report(
         raise LookupError("catalogue has no cr-bio row")
     issued = mapping.issued or ctx.now
     start = mapping.start or issued
-    author = Author(time=issued, organization=mapping.lab, person=mapping.biologist)
+    attributed = author_organization or mapping.lab
+    if attributed.id_nat != mapping.lab.id_nat:
+        validation.add(
+            Problem.INFORMATION,
+            expression=_Entries.path(mapping.report_index) if mapping.report_index is not None else "Bundle.entry",
+            text=f"the performing laboratory {mapping.lab.name} ({mapping.lab.id_nat}) is the serviceEvent performer; "
+            f"the author's and legal authenticator's organization is {attributed.name} ({attributed.id_nat}) "
+            "(author_institution=site: DocumentEntry and SubmissionSet authorInstitution are identical)",
+        )
+    author = Author(time=issued, organization=attributed, person=mapping.biologist)
     confidentiality = confidentiality or Code("N", "2.16.840.1.113883.5.25", "Normal")
     base = ClinicalDocument(
         id=ctx.new_oid(),
@@ -1109,7 +1121,7 @@ def lab_document_from_report(
         patient=patient,
         authors=(author,),
         custodian=site,
-        legal_authenticator=LegalAuthenticator(person=mapping.biologist, organization=mapping.lab, time=issued),
+        legal_authenticator=LegalAuthenticator(person=mapping.biologist, organization=attributed, time=issued),
         service_event=ServiceEvent(
             start=start, end=issued, performer=mapping.lab, practice_setting=facility.practice_setting
         ),
