@@ -7,7 +7,7 @@ WORKDIR /app
 # Layer 1: dependencies only (changes rarely).
 COPY pyproject.toml README.md ./
 RUN mkdir -p facade && touch facade/__init__.py \
- && pip install --no-compile . \
+ && pip install --no-compile ".[postgres]" \
  && pip uninstall -y dmp-facade && rm -rf facade
 
 # Layer 2: the project.

@@ -217,6 +217,12 @@ HINTS: dict[str, tuple[str, str]] = {
     "AUTH_INVALID_TOKEN": ("http", "Get a fresh token from the configured issuer for the configured audience."),
     "AUTH_CERTIFICATE_NOT_ALLOWED": ("http", "Ask the operator to allow your certificate subject or OU."),
     "AUTH_INSUFFICIENT_SCOPE": ("http", "Request a token with the scope named (default `dmp.feed`)."),
+    "FORBIDDEN": (
+        "http",
+        "Needs the scope `FACADE_AUTH__AUDIT_SCOPE` (default `dmp.audit`) "
+        "or a subject in `FACADE_AUTH__AUDIT_SUBJECTS`.",
+    ),
+    "REQUEST_TIMEOUT": ("http", "Send the whole body without pausing; limit `FACADE_INPUT__BODY_TIMEOUT_SECONDS`."),
     "NOT_FOUND": ("http", "Check the URL: the FHIR base is `/fhir`."),
     "METHOD_NOT_ALLOWED": ("http", "POST to submit or preview; GET for metadata, Task, AuditEvent."),
     "INTERNAL": ("http", "Report it with the X-Request-ID; the details are in the server log only."),

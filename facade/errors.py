@@ -296,12 +296,15 @@ class Problem(Enum):
     METHOD_NOT_ALLOWED = Spec("method-not-allowed", "not-supported", 405, "{text}")
     INTERNAL = Spec("internal-error", "exception", 500, "Internal error ({kind}); see the server log", "fatal")
 
+    REQUEST_TIMEOUT = Spec("request-timeout", "timeout", 408, "The request body was not received within {seconds} s")
+    FORBIDDEN = Spec("forbidden", "forbidden", 403, "{text}")
+
     # --- submissions (feeding) ---
     SUBMISSION_QUEUED = Spec(
         "submission-queued",
         "transient",
         202,
-        "Accepted; delivery to the DMP is {state}. Status: {location}",
+        "Accepted; delivery to the DMP: {state}. Status: {location}",
         "information",
     )
     SUBMISSION_LAST_ERROR = Spec(

@@ -41,14 +41,17 @@ from facade.outbox.relay import Relay, default_owner
 from facade.outbox.sqlite import SqliteOutbox
 from facade.outbox.store import Outbox
 from facade.pipeline import Converter
-from facade.settings import CredentialConfig, Settings
-from facade.soap.saml import AUTOMATE, VihfClaims, VihfSigner
+from facade.settings import CredentialConfig, FacilityConfig, Settings, VihfConfig
+from facade.soap.saml import AUTOMATE, VihfClaims, VihfSigner, check_claims
 from facade.soap.xades import LotSigner
 from facade.submissions import SubmissionService
 from facade.terminology.tables import Terminology
 from facade.transport.mtls import MtlsTransport
 
 log = logging.getLogger("facade")
+
+PLACEHOLDER_INS_CX = "279035121518989^^^&1.2.250.1.213.1.4.10&ISO^NH"  # ANS example test INS (valid key)
+DEMO_OID_ARC = "1.2.250.1.999."  # the example arc of the demo defaults, never valid in production
 
 
 def load_credential(config: CredentialConfig, what: str) -> Credential:
@@ -106,7 +109,7 @@ class Runtime:
             now=system_now,
             new_oid=self.new_oid,
             schema=CdaSchema.from_kit(kit) if kit else None,
-            full_validator=FullValidator(kit) if kit else None,
+            full_validator=FullValidator(kit) if kit and (kit / "validate.py").is_file() else None,
             max_json_depth=s.input.max_json_depth,
         )
 
@@ -120,9 +123,46 @@ class Runtime:
         return load_credential(self.settings.dmp.sign, "ORG SIGN (VIHF and XAdES)")
 
     def check_startup(self) -> None:
-        """Refuse to start when sending is configured but its certificates are unusable (issue 3)."""
+        """Refuse to start, with a clear message, rather than fail per request (issue 3): unreadable validation kit,
+        and when sending is configured: unusable certificates, no XSD check of what is sent, demo identity."""
+        try:
+            _ = self.converter  # templates, tables and the CDA XSD are loaded now, not on the first request
+        except OSError as exc:
+            raise FacadeError(
+                Problem.CONFIGURATION, reason=f"cannot load the validation kit or templates: {exc}"
+            ) from exc
         if not self.send_enabled:
             return
+        s = self.settings
+        # The VIHF rules that depend on configuration (structure id, sector, LPS_*) fail every request if wrong:
+        # check them now with a placeholder patient (the patient part is checked per submission).
+        config_issues = [i for i in check_claims(self.feeder.claims_for(PLACEHOLDER_INS_CX)) if i.is_error]
+        if config_issues:
+            raise FacadeError(config_issues[0].problem, issues=config_issues)
+        if s.environment == "production" and s.vihf.lps_homologation == VihfConfig().lps_homologation:
+            raise FacadeError(
+                Problem.CONFIGURATION,
+                reason="FACADE_VIHF__LPS_HOMOLOGATION must be the DMP homologation number of this installation",
+            )
+        if s.environment == "production":
+            if self.converter.schema is None:
+                raise FacadeError(
+                    Problem.CONFIGURATION,
+                    reason="FACADE_VALIDATION_KIT is required in production: every CDA is checked against the ANS "
+                    "CDA_extended.xsd before it is sent",
+                )
+            demo = FacilityConfig()
+            if s.facility.source_id.startswith(DEMO_OID_ARC) or s.facility.oid_root.startswith(DEMO_OID_ARC):
+                raise FacadeError(
+                    Problem.CONFIGURATION,
+                    reason="FACADE_FACILITY__SOURCE_ID and __OID_ROOT must be your own OIDs in production "
+                    f"(not under the example arc {DEMO_OID_ARC})",
+                )
+            if (s.facility.finess_ej, s.facility.finess_eg) == (demo.finess_ej, demo.finess_eg):
+                raise FacadeError(
+                    Problem.CONFIGURATION,
+                    reason="FACADE_FACILITY__FINESS_EJ / __FINESS_EG still hold the demo values",
+                )
         now = datetime.now(UTC)
         check_client_auth_credential(self.auth_credential, now)
         check_signing_credential(self.sign_credential, now)
@@ -248,6 +288,7 @@ class Runtime:
             relay=self.relay,
             patient_secret=self.patient_secret,
             status_url=lambda sid: f"{status_base}/Task/{sid}",
+            inline_wait_seconds=self.attempt_budget(),
         )
 
     def start(self) -> None:

@@ -80,6 +80,7 @@ class InputConfig(BaseModel):
     max_body_bytes: int = 20 * 1024 * 1024
     max_document_bytes: int = 10 * 1024 * 1024  # decoded document content
     max_json_depth: int = 64
+    body_timeout_seconds: float = 30.0  # a client that stalls mid-body gets 408, not a hung worker
     # Production accepts INS-NIR and INS-NIA only; test (4.10) and demo (4.11) OIDs must be enabled explicitly.
     accept_test_ins: bool = False
     # FR Core legacy identity status VALI (HL7 table 0445) is not "qualifiée": refused unless explicitly allowed.
@@ -226,6 +227,9 @@ class AuthConfig(BaseModel):
     oauth2; ``none`` exists for environment=development only (and is its default there)."""
 
     mode: Literal["mtls", "oauth2", "none"] | None = None
+    # Reading the audit trail and other clients' submissions: OAuth2 scope, or mTLS subject DNs (RFC 4514)
+    audit_scope: str = "dmp.audit"
+    audit_subjects: list[str] = Field(default_factory=list)
     # HTTPS for the facade's own API: required for mtls; for oauth2 unless TLS is terminated by a proxy in front
     server_cert: FilePath | None = None
     server_key: FilePath | None = None

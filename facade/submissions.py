@@ -9,14 +9,15 @@ answer say the same thing:
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from facade.api.outcomes import operation_outcome
-from facade.errors import Issue, Problem
+from facade.errors import FacadeError, Issue, Problem
 from facade.feeding import Feeder
-from facade.outbox.audit import patient_hash
+from facade.outbox.audit import AuditEvent, patient_hash
 from facade.outbox.record import NewSubmission, State, SubmissionStatus
 from facade.outbox.relay import Relay
 from facade.outbox.store import Outbox, client_idempotency_key, request_fingerprint
@@ -40,7 +41,9 @@ class SubmissionService:
         relay: Relay,
         patient_secret: bytes,
         status_url: Callable[[str], str],  # submission id -> absolute URL of its status resource
+        inline_wait_seconds: float = 30.0,  # how long an inline attempt taken by a background worker is awaited
     ) -> None:
+        self.inline_wait_seconds = inline_wait_seconds
         self.converter = converter
         self.feeder = feeder
         self.outbox = outbox
@@ -63,9 +66,15 @@ class SubmissionService:
             existing = self.outbox.find_by_idempotency_key(key)
             if existing is not None and existing.fingerprint == fingerprint:
                 return self.answer(existing)  # a client retry: same answer, nothing rebuilt or resent
-        conversion = self.converter.convert(body)
-        require_valid(conversion)
-        prepared = self.feeder.prepare(conversion)
+        try:
+            conversion = self.converter.convert(body)
+            require_valid(conversion)
+            prepared = self.feeder.prepare(conversion)
+        except FacadeError as exc:  # refused before the outbox: still in the audit trail (who, when, why)
+            self.outbox.append_audit(
+                AuditEvent.REJECTED, actor=actor, outcome=exc.problem.spec.code, request_id=request_id
+            )
+            raise
         submission = conversion.mapping.submission
         unique_ids = tuple(d.request.document.id for d in conversion.documents)
         context = {
@@ -77,7 +86,7 @@ class SubmissionService:
             NewSubmission(
                 # Without a client key the record is keyed by the request itself: an identical re-post is a replay,
                 # while another request carrying an already-submitted document meets the store's document check (409).
-                idempotency_key=key or f"request:{fingerprint}",
+                idempotency_key=key or client_idempotency_key(actor, f"request:{fingerprint}"),
                 fingerprint=fingerprint,
                 payload=prepared.to_payload(),
                 document_unique_ids=unique_ids,
@@ -91,10 +100,21 @@ class SubmissionService:
         )
         record: SubmissionStatus = result.record
         if result.created and not respond_async:
-            self.relay.process(record.id)
+            if self.relay.process(record.id) is None:
+                # a background worker claimed it first: wait for that attempt (bounded) rather than answer 202
+                record = self._settled(record)
             refreshed = self.outbox.get(record.id)
             record = refreshed if refreshed is not None else record
         return self.answer(record)
+
+    def _settled(self, record: SubmissionStatus) -> SubmissionStatus:
+        deadline = time.monotonic() + self.inline_wait_seconds
+        while time.monotonic() < deadline:
+            current = self.outbox.get(record.id)
+            if current is None or current.state not in (State.PENDING, State.SENDING):
+                return current or record
+            time.sleep(0.05)
+        return record
 
     def answer(self, record: SubmissionStatus) -> Answer:
         location = self.status_url(record.id)
@@ -109,7 +129,7 @@ class SubmissionService:
         issues = [
             Issue(
                 Problem.SUBMISSION_QUEUED,
-                details={"state": record.state.value, "location": location},
+                details={"state": _STATE_TEXT[record.state], "location": location},
                 severity="information",
             )
         ]
@@ -124,6 +144,15 @@ class SubmissionService:
                 )
             )
         return Answer(202, operation_outcome(issues), {"Content-Location": location, "Location": location})
+
+
+_STATE_TEXT = {
+    State.PENDING: "queued",
+    State.SENDING: "in progress",
+    State.FAILED: "waiting for a retry",
+    State.DELIVERED: "done",
+    State.DEAD: "abandoned",
+}
 
 
 def transaction_response(record: SubmissionStatus) -> dict[str, Any]:

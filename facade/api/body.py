@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import Request
 
 from facade.errors import BundleParseError, FacadeError, Problem
@@ -18,7 +20,15 @@ def check_content_type(request: Request) -> None:
         )
 
 
-async def read_limited_body(request: Request, limit: int) -> bytes:
+async def read_limited_body(request: Request, limit: int, timeout: float = 30.0) -> bytes:
+    """The whole body within ``timeout`` seconds (408 otherwise) and at most ``limit`` bytes (413)."""
+    try:
+        return await asyncio.wait_for(_read(request, limit), timeout)
+    except TimeoutError:
+        raise FacadeError(Problem.REQUEST_TIMEOUT, seconds=timeout) from None
+
+
+async def _read(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None:
         try:

@@ -65,7 +65,7 @@ def submission_task(record: SubmissionStatus, answer: Answer) -> dict[str, Any]:
     if record.state in (State.PENDING, State.FAILED):
         task["executionPeriod"] = {"start": record.created_at.isoformat()}
         task["restriction"] = {"period": {"start": record.next_attempt_at.isoformat()}}
-    if record.last_error is not None:
+    if record.last_error is not None and record.state is not State.DELIVERED:
         error = record.last_error
         codings = [{"system": PROBLEM_SYSTEM, "code": error.code}]
         for issue in error.details.get("issues", []):

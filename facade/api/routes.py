@@ -46,9 +46,22 @@ async def preview(
 ) -> JSONResponse:
     rt = _runtime(request)
     check_content_type(request)
-    body = await read_limited_body(request, rt.settings.input.max_body_bytes)
+    body = await read_limited_body(request, rt.settings.input.max_body_bytes, rt.settings.input.body_timeout_seconds)
     conversion = await run_in_threadpool(rt.converter.convert, body, full=(validate == "full"))
     return _fhir(preview_parameters(conversion))
+
+
+def _actor(request: Request) -> str:
+    return str(getattr(request.state, "actor", None) or "anonymous")  # facade.auth sets an Actor
+
+
+def _may_audit(request: Request) -> bool:
+    """Audit trail and other clients' submissions: development mode, the audit scope, or an allowed subject."""
+    actor = getattr(request.state, "actor", None)
+    if actor is None or actor.method == "none":
+        return True
+    auth = _runtime(request).settings.auth
+    return auth.audit_scope in actor.scopes or actor.id in auth.audit_subjects
 
 
 def _submit_headers(request: Request) -> tuple[str | None, bool]:
@@ -65,12 +78,12 @@ async def submit(request: Request) -> JSONResponse:
     rt = _runtime(request)
     service = rt.submissions(rt.base_url(request))
     check_content_type(request)
-    body = await read_limited_body(request, rt.settings.input.max_body_bytes)
+    body = await read_limited_body(request, rt.settings.input.max_body_bytes, rt.settings.input.body_timeout_seconds)
     key, respond_async = _submit_headers(request)
     answer = await run_in_threadpool(
         service.submit,
         body,
-        actor=str(getattr(request.state, "actor", None) or "anonymous"),  # facade.auth sets an Actor
+        actor=_actor(request),
         idempotency_key=key,
         respond_async=respond_async,
         request_id=getattr(request.state, "request_id", None),
@@ -83,7 +96,8 @@ async def submission_status(request: Request, submission_id: str) -> JSONRespons
     rt = _runtime(request)
     service = rt.submissions(rt.base_url(request))
     record = await run_in_threadpool(service.outbox.get, submission_id)
-    if record is None:
+    if record is None or not (record.actor == _actor(request) or _may_audit(request)):
+        # another client's submission is as invisible as a missing one
         raise FacadeError(Problem.NOT_FOUND, text=f"no submission {submission_id}")
     return _fhir(submission_task(record, service.answer(record)))
 
@@ -96,6 +110,10 @@ async def audit_search(
 ) -> JSONResponse:
     """The audit trail of submissions: who, which patient (keyed hash), which documents, outcome, when."""
     rt = _runtime(request)
+    if not _may_audit(request):
+        raise FacadeError(
+            Problem.FORBIDDEN, text=f"reading the audit trail needs the scope {rt.settings.auth.audit_scope}"
+        )
     outbox = rt.submissions(rt.base_url(request)).outbox
     if entity:
         entries = await run_in_threadpool(outbox.audit_for_submission, entity)

@@ -22,6 +22,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from facade.errors import Problem
 from facade.ids import system_now
+from facade.logs.redaction import redact  # the audit trail keeps the patient as a keyed hash only
 from facade.outbox.audit import AuditEntry, AuditEvent
 from facade.outbox.record import (
     EnqueueResult,
@@ -549,7 +550,7 @@ class SqlOutbox:
             else:
                 self._audit_record(
                     cur, now, record, AuditEvent.DEAD, error.code,
-                    attempt=record.attempts, message=error.message, ambiguous=record.ambiguous,
+                    attempt=record.attempts, message=redact(error.message), ambiguous=record.ambiguous,
                 )  # fmt: skip
             return record
 
