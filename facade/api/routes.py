@@ -11,9 +11,9 @@ from starlette.concurrency import run_in_threadpool
 
 from facade.api.body import check_content_type, read_limited_body
 from facade.api.capability import capability_statement, preview_operation_definition
-from facade.api.outcomes import FHIR_JSON
+from facade.api.outcomes import FHIR_JSON, operation_outcome
 from facade.api.representations import audit_event, preview_parameters, searchset, submission_task
-from facade.errors import FacadeError, Problem
+from facade.errors import FacadeError, Issue, Problem
 from facade.runtime import Runtime
 
 router = APIRouter(prefix="/fhir")
@@ -88,6 +88,12 @@ async def submit(request: Request) -> JSONResponse:
         respond_async=respond_async,
         request_id=getattr(request.state, "request_id", None),
     )
+    if request.url.path.rstrip("/").endswith("/DocumentReference") and answer.status == 200:
+        # ITI-105 is a FHIR create: 201 + Location of the DocumentReference (its XDS uniqueId), not a bundle
+        created = answer.body["entry"][0]["response"]["location"]
+        headers = {**answer.headers, "Location": f"{rt.base_url(request)}/{created}"}
+        text = f"Created {created}: delivered to the DMP"
+        return _fhir(operation_outcome([Issue(Problem.INFORMATION, details={"text": text})]), 201, headers)
     return _fhir(answer.body, answer.status, answer.headers)
 
 

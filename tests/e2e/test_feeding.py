@@ -67,12 +67,11 @@ def test_iti105_simplified_publish_is_delivered(facade: Facade) -> None:
     resource = json.loads(bundle("iti105/simplified-publish.json"))
     response = facade.post(bundle("iti105/simplified-publish.json"), path="/fhir/DocumentReference")
 
-    assert response.status_code == 200, response.text
-    body = response.json()
-    assert body["type"] == "transaction-response" and len(body["entry"]) == 1
+    # ITI-105 is a FHIR create: 201 Created + Location of the DocumentReference
+    assert response.status_code == 201, response.text
+    assert response.json()["resourceType"] == "OperationOutcome"
     (uid,) = _unique_ids([resource])
-    assert body["entry"][0]["response"]["status"].startswith("201")
-    assert body["entry"][0]["response"]["location"] == f"DocumentReference/{uid}"
+    assert response.headers["location"].endswith(f"/fhir/DocumentReference/{uid}")
     assert facade.simulator.simulator.registry.by_unique_id(uid) is not None
     _assert_completed(facade, response)
 
