@@ -91,6 +91,11 @@ HINTS: dict[str, tuple[str, str]] = {
         "Fix the CDA you supply: well-formed, CDA XSD-valid, `ClinicalDocument/id` without `@extension`.",
     ),
     # lab
+    "SUBJECT_MISMATCH": (
+        "lab",
+        "Every DiagnosticReport, Observation (result / hasMember), Specimen and ServiceRequest `subject` references "
+        "the document's Patient (same INS); send another patient's results in their own submission.",
+    ),
     "INVALID_UCUM_UNIT": (
         "lab",
         "Quantity.system `http://unitsofmeasure.org` and a case-sensitive UCUM code (`mmol/L`, `10*9/L`, `meq/L`).",

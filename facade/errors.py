@@ -71,6 +71,12 @@ class Problem(Enum):
         422,
         "The INS may only be used for a qualified identity (identityStatus QUAL); this one is {status}",
     )
+    SUBJECT_MISMATCH = Spec(
+        "subject-mismatch",
+        "business-rule",
+        422,
+        "{element} designates {reference}, not the document's patient (INS {ins}): results of another patient",
+    )
     MISSING_AUTHOR_IDENTIFIER = Spec(
         "missing-author-identifier", "required", 422, "Author {author} has no national identifier ({accepted})"
     )
@@ -442,6 +448,11 @@ class ValidationReport:
 
     def warn(self, problem: Problem, /, *, expression: str | None = None, **details: Any) -> None:
         self.issues.append(Issue(problem, expression, details, severity="warning"))
+
+    def inform(self, problem: Problem, /, *, expression: str | None = None, **details: Any) -> None:
+        """Something the caller should know but need not fix (a generated id, a derived value): severity
+        information whatever the problem's own severity, so an ``informational`` code never reads as a warning."""
+        self.issues.append(Issue(problem, expression, details, severity="information"))
 
     def extend(self, issues: Iterable[Issue]) -> None:
         self.issues.extend(issues)

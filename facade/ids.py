@@ -46,3 +46,14 @@ class SequentialOids:
 
 def new_uuid_urn() -> str:
     return f"urn:uuid:{uuid.uuid4()}"
+
+
+def derived_entry_uuid(unique_id: str) -> str:
+    """The entryUUID of a DocumentEntry whose request gives none: ``urn:uuid:`` + UUIDv5(NAMESPACE_OID, uniqueId).
+
+    A function of the document's uniqueId rather than a random UUID: the uniqueId is already unique per document
+    (the DMP refuses a duplicate), so the entryUUID is too; rebuilding the same document (a retry, a replay)
+    yields the same entryUUID, so the DMP sees the same document (duplicate uniqueId) rather than a second entry
+    clashing on entryUUID; and output stays deterministic under test without one more injected factory.
+    """
+    return f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_OID, unique_id)}"

@@ -6,7 +6,10 @@ ITI-105 DocumentReference (simplified publish, ``content.attachment.data`` inlin
 profile rules live in ``facade.fhir.validate`` / ``facade.mapping``.
 
 The raw JSON dicts are kept next to the models: the mapping reads primitive extensions (``_birthDate``,
-``_given``) and keeps exact strings (dates with their offset) from them.
+``_given``) and keeps exact strings (dates with their offset) from them. JSON numbers with a fraction or an
+exponent are ``decimal.Decimal`` (in the raw dicts and hence in the models): a FHIR decimal keeps its precision
+(``4.890`` stays ``4.890`` down to the CDA PQ/@value), which a float would lose. Exponents beyond the double range
+are refused (a ``1e999999999`` written out in full would exhaust memory).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, Literal
 
 from fhir.resources.R4B import get_fhir_model_class
@@ -105,13 +109,24 @@ def _reject_constant(name: str) -> float:
     raise ValueError(f"{name} is not valid JSON")
 
 
+# the range a float parser accepted before: beyond it a decimal is no measurement, and written out it is huge
+MAX_DECIMAL_EXPONENT = 308
+
+
+def _parse_decimal(text: str) -> Decimal:
+    value = Decimal(text)  # the JSON scanner only passes well-formed number literals
+    if abs(value.adjusted()) > MAX_DECIMAL_EXPONENT:
+        raise ValueError(f"the number {text[:40]} is out of range (exponent beyond ±{MAX_DECIMAL_EXPONENT})")
+    return value
+
+
 def _load_json(body: bytes, max_depth: int) -> Any:
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise BundleParseError(Problem.BODY_NOT_JSON, reason=f"not UTF-8 ({exc.reason} at byte {exc.start})") from exc
     try:
-        return json.loads(text, parse_constant=_reject_constant)
+        return json.loads(text, parse_constant=_reject_constant, parse_float=_parse_decimal)
     except RecursionError as exc:  # the C scanner gives up long before the stack does
         raise BundleParseError(Problem.BODY_TOO_DEEP, limit=max_depth) from exc
     except json.JSONDecodeError as exc:

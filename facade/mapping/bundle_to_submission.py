@@ -32,6 +32,7 @@ from facade.errors import Issue, Problem, ValidationReport
 from facade.fhir.parse import ParsedEntry, ParsedRequest
 from facade.fhir.references import ReferenceResolver, Resolved
 from facade.fhir.validate import InputPolicy, RequestShape, check_shape
+from facade.ids import derived_entry_uuid
 from facade.mapping.authors import PERSON_TYPES, site_organization, to_person
 from facade.mapping.content import media_type_of
 from facade.mapping.context import MappingContext, extension
@@ -60,6 +61,8 @@ CR_BIO_TYPE = "11502-2"
 LAB_RESULT_TYPES = ("DiagnosticReport", "Observation")
 LAB_CONTENT_TYPES = ("DiagnosticReport", "Observation", "Specimen", "ServiceRequest")
 LAB_PARTICIPANT_TYPES = ("Practitioner", "PractitionerRole", "Organization")
+TRE_R209_OID = "1.2.250.1.213.2.2"  # TypeActivite (JDV_J59 contentTypeCode)
+LAB_CONTENT_TYPE_CODE = "26"  # Analyses médicales biologiques
 
 
 @dataclass(frozen=True)
@@ -120,6 +123,7 @@ def to_submission(
         if request is not None:
             mapped.append((doc, request))
     _check_unique_ids(mapped, mc)
+    _check_unused_lab_entries(parsed, mc)
     documents = [request for _, request in mapped]
 
     unique_id = _submission_unique_id(lst, mc)
@@ -208,10 +212,18 @@ def _as_lab_report(
     """The DocumentReference's document as a level-3 CR-BIO built from the bundle's results (H7's mapping).
     The lab mapping runs even when the header failed, so every problem is reported at once."""
     report_index = related.report_indexes[0] if related.report_indexes else _first(parsed, "DiagnosticReport")
+    reports = [e for e in parsed.entries if e.resource_type == "DiagnosticReport"]
+    if not related.report_indexes and len(reports) > 1:  # never guess which report is this document's
+        mc.report.add(
+            Problem.INVALID_VALUE,
+            expression=f"{doc.path}.context.related",
+            element=f"{doc.path}.context.related",
+            reason=f"the bundle has {len(reports)} DiagnosticReports: reference this document's one here",
+        )
     body = request.document.body if request is not None else None
     pdf = body.data if isinstance(body, NonXmlBody) and body.media_type == "application/pdf" else None
     if isinstance(body, NonXmlBody) and pdf is None:
-        mc.report.warn(
+        mc.report.inform(
             Problem.INFORMATION,
             expression=f"{doc.path}.content[0].attachment",
             text=f"CR-BIO: the {body.media_type} attachment is replaced by the structured results and a generated "
@@ -226,8 +238,10 @@ def _as_lab_report(
         report_index=report_index,
         pdf_copy=pdf,
         person_of=_person_of(parsed, mc),
+        patient=request.document.patient if request is not None else None,
     )
-    _mark_lab_entries(parsed, mc, document_index, report_index, report_role="content")
+    used = mapping.used if mapping is not None else frozenset()
+    _mark_lab_entries(parsed, mc, document_index, report_index, used, report_role="content")
     if mapping is None:
         if len(mc.report.errors) == errors_before:  # to_lab_report found nothing usable without saying why
             mc.report.add(
@@ -255,8 +269,18 @@ def _derived_lab_document(
 ) -> tuple[ParsedEntry, DocumentRequest] | None:
     report_index = _first(parsed, "DiagnosticReport")
     anchor = parsed.entries[report_index] if report_index is not None else _first_entry(parsed, "Observation")
-    _mark_lab_entries(parsed, mc, 0, report_index, report_role="document")
+    for extra in [e for e in parsed.entries if e.resource_type == "DiagnosticReport"][1:]:
+        # one derived document per submission: which results belong together is the sender's call (issue 4 §2)
+        mc.report.add(
+            Problem.INVALID_VALUE,
+            expression=extra.path,
+            element="Bundle.entry (DiagnosticReport)",
+            reason="one DiagnosticReport per submission without DocumentReference: send one bundle per report, "
+            "or a DocumentReference per report (context.related)",
+        )
+    used: set[int] = set()
     if patient is None or source_patient_id is None:
+        _mark_lab_entries(parsed, mc, 0, report_index, used, report_role="document")
         # the patient's problems are reported; still collect the lab ones (every issue in one answer)
         to_lab_report(
             parsed.model,
@@ -266,7 +290,6 @@ def _derived_lab_document(
             person_of=_person_of(parsed, mc),
         )
         return None
-    full_url = anchor.full_url if anchor is not None else None
     errors_before = len(mc.report.errors)
     request = lab_document_from_report(
         parsed.model,
@@ -275,15 +298,25 @@ def _derived_lab_document(
         validation=mc.report,
         patient=patient,
         source_patient_id=source_patient_id,
-        entry_id=full_url if full_url and full_url.startswith("urn:uuid:") else "Document01",
+        entry_id="Document01",  # replaced below: the entryUUID derives from the uniqueId generated there
         person_of=_person_of(parsed, mc),
         author_organization=site_organization(mc) if mc.policy.author_institution == "site" else None,
+        used=used,
     )
+    _mark_lab_entries(parsed, mc, 0, report_index, used, report_role="document")
     if request is None and len(mc.report.errors) == errors_before:  # never submit nothing silently
         mc.report.add(Problem.MISSING_RESOURCE, expression="Bundle.entry", resource="DiagnosticReport or Observation")
     if request is None or anchor is None:
         return None
-    return anchor, request
+    # no DocumentReference, hence no official identifier: the entryUUID derives from the uniqueId (never a fullUrl)
+    entry_uuid = derived_entry_uuid(request.document.id)
+    mc.report.inform(
+        Problem.INFORMATION,
+        expression=anchor.path,
+        text=f"the DocumentEntry entryUUID {entry_uuid} was derived from the uniqueId "
+        "(quote it to replace this document)",
+    )
+    return anchor, dataclasses.replace(request, entry_id=entry_uuid)
 
 
 def _person_of(parsed: ParsedRequest, mc: MappingContext) -> PersonMapper:
@@ -306,16 +339,54 @@ def _first_entry(parsed: ParsedRequest, resource_type: str) -> ParsedEntry | Non
 
 
 def _mark_lab_entries(
-    parsed: ParsedRequest, mc: MappingContext, document_index: int, report_index: int | None, *, report_role: str
+    parsed: ParsedRequest,
+    mc: MappingContext,
+    document_index: int,
+    report_index: int | None,
+    used: frozenset[int] | set[int],
+    *,
+    report_role: str,
 ) -> None:
-    """Transaction-response roles of the lab resources (first role wins, see MappingContext.mark)."""
+    """Transaction-response roles of the lab resources the document is built from (``used``: first role wins,
+    see MappingContext.mark); the others stay "unused" (``_check_unused_lab_entries`` says so)."""
     if report_index is not None:
         mc.mark(parsed.entries[report_index], report_role, document_index)
     for entry in parsed.entries:
+        if entry.index not in used:
+            continue
         if entry.resource_type in LAB_CONTENT_TYPES:
             mc.mark(entry, "content", document_index)
         elif entry.resource_type in LAB_PARTICIPANT_TYPES:
             mc.mark(entry, "participant")
+
+
+def _check_unused_lab_entries(parsed: ParsedRequest, mc: MappingContext) -> None:
+    """Once every document is mapped: a lab result no document's report reaches (DiagnosticReport.result /
+    Observation.hasMember) is an error, never a silent drop; an unreferenced Specimen or ServiceRequest is a
+    warning (nothing of the patient's results is lost). Skipped when the lab mapping already failed (its
+    entries are not marked then) or when the bundle carries no lab document."""
+    lab_types = (*LAB_RESULT_TYPES, "Specimen", "ServiceRequest")
+    lab_entries = [e for e in parsed.entries if e.resource_type in lab_types]
+    if mc.report.errors or not any(e.index in mc.roles for e in lab_entries):
+        return
+    for entry in lab_entries:
+        if entry.index in mc.roles:
+            continue
+        text = f"{entry.full_url or entry.path} is not reached from the document's DiagnosticReport"
+        if entry.resource_type in LAB_RESULT_TYPES:
+            mc.report.add(
+                Problem.INVALID_VALUE,
+                expression=entry.path,
+                element=f"Bundle.entry ({entry.resource_type})",
+                reason=f"{text} (result / hasMember): it would not be sent; reference it or send it separately",
+            )
+        else:
+            mc.report.warn(
+                Problem.INVALID_VALUE,
+                expression=entry.path,
+                element=f"Bundle.entry ({entry.resource_type})",
+                reason=f"{text}: ignored",
+            )
 
 
 def _drop_duplicates(report: ValidationReport) -> None:
@@ -398,6 +469,20 @@ def _check_unique_ids(mapped: list[tuple[ParsedEntry, DocumentRequest]], mc: Map
                 element="DocumentReference.masterIdentifier",
                 reason=f"uniqueId {request.document.id} is used twice in this submission",
             )
+    # entryUUIDs (official identifiers) too: the registry keeps one DocumentEntry per entryUUID
+    entries: dict[str, int] = {}
+    for _, request in mapped:
+        entries[request.entry_id] = entries.get(request.entry_id, 0) + 1
+    for doc, request in mapped:
+        if entries[request.entry_id] > 1 or request.entry_id == request.replaces_entry_uuid:
+            mc.report.add(
+                Problem.INVALID_VALUE,
+                expression=f"{doc.path}.identifier",
+                element="DocumentReference.identifier (official: the entryUUID)",
+                reason=f"entryUUID {request.entry_id} is used twice in this submission"
+                if entries[request.entry_id] > 1
+                else f"entryUUID {request.entry_id} is also the entryUUID of the document it replaces",
+            )
 
 
 def _submission_unique_id(lst: ParsedEntry | None, mc: MappingContext) -> str:
@@ -409,7 +494,7 @@ def _submission_unique_id(lst: ParsedEntry | None, mc: MappingContext) -> str:
             if value.lower().startswith("urn:oid:") and oid_from_urn(value):
                 return oid_from_urn(value) or ""
     new_id = mc.build.new_oid()
-    mc.report.warn(
+    mc.report.inform(
         Problem.INFORMATION,
         expression=f"{lst.path}.identifier" if lst else None,
         text=f"no urn:oid SubmissionSet identifier: the submission set uniqueId {new_id} was generated",
@@ -428,6 +513,9 @@ def _content_type(lst: ParsedEntry | None, parsed: ParsedRequest, mc: MappingCon
                 "SubmissionSet designationType (contentTypeCode)",
                 required=True,
             )
+    lab_only = _lab_content_type(parsed, mc)
+    if lab_only is not None:
+        return lab_only
     if mc.policy.default_content_type is not None:
         return mc.policy.default_content_type
     mc.report.add(
@@ -436,6 +524,18 @@ def _content_type(lst: ParsedEntry | None, parsed: ParsedRequest, mc: MappingCon
         element="SubmissionSet designationType (contentTypeCode, JDV_J59); none is configured by default",
     )
     return None
+
+
+def _lab_content_type(parsed: ParsedRequest, mc: MappingContext) -> Code | None:
+    """contentTypeCode of a submission of lab reports only (derived, or every DocumentReference a CR-BIO built
+    from the results): TRE_R209 ``26`` Analyses médicales biologiques, when JDV_J59 has it."""
+    documents = [e for e in parsed.entries if e.resource_type == "DocumentReference"]
+    lab_only = _derives_lab_document(parsed) or (
+        bool(documents) and all(_is_lab_document(parsed, d, mc) for d in documents)
+    )
+    if not lab_only:
+        return None
+    return mc.terminology.lookup(ValueSetName.CONTENT_TYPE, LAB_CONTENT_TYPE_CODE, TRE_R209_OID)
 
 
 def _submission_author(lst: ParsedEntry | None, documents: list[DocumentRequest], mc: MappingContext) -> Author | None:

@@ -3,6 +3,8 @@
 Mapping (spec digest §3.3, §6.1, §7.3):
 * ``masterIdentifier`` ``urn:oid:X`` -> document id / XDS uniqueId (bare OID; the DMP refuses OID^extension).
   Absent -> a new OID (information issue); a CDA supplied as content lends its ``id/@root``. Not an OID -> 422;
+* entryUUID (ExtrinsicObject/@id) = the ``identifier`` ``use=official`` ``urn:uuid:`` (MHD), else derived from
+  the uniqueId (UUIDv5, information issue); never the fullUrl (unique only inside one transaction);
 * ``type`` -> typeCode (JDV_J66); classCode = ``Terminology.class_for_type`` (ASS_X16, then ASS_X04); a
   ``category`` that disagrees is a warning and the derived class is used;
 * ``securityLabel``: N/R/V -> CDA confidentialityCode (the most restrictive when several; default N); the DMP
@@ -37,6 +39,7 @@ from typing import Any
 from facade.errors import PROBLEM_SYSTEM, Problem
 from facade.fhir.parse import ParsedEntry
 from facade.fhir.references import Resolved
+from facade.ids import derived_entry_uuid
 from facade.mapping.authors import PERSON_TYPES, site_organization, to_author, to_person
 from facade.mapping.content import HL7, CdaHeader, Content, read_content
 from facade.mapping.context import MappingContext, extension
@@ -82,7 +85,7 @@ def to_document_request(
     related: Related | None = None,
     level3_format: Code | None = None,
 ) -> DocumentRequest | None:
-    """Map one DocumentReference. ``number`` (1-based) names it when it has no urn:uuid fullUrl. ``related``: its
+    """Map one DocumentReference. ``number`` (1-based): its position among the documents. ``related``: its
     ``context.related`` already read (referenceIdList, order ids); ``level3_format``: the formatCode of the level-3
     document the caller will build from the same bundle (CR-BIO), checked against ``content.format`` instead of
     the N1 one derived from the media type."""
@@ -135,6 +138,7 @@ def to_document_request(
     title = _title(raw, p, type_code, mc)
     replaces_id, replaces_uuid, replaced_version, replaced_set_id = _replacement(doc, mc)
     set_id, version = _versioning(raw, p, unique_id, header, replaces_id, replaced_version, replaced_set_id, mc)
+    entry_id = entry_uuid(raw, p, unique_id, mc)
 
     if header is not None:
         check_cda_header(p, header, unique_id, type_code, patient, mc)
@@ -155,6 +159,7 @@ def to_document_request(
         or set_id is None
         or version is None
         or title is None
+        or entry_id is None
     ):
         return None  # every problem is in the report
 
@@ -193,8 +198,6 @@ def to_document_request(
     )
     if content.binary is not None:
         mc.mark(content.binary, "content", number - 1)
-    full_url = doc.full_url
-    entry_id = full_url if full_url and full_url.startswith("urn:uuid:") else f"Document{number:02d}"
     return DocumentRequest(
         document=document,
         entry_id=entry_id,
@@ -204,7 +207,7 @@ def to_document_request(
         source_patient_id=source_patient_id,
         comments=raw.get("description"),
         replaces_entry_uuid=replaces_uuid,
-        fhir_fullurl=full_url,
+        fhir_fullurl=doc.full_url,
         event_codes=_event_codes(context, mc),
         reference_ids=merge(related.reference_ids, order_reference_ids(related.order_ids)),
     )
@@ -227,12 +230,44 @@ def _unique_id(raw: dict[str, Any], p: str, header: CdaHeader | None, mc: Mappin
     if header is not None and header.id_root and not header.id_extension and oid_from_urn(header.id_root):
         return header.id_root
     new_id = mc.build.new_oid()
-    mc.report.warn(
+    mc.report.inform(
         Problem.INFORMATION,
         expression=f"{p}.masterIdentifier",
         text=f"no masterIdentifier: the document uniqueId {new_id} was generated",
     )
     return new_id
+
+
+def entry_uuid(raw: dict[str, Any], p: str, unique_id: str | None, mc: MappingContext) -> str | None:
+    """The DocumentEntry entryUUID (ExtrinsicObject/@id): the ``identifier`` with ``use=official`` whose value is
+    ``urn:uuid:<uuid>`` (MHD / PDSM4DMP), else one derived from the uniqueId (``derived_entry_uuid``, information
+    issue). Never the fullUrl: a ``urn:uuid`` fullUrl is unique only inside its transaction, and a DMP registry
+    refuses a second document under an entryUUID it already holds. None: an error was reported."""
+    for i, ident in enumerate(raw.get("identifier") or []):
+        if not isinstance(ident, dict) or ident.get("use") != "official":
+            continue
+        value = str(ident.get("value") or "").strip()
+        if not value.lower().startswith("urn:uuid:"):
+            continue  # another official identifier (not the entryUUID): not ours to judge
+        if not _UUID.match(value[9:]):
+            mc.report.add(
+                Problem.INVALID_VALUE,
+                expression=f"{p}.identifier[{i}].value",
+                element="DocumentReference.identifier (official: the entryUUID)",
+                reason=f"{value} is not urn:uuid:<UUID>",
+            )
+            return None
+        return "urn:uuid:" + value[9:].lower()
+    if unique_id is None:
+        return None  # the uniqueId problem is reported; nothing to derive from
+    derived = derived_entry_uuid(unique_id)
+    mc.report.inform(
+        Problem.INFORMATION,
+        expression=f"{p}.identifier",
+        text=f"no official urn:uuid identifier: the DocumentEntry entryUUID {derived} was derived from the uniqueId "
+        "(quote it to replace this document)",
+    )
+    return derived
 
 
 def _class_code(raw: dict[str, Any], p: str, type_code: Code | None, mc: MappingContext) -> Code | None:
@@ -388,7 +423,7 @@ def _legal_authenticator(
                 element="DocumentReference.authenticator (a Practitioner/PractitionerRole: the legal authenticator)",
             )
         return None
-    mc.report.warn(
+    mc.report.inform(
         Problem.INFORMATION,
         expression=expr,
         text="no person authenticator: the first person author is the legal authenticator",

@@ -46,6 +46,17 @@ from facade.model.document import (
     StructuredBody,
     Telecom,
 )
+from facade.model.identifiers import (
+    SYSTEM_FINESS,
+    SYSTEM_IDNATPS,
+    SYSTEM_IDNATST,
+    SYSTEM_RPPS,
+    IdentifierError,
+    check_ps_idnat,
+    check_struct_idnat,
+    ps_idnat_from_rpps,
+    struct_idnat_from_finess,
+)
 from facade.model.lab import (
     INTERPRETATION_OID,
     LOINC_OID,
@@ -59,6 +70,7 @@ from facade.model.lab import (
     LabResult,
     LabSubChapter,
     LabValue,
+    NullValue,
     OrderingProvider,
     OrganizerStatus,
     PerformingLab,
@@ -77,7 +89,6 @@ LOINC_URI = "http://loinc.org"
 UCUM_URI = "http://unitsofmeasure.org"
 SNOMED_OID = "2.16.840.1.113883.6.96"
 _OID_PS = "1.2.250.1.71.4.2.1"
-_OID_STRUCT = "1.2.250.1.71.4.2.2"
 _OID_COFRAC = "1.2.250.1.213.6.3.1"
 _EXTRA_SYSTEMS = {  # code systems the shared uri_mapper does not know and lab data uses
     "http://terminology.hl7.org/CodeSystem/v2-0487": "2.16.840.1.113883.18.311",  # specimen type (JDV CI-SIS)
@@ -144,6 +155,27 @@ _REPORT_STATUS: dict[str, OrganizerStatus] = {
     "cancelled": "aborted",
 }
 _MAX_DEPTH = 8  # hasMember nesting (panel > isolate > antibiogram is 3)
+# FHIR data-absent-reason -> the nullFlavors the CI-SIS allows outside mandatory elements (spec digest §6.1:
+# UNK, NASK, ASKU, NAV, MSK); every other reason (not-performed, error, as-text...) is "unknown" to the reader.
+_NULL_FLAVORS = {"unknown": "UNK", "asked-unknown": "ASKU", "temp-unknown": "NAV", "not-asked": "NASK", "masked": "MSK"}
+_ABSENT_TEXT = {  # French wording of the reason for the narrative, when the sender gives no text
+    "unknown": "Inconnu",
+    "asked-unknown": "Inconnu",
+    "temp-unknown": "Temporairement inconnu",
+    "not-asked": "Non demandé",
+    "asked-declined": "Refusé",
+    "masked": "Masqué",
+    "not-applicable": "Sans objet",
+    "unsupported": "Non pris en charge",
+    "as-text": "Voir commentaire",
+    "error": "Erreur",
+    "not-a-number": "Valeur non numérique",
+    "negative-infinity": "Infini négatif",
+    "positive-infinity": "Infini positif",
+    "not-performed": "Non réalisé",
+    "not-permitted": "Non autorisé",
+}
+_INS_SYSTEM_PREFIX = "urn:oid:1.2.250.1.213.1.4."  # INS-NIR / NIA / test / demo OIDs
 
 
 class UnitValidator(Protocol):
@@ -189,6 +221,7 @@ class LabMapping:
     issued: datetime | None  # DiagnosticReport.issued (serviceEvent high, document time when derived)
     report_fullurl: str | None
     report_index: int | None
+    used: frozenset[int] = frozenset()  # bundle entries the document is built from (report, results, specimens...)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -306,15 +339,24 @@ def _profession(role: Any) -> Code | None:
     return Code(code, _A02, display)
 
 
-def _person(res: Any, role: Any = None) -> Person | None:
-    """Practitioner (+ PractitionerRole) -> Person; None without a national identifier (PS_IdNat)."""
+def _person(res: Any, role: Any, path: str, validation: ValidationReport) -> Person | None:
+    """Practitioner (+ PractitionerRole) -> Person; None without a national identifier (PS_IdNat) or with a
+    malformed one (reported at ``<path>.identifier[i].value`` with the level-1 author checks)."""
     id_nat = None
-    for ident in res.identifier or []:
-        system = (ident.system or "").rstrip("/")
-        if system in (f"urn:oid:{_OID_PS}",) and ident.value:
-            id_nat = ident.value
-        elif system == "https://rpps.esante.gouv.fr" and ident.value and id_nat is None:
-            id_nat = "8" + ident.value
+    for system, convert in ((SYSTEM_IDNATPS, check_ps_idnat), (SYSTEM_RPPS, ps_idnat_from_rpps)):  # IDNPS first
+        for i, ident in enumerate(res.identifier or []):
+            if id_nat is not None or (ident.system or "").rstrip("/") != system or not ident.value:
+                continue
+            try:
+                id_nat = convert(ident.value)
+            except IdentifierError as exc:
+                validation.add(
+                    Problem.INVALID_VALUE,
+                    expression=f"{path}.identifier[{i}].value",
+                    element=f"identifier {system}",
+                    reason=exc.reason,
+                )
+                return None
     if id_nat is None:
         return None
     name = (res.name or [None])[0]
@@ -334,22 +376,35 @@ def _person(res: Any, role: Any = None) -> Person | None:
     )
 
 
-def _organization(res: Any) -> tuple[Organization | None, InstanceId | None]:
-    """Organization -> (Organization with Struct_IdNat, COFRAC accreditation id)."""
+def _organization(res: Any, path: str, validation: ValidationReport) -> tuple[Organization | None, InstanceId | None]:
+    """Organization -> (Organization with Struct_IdNat, COFRAC accreditation id). Identifiers are checked as for
+    a level-1 author's organization (IDNST, FINESS, SIRET); a malformed one is reported at
+    ``<path>.identifier[i].value`` and the organization is not used."""
     id_nat = None
     accreditation = None
-    for ident in res.identifier or []:
+    rank = 9
+    for i, ident in enumerate(res.identifier or []):
         system = (ident.system or "").rstrip("/")
         if not ident.value:
             continue
-        if system == f"urn:oid:{_OID_STRUCT}":
-            id_nat = ident.value
-        elif system == "https://finess.esante.gouv.fr" and id_nat is None:
-            id_nat = "1" + ident.value
-        elif system == "https://sirene.fr" and id_nat is None and len(ident.value) == 14:
-            id_nat = "3" + ident.value
-        elif system == f"urn:oid:{_OID_COFRAC}":
-            accreditation = InstanceId(_OID_COFRAC, ident.value)
+        value = ident.value.strip()
+        try:
+            if system == SYSTEM_IDNATST and rank > 0:
+                id_nat, rank = check_struct_idnat(value), 0
+            elif system == SYSTEM_FINESS and rank > 1:
+                id_nat, rank = struct_idnat_from_finess(value), 1
+            elif system == "https://sirene.fr" and rank > 2 and len(value) == 14 and value.isdigit():
+                id_nat, rank = "3" + value, 2  # as the level-1 path: another SIRENE id (SIREN) is ignored
+            elif system == f"urn:oid:{_OID_COFRAC}":
+                accreditation = InstanceId(_OID_COFRAC, value)
+        except IdentifierError as exc:
+            validation.add(
+                Problem.INVALID_VALUE,
+                expression=f"{path}.identifier[{i}].value",
+                element=f"Organization.identifier {system}",
+                reason=exc.reason,
+            )
+            return None, accreditation
     if id_nat is None or not res.name:
         return None, accreditation
     return (
@@ -372,9 +427,81 @@ class _State:
     specimens: dict[int, Specimen] = field(default_factory=dict)
     member_of: set[int] = field(default_factory=set)
     lab: Organization | None = None
+    patient: Patient | None = None
+    used: set[int] = field(default_factory=set)  # entries the document is built from
 
     def ref(self, prefix: str) -> str:
         return f"{prefix}-{next(self.refs)}"
+
+    def resolve(self, reference: Any, expression: str, expected: str) -> int | None:
+        """Index of the ``expected`` resource ``reference`` designates. Unresolved: error; another resource type:
+        warning (the reference is ignored, never silently)."""
+        idx = self.entries.index_of(reference)
+        if idx is None:
+            if getattr(reference, "reference", None):
+                self.validation.add(Problem.UNRESOLVED_REFERENCE, expression=expression, reference=reference.reference)
+            return None
+        kind = self.entries.resources[idx].get_resource_type()
+        if kind != expected:
+            self.validation.warn(
+                Problem.INVALID_VALUE,
+                expression=f"{expression}.reference",
+                element=expression,
+                reason=f"references a {kind}, expected a {expected}: ignored",
+            )
+            return None
+        return idx
+
+
+def _check_subject(res: Any, path: str, st: _State) -> None:
+    """``res.subject`` must designate the document's patient (same INS): results of another patient are never
+    sent in this patient's DMP. An absent subject is accepted: the report (or document) designates the patient."""
+    patient = st.patient
+    ref = getattr(res, "subject", None)
+    if patient is None or ref is None:
+        return
+    expression = f"{path}.subject"
+    idx = st.entries.index_of(ref)
+    target = st.entries.resources[idx] if idx is not None else None
+    shown = getattr(ref, "reference", None) or "?"
+    if target is None or target.get_resource_type() != "Patient":
+        what = "nothing in the bundle" if target is None else f"a {target.get_resource_type()}"
+        st.validation.add(
+            Problem.SUBJECT_MISMATCH,
+            expression=expression,
+            element=expression,
+            reference=f"{shown} ({what})",
+            ins=patient.ins.value,
+        )
+        return
+    wanted = (f"urn:oid:{patient.ins.oid}", "".join(patient.ins.value.split()).upper())
+    found = {
+        ((i.system or "").rstrip("/"), "".join((i.value or "").split()).upper())
+        for i in target.identifier or []
+        if (i.system or "").startswith(_INS_SYSTEM_PREFIX)
+    }
+    if wanted not in found:
+        st.validation.add(
+            Problem.SUBJECT_MISMATCH,
+            expression=expression,
+            element=expression,
+            reference=f"{shown} (INS {', '.join(sorted(v for _, v in found)) or 'none'})",
+            ins=patient.ins.value,
+        )
+
+
+def _check_period(period: Any, expression: str, st: _State) -> None:
+    """A Period whose end is before its start is refused (the CDA effectiveTime would be meaningless)."""
+    if period is None:
+        return
+    start, end = _aware(period.start), _aware(period.end)
+    if start is not None and end is not None and end < start:
+        st.validation.add(
+            Problem.INVALID_VALUE,
+            expression=f"{expression}.end",
+            element=expression,
+            reason=f"ends ({end.isoformat()}) before it starts ({start.isoformat()})",
+        )
 
 
 def _quantity(q: Any, element: str, st: _State) -> PhysicalQuantity | None:
@@ -389,12 +516,19 @@ def _quantity(q: Any, element: str, st: _State) -> PhysicalQuantity | None:
             reason=f"system is {q.system}, expected {UCUM_URI}",
         )
         return None
-    unit = q.code or q.unit or "1"
+    if not q.code:  # never guess "1" from a missing unit: a dimensionless value says so explicitly
+        st.validation.add(
+            Problem.MISSING_ELEMENT,
+            expression=f"{element}.code",
+            element=f'{element}.code (the UCUM unit; "1" for a dimensionless value)',
+        )
+        return None
+    unit = q.code
     reason = st.check_unit(unit)
     if reason is not None:
         st.validation.add(
             Problem.INVALID_UCUM_UNIT,
-            expression=f"{element}.{'code' if q.code else 'unit'}",
+            expression=f"{element}.code",
             element=element,
             unit=unit,
             reason=reason,
@@ -449,6 +583,11 @@ def _value(obs: Any, path: str, st: _State) -> LabValue | None:
                 reason="rendered as text: CR-BIO results are PQ, CD, ST, RTO or IVL_PQ",
             )
             return TextValue(str(getattr(obs, name)))
+    absent = getattr(obs, "dataAbsentReason", None)
+    if absent is not None:
+        reason = next((c.code for c in absent.coding or [] if c.code), None)
+        text = absent.text or next((c.display for c in absent.coding or [] if c.display), None)
+        return NullValue(_NULL_FLAVORS.get(reason or "", "UNK"), text or _ABSENT_TEXT.get(reason or "", "Non rendu"))
     return None
 
 
@@ -502,6 +641,9 @@ def _specimen(index: int, st: _State) -> Specimen | None:
     res = st.entries.resources[index]
     if res.get_resource_type() != "Specimen":
         return None
+    st.used.add(index)
+    path = _Entries.path(index)
+    _check_subject(res, path, st)
     type_code = _first_code(res.type) if res.type is not None else None
     type_text = (res.type.text if res.type is not None else None) or (type_code.display if type_code else None)
     ident = res.accessionIdentifier or (res.identifier or [None])[0]
@@ -511,6 +653,7 @@ def _specimen(index: int, st: _State) -> Specimen | None:
     collection = res.collection
     collected = None
     if collection is not None:
+        _check_period(collection.collectedPeriod, f"{path}.collection.collectedPeriod", st)
         collected = _aware(collection.collectedDateTime) or (
             _aware(collection.collectedPeriod.start) if collection.collectedPeriod is not None else None
         )
@@ -569,6 +712,9 @@ def _observation(index: int, st: _State, depth: int, stack: tuple[int, ...]) -> 
             reason="hasMember forms a cycle or nests too deep",
         )
         return None
+    st.used.add(index)
+    _check_subject(obs, path, st)
+    _check_period(obs.effectivePeriod, f"{path}.effectivePeriod", st)
     status = _OBS_STATUS.get(obs.status or "")
     if status is None:
         st.validation.add(
@@ -586,11 +732,9 @@ def _observation(index: int, st: _State, depth: int, stack: tuple[int, ...]) -> 
         or (_aware(obs.effectivePeriod.start) if obs.effectivePeriod is not None else None)
     )
     notes = tuple(n.text for n in obs.note or [] if n.text)
-    for s in [obs.specimen] if obs.specimen is not None else []:
-        si = st.entries.index_of(s)
-        if si is None:
-            st.validation.add(Problem.UNRESOLVED_REFERENCE, expression=f"{path}.specimen", reference=s.reference or "?")
-        else:
+    if obs.specimen is not None:
+        si = st.resolve(obs.specimen, f"{path}.specimen", "Specimen")
+        if si is not None:
             _specimen(si, st)
     value = _value(obs, path, st)
 
@@ -649,12 +793,28 @@ def _observation(index: int, st: _State, depth: int, stack: tuple[int, ...]) -> 
             entry,
         )
     performer = None
-    for p in obs.performer or []:
+    for k, p in enumerate(obs.performer or []):
         pi = st.entries.index_of(p)
-        if pi is not None and st.entries.resources[pi].get_resource_type() == "Organization":
-            org, _ = _organization(st.entries.resources[pi])
+        if pi is None:
+            expression = f"{path}.performer[{k}]"
+            if not any(i.expression == expression for i in st.validation.issues):  # once (see to_lab_report)
+                st.validation.add(Problem.UNRESOLVED_REFERENCE, expression=expression, reference=p.reference or "?")
+            continue
+        kind = st.entries.resources[pi].get_resource_type()
+        if kind == "Organization":
+            st.used.add(pi)
+            org, _ = _organization(st.entries.resources[pi], _Entries.path(pi), st.validation)
             if org is not None and (st.lab is None or org.id_nat != st.lab.id_nat):
                 performer = PerformingLab(org, _aware(obs.issued) or effective)
+        elif kind in ("Practitioner", "PractitionerRole"):
+            st.used.add(pi)  # the lab's staff: the CR-BIO names the responsible biologist only
+        else:
+            st.validation.warn(
+                Problem.INVALID_VALUE,
+                expression=f"{path}.performer[{k}].reference",
+                element=f"{path}.performer[{k}]",
+                reason=f"references a {kind}, expected an Organization, Practitioner or PractitionerRole: ignored",
+            )
     return (
         LabObservation(
             ref=ref,
@@ -704,13 +864,17 @@ def to_lab_report(
     pdf_copy: bytes | None = None,
     check_unit: UnitValidator | None = None,
     person_of: PersonMapper | None = None,
+    patient: Patient | None = None,
 ) -> LabMapping | None:
     """Map the bundle's DiagnosticReport (``report_index``; default: the first one) or, without one, its bare
     Observations to a ``LabMapping``. Problems go to ``validation``; returns None when nothing usable was found
     (the caller raises ``validation``). ``facility_lab`` is the performing lab when the report names none (the
     hospital's own lab). ``pdf_copy``: the sender's PDF rendering (DocumentReference attachment) if any.
     ``person_of``: maps the responsible biologist's entry instead of the local conversion (the main mapping passes
-    its author mapping, so a biologist is checked like any author: PS_IdNat, JDV_J01 speciality)."""
+    its author mapping, so a biologist is checked like any author: PS_IdNat, JDV_J01 speciality).
+    ``patient``: the document's patient; every ``subject`` (DiagnosticReport, Observations, Specimens) must
+    designate it (same INS), else SUBJECT_MISMATCH. ``LabMapping.used`` lists the entries the document is built
+    from, so the caller can refuse results that no report reaches."""
     entries = _Entries(bundle)
     if report_index is None:
         report_index = next(entries.of_type("DiagnosticReport"), None)
@@ -722,10 +886,15 @@ def to_lab_report(
         for coding in concept.coding or []:
             if coding.system in V2_0074_SYSTEMS and coding.code:
                 category_chapter = category_chapter or catalogue.chapter_for_category(coding.code)
-    st = _State(entries, catalogue, validation, check_unit or ucum_error, category_chapter)
+    st = _State(entries, catalogue, validation, check_unit or ucum_error, category_chapter, patient=patient)
+    if dr is not None and report_index is not None:
+        st.used.add(report_index)
+        _check_subject(dr, dr_path, st)
+        _check_period(dr.effectivePeriod, f"{dr_path}.effectivePeriod", st)
+        _check_issued(dr, dr_path, st)
 
     # performing lab and responsible biologist
-    people: list[tuple[Any, Any, str, int]] = []  # (Practitioner, PractitionerRole|None, expression, entry)
+    people: list[tuple[Any, Any, str, int, int]] = []  # (Practitioner, PractitionerRole|None, expr, entry, prac)
     lab: Organization | None = None
     accreditation: InstanceId | None = None
     performer_refs: list[tuple[Any, str]] = []
@@ -740,30 +909,43 @@ def to_lab_report(
     for ref, expr in performer_refs:
         idx = entries.index_of(ref)
         if idx is None:
-            validation.add(Problem.UNRESOLVED_REFERENCE, expression=expr, reference=ref.reference or "?")
+            if not any(i.expression == expr for i in validation.issues):
+                validation.add(Problem.UNRESOLVED_REFERENCE, expression=expr, reference=ref.reference or "?")
             continue
         res = entries.resources[idx]
         kind = res.get_resource_type()
+        if kind in ("Organization", "Practitioner", "PractitionerRole"):
+            st.used.add(idx)
         if kind == "Organization" and lab is None:
-            lab, accreditation = _organization(res)
+            lab, accreditation = _organization(res, _Entries.path(idx), validation)
         elif kind == "Practitioner":
-            people.append((res, None, expr, idx))
+            people.append((res, None, expr, idx, idx))
         elif kind == "PractitionerRole":
             pi = entries.index_of(res.practitioner)
             if pi is not None:
-                people.append((entries.resources[pi], res, expr, idx))
+                st.used.add(pi)
+                people.append((entries.resources[pi], res, expr, idx, pi))
             org_idx = entries.index_of(res.organization)
             if org_idx is not None and lab is None:
-                lab, accreditation = _organization(entries.resources[org_idx])
+                st.used.add(org_idx)
+                lab, accreditation = _organization(entries.resources[org_idx], _Entries.path(org_idx), validation)
+        elif kind != "Organization":
+            validation.warn(
+                Problem.INVALID_VALUE,
+                expression=f"{expr}.reference",
+                element=expr,
+                reason=f"references a {kind}, expected an Organization, Practitioner or PractitionerRole: ignored",
+            )
     lab = lab or facility_lab
     st.lab = lab
     biologist = None
-    for prac, role, expr, idx in people:
+    for prac, role, expr, idx, prac_idx in people:
         if person_of is not None:  # the caller's author mapping (it reports its own issues)
             biologist = person_of(idx)
             break
-        biologist = _person(prac, role)
-        if biologist is None:
+        errors_before = len(validation.errors)
+        biologist = _person(prac, role, _Entries.path(prac_idx), validation)
+        if biologist is None and len(validation.errors) == errors_before:
             validation.add(
                 Problem.MISSING_AUTHOR_IDENTIFIER,
                 expression=expr,
@@ -822,11 +1004,8 @@ def to_lab_report(
     # report-level specimens
     report_specimens: list[Specimen] = []
     for i, ref in enumerate((dr.specimen or []) if dr is not None else []):
-        idx = entries.index_of(ref)
+        idx = st.resolve(ref, f"{dr_path}.specimen[{i}]", "Specimen")
         if idx is None:
-            validation.add(
-                Problem.UNRESOLVED_REFERENCE, expression=f"{dr_path}.specimen[{i}]", reference=ref.reference or "?"
-            )
             continue
         spec = _specimen(idx, st)
         if spec is not None:
@@ -862,14 +1041,12 @@ def to_lab_report(
     order_ids: list[InstanceId] = []
     ordering: OrderingProvider | None = None
     for i, ref in enumerate((dr.basedOn or []) if dr is not None else []):
-        idx = entries.index_of(ref)
-        if idx is None or entries.resources[idx].get_resource_type() != "ServiceRequest":
-            if idx is None and ref.reference:
-                validation.add(
-                    Problem.UNRESOLVED_REFERENCE, expression=f"{dr_path}.basedOn[{i}]", reference=ref.reference
-                )
+        idx = st.resolve(ref, f"{dr_path}.basedOn[{i}]", "ServiceRequest")
+        if idx is None:
             continue
+        st.used.add(idx)
         sr = entries.resources[idx]
+        _check_subject(sr, _Entries.path(idx), st)
         for ident in [*(sr.identifier or []), *([sr.requisition] if sr.requisition is not None else [])]:
             if ident.value and (ident.system or "").startswith("urn:oid:"):
                 iid = InstanceId(ident.system[8:], ident.value)
@@ -878,11 +1055,19 @@ def to_lab_report(
         ri = entries.index_of(sr.requester)
         if ri is not None and ordering is None:
             req = entries.resources[ri]
-            role = None
+            st.used.add(ri)
+            role, req_idx = None, ri
             if req.get_resource_type() == "PractitionerRole":
-                role, prac_idx = req, entries.index_of(req.practitioner)
-                req = entries.resources[prac_idx] if prac_idx is not None else None
-            person = _person(req, role) if req is not None and req.get_resource_type() == "Practitioner" else None
+                role, role_prac = req, entries.index_of(req.practitioner)
+                req = entries.resources[role_prac] if role_prac is not None else None
+                if role_prac is not None:
+                    st.used.add(role_prac)
+                    req_idx = role_prac
+            person = (
+                _person(req, role, _Entries.path(req_idx), validation)
+                if req is not None and req.get_resource_type() == "Practitioner"
+                else None
+            )
             if person is not None:
                 ordering = OrderingProvider(person=person, time=_aware(sr.authoredOn))
     if dr is not None:
@@ -910,10 +1095,21 @@ def to_lab_report(
     # PDF copy
     supplied = pdf_copy
     if supplied is None and dr is not None:
-        for form in dr.presentedForm or []:
-            if form.contentType == "application/pdf" and form.data:
+        for i, form in enumerate(dr.presentedForm or []):
+            if form.contentType != "application/pdf" or form.data is None:
+                continue
+            expression = f"{dr_path}.presentedForm[{i}].data"
+            if not form.data.startswith(b"%PDF-"):  # lenient base64 decoding turns garbage into bytes: refuse them
+                if not any(x.expression == expression for x in validation.errors):
+                    validation.add(
+                        Problem.INVALID_VALUE,
+                        expression=expression,
+                        element=expression,
+                        reason="not a PDF document (bad base64, or another format than application/pdf)",
+                    )
+                continue
+            if supplied is None:
                 supplied = form.data
-                break
     if biologist is None or not chapters:
         return None
     notes = (dr.conclusion,) if dr is not None and dr.conclusion else ()
@@ -942,7 +1138,21 @@ def to_lab_report(
         issued=issued,
         report_fullurl=entries.full_urls[report_index] if report_index is not None else None,
         report_index=report_index,
+        used=frozenset(st.used),
     )
+
+
+def _check_issued(dr: Any, dr_path: str, st: _State) -> None:
+    """A report issued before its results' time (effective start) is refused: one of the two dates is wrong."""
+    issued = _aware(dr.issued)
+    start = _aware(dr.effectiveDateTime) or (_aware(dr.effectivePeriod.start) if dr.effectivePeriod else None)
+    if issued is not None and start is not None and issued < start:
+        st.validation.add(
+            Problem.INVALID_VALUE,
+            expression=f"{dr_path}.issued",
+            element=f"{dr_path}.issued",
+            reason=f"the report is issued ({issued.isoformat()}) before its effective time ({start.isoformat()})",
+        )
 
 
 def _specimens_referenced(index: int, st: _State) -> list[Specimen]:
@@ -976,7 +1186,7 @@ def value_text(value: LabValue | None) -> str:
         return value.value if value.unit == "1" else f"{value.value} {value.unit}"
     if isinstance(value, CodedValue):
         return value.text or (value.code.display if value.code else "")
-    if isinstance(value, TextValue):
+    if isinstance(value, TextValue | NullValue):
         return value.text
     if isinstance(value, RatioValue):
         return f"{value_text(value.numerator)} / {value_text(value.denominator)}"
@@ -1074,6 +1284,7 @@ def lab_document_from_report(
     entry_id: str = "Document01",
     person_of: PersonMapper | None = None,
     author_organization: Organization | None = None,
+    used: set[int] | None = None,
 ) -> DocumentRequest | None:
     """The "no DocumentReference" case (issue 4 §1): a lab bundle with a DiagnosticReport, or bare Observations
     of one patient. Derives the whole CR-BIO document request: typeCode 11502-2, classCode (ASS_X16), formatCode
@@ -1081,7 +1292,9 @@ def lab_document_from_report(
     authenticator = the responsible biologist of the performing lab, custodian = the facility; adds an
     informational issue saying so. ``author_organization`` (the emitting site under author_institution=site) replaces
     the performing lab as the author's and legal authenticator's organization; the lab stays the serviceEvent
-    performer. Returns None when ``validation`` has errors (the caller raises it)."""
+    performer. Every ``subject`` must designate ``patient`` (same INS). ``used``, when given, receives the bundle
+    entries the document is built from (``LabMapping.used``). Returns None when ``validation`` has errors (the
+    caller raises it)."""
     facility = ctx.facility
     site = Organization(id_nat=facility.struct_idnat, name=facility.site_name)
     mapping = to_lab_report(
@@ -1091,7 +1304,10 @@ def lab_document_from_report(
         facility_lab=site,
         check_unit=check_unit,
         person_of=person_of,
+        patient=patient,
     )
+    if mapping is not None and used is not None:
+        used.update(mapping.used)
     if mapping is None or validation.errors or mapping.biologist is None:
         return None
     row = catalogue.by_key("cr-bio")

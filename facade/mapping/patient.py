@@ -136,7 +136,7 @@ def _check_qualified(raw: dict[str, Any], path: str, mc: MappingContext) -> None
     if code == "QUAL" and system in (None, CS_IDENTITY_STATUS):
         return
     if code == "VALI" and system in CS_LEGACY_0445 and mc.policy.accept_legacy_vali:
-        mc.report.warn(
+        mc.report.inform(
             Problem.INFORMATION,
             expression=expr,
             text="legacy identityStatus VALI (HL7 table 0445) accepted as qualified by configuration",

@@ -73,7 +73,17 @@ class IntervalValue:
     high_inclusive: bool = True
 
 
-LabValue = PhysicalQuantity | CodedValue | TextValue | RatioValue | IntervalValue
+@dataclass(frozen=True)
+class NullValue:
+    """A result the lab could not give (FHIR ``dataAbsentReason``): ``value/@nullFlavor`` (one the CI-SIS allows:
+    UNK, ASKU, NAV, NASK, MSK) and the reason as text, shown in the narrative cell and referenced by
+    ``value/originalText``."""
+
+    null_flavor: str
+    text: str
+
+
+LabValue = PhysicalQuantity | CodedValue | TextValue | RatioValue | IntervalValue | NullValue
 
 
 @dataclass(frozen=True)
@@ -223,6 +233,7 @@ __all__ = [
     "LabResult",
     "LabSubChapter",
     "LabValue",
+    "NullValue",
     "OrderingProvider",
     "OrganizerStatus",
     "PerformingLab",

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from facade.ids import derived_entry_uuid
 from facade.model.document import Code, InstanceId, NonXmlBody
 
 from .conftest import CONFORMANCE, FACILITY, NOW, Run, load
@@ -98,8 +99,9 @@ def test_ldl_pdf_header_and_metadata(run: Run) -> None:
     assert doc.service_event.end == datetime(2026, 3, 2, 16, 0, tzinfo=PARIS)
     assert doc.service_event.practice_setting.code == "ETABLISSEMENT"
     assert doc.encounter.facility_type == Code("SA01", "1.2.250.1.71.4.2.4", doc.encounter.facility_type.display)
-    assert req.entry_id == "urn:uuid:6f1c2d3e-4a5b-4c6d-8e7f-000000000012"
-    assert req.fhir_fullurl == req.entry_id
+    # entryUUID = the official urn:uuid identifier, never the fullUrl (unique only inside one transaction)
+    assert req.entry_id == "urn:uuid:6f1c2d3e-4a5b-4c6d-8e7f-000000000021"
+    assert req.fhir_fullurl == "urn:uuid:6f1c2d3e-4a5b-4c6d-8e7f-000000000012"
     # attachment.hash of the bundle is the SHA-1 of the bytes we carry
     att = raw["entry"][1]["resource"]["content"][0]["attachment"]
     assert att["hash"] == base64.b64encode(hashlib.sha1(doc.body.data).digest()).decode()
@@ -174,7 +176,10 @@ def test_iti105_simplified_publish(run: Run) -> None:
     assert sub.content_type.code == "07"  # policy default
     assert sub.fhir_fullurl is None
     (req,) = sub.documents
-    assert req.entry_id == "Document01"
+    # no official identifier: the entryUUID derives from the (generated) uniqueId, with an information issue
+    assert req.entry_id == derived_entry_uuid(req.document.id)
+    (told,) = [w for w in result.warnings if req.entry_id in w.message]
+    assert told.effective_severity == "information" and told.expression == "DocumentReference.identifier"
     assert req.document.patient.ins.value == "185076912345673"
     assert req.document.authors[0].organization.id_nat == "1690000880"
     assert [(e.index, e.resource_type, e.role) for e in result.entries] == [(0, "DocumentReference", "document")]

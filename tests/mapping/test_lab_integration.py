@@ -16,6 +16,7 @@ from lxml import etree
 
 from facade.cda.render import DEFAULT_TEMPLATES_DIR, CdaRenderer
 from facade.errors import BundleValidationError
+from facade.ids import derived_entry_uuid
 from facade.model.document import Code, InstanceId, NonXmlBody, StructuredBody
 from facade.model.lab import LabReport
 from facade.pipeline import Conversion, Converter
@@ -159,17 +160,20 @@ def test_lab_bundle_without_document_reference_derives_the_document(
     sub = result.submission
     (request,) = sub.documents
     assert request.format_code.code == XD_LAB and request.class_code.code == "10"
-    assert sub.content_type == TEST_POLICY.default_content_type  # no List: as for ITI-105
+    # no List: a lab-only submission is TRE_R209 26 (Analyses médicales biologiques), not the configured default
+    assert (sub.content_type.code, sub.content_type.system) == ("26", "1.2.250.1.213.2.2")
+    assert sub.content_type != TEST_POLICY.default_content_type
     assert sub.patient.ins.value == "279035121518989" and request.document.patient == sub.patient
     assert request.source_patient_id == "1234567890121^^^&1.2.250.1.999.1.1.1&ISO^PI"
     assert sub.author.person is not None and sub.author.person == request.document.authors[0].person
     derived = [w for w in result.warnings if w.problem.spec.code == "lab-metadata-derived"]
     assert len(derived) == 1 and derived[0].details["source"] == source
     assert derived[0].expression == (f"Bundle.entry[{anchor}].resource" if anchor is not None else "Bundle.entry")
+    # no DocumentReference: the entryUUID derives from the generated uniqueId, never from a fullUrl
+    assert request.entry_id == derived_entry_uuid(request.document.id)
     if anchor is not None:
         ref = result.entries[anchor]
         assert (ref.resource_type, ref.role, ref.unique_id) == ("DiagnosticReport", "document", request.document.id)
-        assert request.entry_id == "urn:uuid:00000000-0000-4000-8000-000000000010"
         assert request.reference_ids == (f"2024000000001^^^&1.2.250.1.213.1.1.9&ISO^{ORDER}",)
 
 
