@@ -11,6 +11,7 @@ import base64
 import logging
 import os
 import secrets
+import socket
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -293,6 +294,12 @@ class Runtime:
 
     def start(self) -> None:
         self.check_startup()
+        if self.send_enabled:
+            # Leases of a killed process of this host are released now, not after their expiry: the records are
+            # retried at once, flagged ambiguous (a duplicate answer then means the earlier attempt landed).
+            released = self.outbox.recover_expired(datetime.now(UTC), dead_owner=owner_is_gone)
+            if released:
+                log.warning("outbox: %d submission(s) left in flight by a previous process resumed", len(released))
         if self.send_enabled and self.settings.outbox.relay and not self._relay_threads:
             self._stop.clear()
             for n in range(self.settings.outbox.workers):
@@ -323,3 +330,22 @@ class Runtime:
             }
             out["outbox"] = {state.value: n for state, n in self.outbox.count_by_state().items()}
         return out
+
+
+def owner_is_gone(owner: str) -> bool:
+    """A lease owner ``host:pid:...`` (facade.outbox.relay.default_owner) that is a previous process of this host:
+    killed, or this very pid reused by a restart (pid 1 in a container). Owners on other hosts are never judged."""
+    host, _, rest = owner.partition(":")
+    pid_text = rest.split(":", 1)[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return True  # at start-up no lease is ours yet: this pid's leases belong to a previous incarnation
+    try:
+        os.kill(pid, 0)  # signal 0: existence check only
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, owned by another user
+        return False
+    return False

@@ -99,7 +99,7 @@ class Outbox(Protocol):
         owner: str | None = None,
     ) -> OutboxRecord: ...
 
-    def recover_expired(self, now: datetime) -> list[str]: ...
+    def recover_expired(self, now: datetime, dead_owner: Callable[[str], bool] | None = None) -> list[str]: ...
 
     def requeue(self, submission_id: str, now: datetime, *, actor: str) -> OutboxRecord: ...
 
@@ -554,17 +554,24 @@ class SqlOutbox:
                 )  # fmt: skip
             return record
 
-    def recover_expired(self, now: datetime) -> list[str]:
+    def recover_expired(self, now: datetime, dead_owner: Callable[[str], bool] | None = None) -> list[str]:
         """Make records whose lease expired claimable at once (state failed, ambiguous). ``claim`` also takes
-        expired leases directly; this is for start-up and for status accuracy."""
+        expired leases directly; this is for start-up and for status accuracy. ``dead_owner`` also releases leases
+        held by owners known to be gone (a process of this host that was killed), without waiting for their expiry."""
         with self._transaction() as cur:
             self._exec(
                 cur,
-                "SELECT id, lease_owner FROM outbox_submission WHERE state = 'sending' AND lease_until <= ?"  # noqa: S608
+                "SELECT id, lease_owner, lease_until FROM outbox_submission WHERE state = 'sending'"  # noqa: S608
                 f"{self.skip_locked}",
-                (self._ts(now),),
+                (),
             )
-            expired = cur.fetchall()
+            expired = [
+                (row[0], row[1])
+                for row in cur.fetchall()
+                if row[2] is None
+                or self._from_ts(row[2]) <= now
+                or (dead_owner is not None and row[1] is not None and dead_owner(row[1]))
+            ]
             if not expired:
                 return []
             ids = [row[0] for row in expired]
