@@ -58,13 +58,27 @@ def _cmd_preview(args: argparse.Namespace) -> int:
 
 def _cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
+    from pydantic import ValidationError
 
     from facade.app import create_app, server_config
+    from facade.runtime import Runtime
     from facade.settings import get_settings
 
-    settings = get_settings()
+    try:
+        settings = get_settings()
+        runtime = Runtime(settings)
+        runtime.check_startup()  # certificates, kit, VIHF configuration: refuse to start with one clear line
+    except ValidationError as exc:
+        for error in exc.errors():
+            where = ".".join(str(p) for p in error["loc"]) or "settings"
+            print(f"facade: refusing to start: {where}: {error['msg']}", file=sys.stderr)
+        return 3
+    except FacadeError as exc:
+        for issue in exc.issues:
+            print(f"facade: refusing to start: {issue.problem.spec.code}: {issue.message}", file=sys.stderr)
+        return 3
     # server_config: JSON logs with redaction, HTTPS and client certificates when auth.mode = mtls
-    uvicorn.Server(server_config(settings, create_app(settings), host=args.host, port=args.port)).run()
+    uvicorn.Server(server_config(settings, create_app(runtime=runtime), host=args.host, port=args.port)).run()
     return 0
 
 

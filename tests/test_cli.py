@@ -53,3 +53,19 @@ def test_output_failing_validation_exits_1(tmp_path: Path) -> None:
     assert code == 1
     outcome = json.loads((tmp_path / "out/outcome.json").read_text(encoding="utf-8"))
     assert any(i["details"]["coding"][0]["code"] == "output-xsd" for i in outcome["issue"])
+
+
+def test_serve_refuses_to_start_with_one_clear_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from facade.settings import get_settings
+
+    get_settings.cache_clear()
+    monkeypatch.setenv("FACADE_ENVIRONMENT", "production")  # no client authentication configured: deny by default
+    try:
+        assert main(["serve", "--port", "1"]) == 3
+    finally:
+        get_settings.cache_clear()
+    err = capsys.readouterr().err
+    assert err.startswith("facade: refusing to start:") and "FACADE_AUTH__MODE" in err
+    assert "Traceback" not in err
