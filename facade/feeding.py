@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -22,12 +23,12 @@ from lxml import etree
 from facade import xmldoc
 from facade.api.outcomes import operation_outcome
 from facade.errors import FacadeError, Issue, Problem, RemoteRejectionError, SecurityError, TransportError
-from facade.model.document import SignatureDocument
+from facade.model.document import SignatureDocument, Submission
 from facade.outbox.record import Failure, OutboxRecord, Payload
 from facade.outbox.relay import DeliveryResult
 from facade.pipeline import Conversion
 from facade.soap.envelope import SoapRequest, build_provide_and_register
-from facade.soap.saml import VihfClaims, VihfSigner, check_claims
+from facade.soap.saml import G15_PROFESSION, R01_SPECIALITY, Role, VihfClaims, VihfSigner, check_claims
 from facade.soap.xades import LotSigner
 from facade.transport.base import XdsTransport
 from facade.xds.error_mapping import check_response, is_duplicate
@@ -43,12 +44,14 @@ class PreparedSubmission:
     submit_objects_request: bytes
     parts: tuple[tuple[str, bytes], ...]  # (ExtrinsicObject id, exact bytes)
     patient_ins_cx: str
+    subject: VihfSubject | None = None  # the VIHF subject when it is the submission's author (else configuration)
 
     def to_payload(self) -> Payload:
         body = {
             "submit_objects_request": base64.b64encode(self.submit_objects_request).decode("ascii"),
             "parts": [[pid, base64.b64encode(data).decode("ascii")] for pid, data in self.parts],
             "patient": self.patient_ins_cx,
+            "subject": self.subject.to_json() if self.subject else None,
         }
         return Payload(PREPARED_MEDIA_TYPE, json.dumps(body, separators=(",", ":")).encode())
 
@@ -61,7 +64,55 @@ class PreparedSubmission:
             base64.b64decode(body["submit_objects_request"]),
             tuple((pid, base64.b64decode(data)) for pid, data in body["parts"]),
             body["patient"],
+            VihfSubject.from_json(body["subject"]) if body.get("subject") else None,
         )
+
+
+@dataclass(frozen=True)
+class VihfSubject:
+    """Who the VIHF names when it is the health professional who authored the documents (issue 3: "role: AUTOMATE or
+    the PS profession + speciality"): Subject/NameID = PS_IdNat, subject-id = name, roles = TRE_G15 (+ TRE_R01)."""
+
+    name_id: str
+    subject_id: str
+    roles: tuple[Role, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name_id": self.name_id,
+            "subject_id": self.subject_id,
+            "roles": [[r.code, r.code_system, r.display, r.code_system_name] for r in self.roles],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> VihfSubject:
+        return cls(data["name_id"], data["subject_id"], tuple(Role(*r) for r in data["roles"]))
+
+
+_J01 = re.compile(r"^G15_(?P<profession>[0-9A-Z]+)(?:/(?P<speciality>[0-9A-Z_]+))?$")
+
+
+def author_subject(submission: Submission) -> VihfSubject:
+    """The VIHF subject from the first person author (documents first, then the submission set author)."""
+    authors = [a for d in submission.documents for a in d.document.authors] + [submission.author]
+    person = next((a.person for a in authors if a.person is not None), None)
+    if person is None:
+        raise SecurityError(Problem.VIHF_ROLE, value="(none)", reason="the VIHF names the author: no person author")
+    roles: list[Role] = []
+    match = _J01.match(person.profession.code) if person.profession else None
+    if match:
+        roles.append(Role(match["profession"], G15_PROFESSION, None, "TRE_G15-ProfessionSante"))
+        if match["speciality"]:
+            roles.append(Role(match["speciality"], R01_SPECIALITY, None, "TRE_R01-EnsembleSavoirFaire"))
+    elif person.profession is not None:
+        raise SecurityError(
+            Problem.VIHF_ROLE,
+            value=person.profession.code,
+            reason="not a G15_<profession>[/<speciality>] code (JDV_J01): no VIHF role can be derived",
+        )
+    name = " ".join([*person.given[:1], person.family]).strip()
+    organization = next((a.organization.name for a in authors if a.person is person), "")
+    return VihfSubject(person.id_nat, f"{name} ({organization})" if organization else name, tuple(roles))
 
 
 class Feeder:
@@ -75,7 +126,9 @@ class Feeder:
         wsa_to: str,
         now: Callable[[], datetime],
         new_oid: Callable[[], str],
+        subject_from_author: bool = False,
     ) -> None:
+        self.subject_from_author = subject_from_author
         self.vihf_signer = vihf_signer
         self.lot_signer = lot_signer
         self.claims = claims
@@ -84,12 +137,16 @@ class Feeder:
         self.now = now
         self.new_oid = new_oid
 
-    def claims_for(self, patient_ins_cx: str) -> VihfClaims:
-        return replace(self.claims, patient_ins_cx=patient_ins_cx)
+    def claims_for(self, patient_ins_cx: str, subject: VihfSubject | None = None) -> VihfClaims:
+        claims = replace(self.claims, patient_ins_cx=patient_ins_cx)
+        if subject is not None:
+            claims = replace(claims, name_id=subject.name_id, subject_id=subject.subject_id, roles=subject.roles)
+        return claims
 
     def prepare(self, conversion: Conversion) -> PreparedSubmission:
         submission = conversion.mapping.submission
-        claims = self.claims_for(submission.patient.ins.cx())
+        subject = author_subject(submission) if self.subject_from_author else None
+        claims = self.claims_for(submission.patient.ins.cx(), subject)
         issues = [i for i in check_claims(claims) if i.is_error]
         if issues:  # checked before anything is signed or stored (issue 3: rules reported as OperationOutcome)
             raise SecurityError(issues[0].problem, issues=issues)
@@ -105,11 +162,11 @@ class Feeder:
         parts = tuple((d.request.entry_id, d.cda) for d in conversion.documents) + (
             (SIGNATURE_ENTRY_ID, signature_xml),
         )
-        return PreparedSubmission(sor, parts, claims.patient_ins_cx)
+        return PreparedSubmission(sor, parts, claims.patient_ins_cx, subject)
 
     def build_request(self, prepared: PreparedSubmission) -> SoapRequest:
         assertion = self.vihf_signer.sign(
-            self.claims_for(prepared.patient_ins_cx), now=self.now(), assertion_id=f"_{uuid.uuid4()}"
+            self.claims_for(prepared.patient_ins_cx, prepared.subject), now=self.now(), assertion_id=f"_{uuid.uuid4()}"
         )
         return build_provide_and_register(
             xmldoc.parse(prepared.submit_objects_request),  # our own bytes, back from the outbox

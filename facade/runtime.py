@@ -224,6 +224,7 @@ class Runtime:
             wsa_to=s.dmp.repository_url if s.dmp.wsa_to == "endpoint" else "",
             now=system_now,
             new_oid=self.new_oid,
+            subject_from_author=s.vihf.role == "author",
         )
 
     @cached_property

@@ -142,7 +142,9 @@ class VihfConfig(BaseModel):
 
     subject_id: str = "DMP facade, automate d'alimentation, service informatique"
     name_id: str = ""  # PS_IdNat of the person responsible for the processing (defaults to the structure id)
-    role: Literal["AUTOMATE"] = "AUTOMATE"
+    # AUTOMATE: the facade acts as an automated system (ANS automate strategy). author: the VIHF names the health
+    # professional who authored the documents (PS_IdNat, profession + speciality; a médecin without one is a 422).
+    role: Literal["AUTOMATE", "author"] = "AUTOMATE"
     lps_name: str = "DMP-FACADE"
     lps_version: str = "0.1.0"
     lps_homologation: str = "NON-HOMOLOGUE"  # LPS_ID_HOMOLOGATION_DMP, issued by the GIE SESAM-Vitale / CNAM
