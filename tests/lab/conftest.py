@@ -5,7 +5,6 @@ mapping needed)."""
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -28,10 +27,10 @@ from facade.model.document import (
     Patient,
 )
 from facade.terminology.catalogue import Catalogue
+from tests.cda.golden_files import compare_golden as shared_compare_golden
 
 ROOT = Path(__file__).resolve().parents[2]
 BUNDLES = ROOT / "conformance" / "bundles" / "cr-bio"
-GOLDEN = ROOT / "tests" / "golden" / "cr-bio"
 PARIS = timezone(timedelta(hours=1))
 
 
@@ -123,12 +122,5 @@ def bare_lab_renderer() -> CdaRenderer:
 
 
 def compare_golden(name: str, data: bytes) -> None:
-    """tests/golden/cr-bio/<name> must equal ``data`` (FACADE_REGEN_GOLDEN=1 rewrites it: review the diff)."""
-    path = GOLDEN / name
-    regen = os.environ.get("FACADE_REGEN_GOLDEN") == "1"
-    if regen or not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-        if not regen:
-            pytest.fail(f"golden cr-bio/{name} was missing and has been written: review it and rerun")
-    assert data == path.read_bytes(), f"output differs from tests/golden/cr-bio/{name} (FACADE_REGEN_GOLDEN=1)"
+    """tests/golden/cr-bio/<name> must equal ``data`` (the shared helper; FACADE_REGEN_GOLDEN=1 rewrites it)."""
+    shared_compare_golden(f"cr-bio/{name}", data)
