@@ -32,5 +32,6 @@ def _pki(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-d
 def pki_settings(tmp_path: Path, _pki) -> Settings:  # type: ignore[no-untyped-def]
     """Development settings with sending configured (the DMP URL is not contacted by these tests)."""
     from facade.cli import demo_settings
+    from tests.dmp_edge import DMP_URL
 
-    return demo_settings(tmp_path / "state", "https://dmp.invalid/si-dmp-server/v2/services/repository", _pki)  # type: ignore[return-value]
+    return demo_settings(tmp_path / "state", DMP_URL, _pki)  # type: ignore[return-value]

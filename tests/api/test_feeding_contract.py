@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -14,47 +13,23 @@ import pytest
 from fastapi.testclient import TestClient
 
 from facade.app import create_app
-from facade.cli import demo_settings
-from facade.pki import init_test_pki
-from facade.runtime import Runtime
-from facade.soap.envelope import SoapRequest, build_response
 from facade.transport.base import FunctionTransport
-from facade.xds.registry_response import RegistryError, RegistryResponse, ResponseStatus
+from facade.xds.registry_response import RegistryError
+from tests.dmp_edge import Handler, registry_answer, sending_runtime
 
 ROOT = Path(__file__).resolve().parents[2]
 BUNDLE = (ROOT / "conformance/bundles/ldl-ses/pdf-discharge-letter.json").read_bytes()
 FHIR = {"content-type": "application/fhir+json"}
-Handler = Callable[[SoapRequest], tuple[str, bytes]]
-
-
-def registry_answer(*errors: RegistryError, status: ResponseStatus | None = None) -> Handler:
-    def handle(request: SoapRequest) -> tuple[str, bytes]:
-        st = status or (ResponseStatus.FAILURE if errors else ResponseStatus.SUCCESS)
-        body = build_response(
-            RegistryResponse(st, tuple(errors)), relates_to=request.message_id, message_id=f"urn:uuid:{uuid.uuid4()}"
-        )
-        return "application/soap+xml; charset=UTF-8", body
-
-    return handle
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    return init_test_pki(tmp_path_factory.mktemp("pki"), structure_id="1120456789")
 
 
 @pytest.fixture
-def make_client(tmp_path: Path, pki) -> Iterator[Callable[[Handler], tuple[TestClient, FunctionTransport]]]:  # type: ignore[no-untyped-def]
+def make_client(tmp_path: Path, _pki) -> Iterator[Callable[[Handler], tuple[TestClient, FunctionTransport]]]:  # type: ignore[no-untyped-def]
     clients: list[TestClient] = []
 
     def make(handler: Handler) -> tuple[TestClient, FunctionTransport]:
-        settings = demo_settings(tmp_path / "state", "https://dmp.invalid/si-dmp-server/v2/services/repository", pki)
-        settings.outbox.relay = False  # retries are driven explicitly in these tests
-        settings.outbox.retry_base_seconds = 0.001  # a retry is due almost at once
-        settings.outbox.retry_max_delay_seconds = 0.01
-        runtime = Runtime(settings)  # type: ignore[arg-type]
-        transport = FunctionTransport(handler)
-        runtime.__dict__["transport"] = transport  # the edge: everything else is the production wiring
+        runtime, transport = sending_runtime(tmp_path / "state", _pki, handler)
+        runtime.settings.outbox.retry_base_seconds = 0.001  # a retry is due almost at once
+        runtime.settings.outbox.retry_max_delay_seconds = 0.01
         client = TestClient(create_app(runtime=runtime), raise_server_exceptions=False)
         client.runtime = runtime  # type: ignore[attr-defined]
         client.__enter__()

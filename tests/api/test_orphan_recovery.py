@@ -13,6 +13,7 @@ from pathlib import Path
 from facade.cli import demo_settings
 from facade.outbox.record import NewSubmission, Payload, State
 from facade.runtime import Runtime, owner_is_gone
+from tests.dmp_edge import DMP_URL
 
 
 def _dead_pid() -> int:
@@ -30,7 +31,7 @@ def test_owner_is_gone_only_for_dead_processes_of_this_host() -> None:
 
 
 def test_start_resumes_what_a_killed_process_left_in_flight(tmp_path: Path, _pki) -> None:  # type: ignore[no-untyped-def]
-    settings = demo_settings(tmp_path / "state", "https://dmp.invalid/si-dmp-server/v2/services/repository", _pki)
+    settings = demo_settings(tmp_path / "state", DMP_URL, _pki)
     settings.outbox.relay = False  # type: ignore[attr-defined]  # observe the store, do not deliver
     runtime = Runtime(settings)  # type: ignore[arg-type]
     outbox = runtime.outbox

@@ -4,19 +4,16 @@ profession + TRE_R01 speciality); the DMP rule "a médecin needs a speciality" i
 from __future__ import annotations
 
 import json
-import uuid
 from pathlib import Path
 
 from fastapi.testclient import TestClient
 from lxml import etree
 
 from facade.app import create_app
-from facade.cli import demo_settings
-from facade.runtime import Runtime
 from facade.soap import mtom
-from facade.soap.envelope import SoapRequest, build_response
+from facade.soap.envelope import SoapRequest
 from facade.transport.base import FunctionTransport
-from facade.xds.registry_response import RegistryResponse, ResponseStatus
+from tests.dmp_edge import sending_runtime
 
 ROOT = Path(__file__).resolve().parents[2]
 BUNDLE = ROOT / "conformance/bundles/ldl-ses/pdf-discharge-letter.json"
@@ -25,20 +22,9 @@ HL7 = "urn:hl7-org:v3"
 FHIR = {"content-type": "application/fhir+json"}
 
 
-def _success(request: SoapRequest) -> tuple[str, bytes]:
-    body = build_response(
-        RegistryResponse(ResponseStatus.SUCCESS), relates_to=request.message_id, message_id=f"urn:uuid:{uuid.uuid4()}"
-    )
-    return "application/soap+xml", body
-
-
 def _client(tmp_path: Path, pki) -> tuple[TestClient, FunctionTransport]:  # type: ignore[no-untyped-def]
-    settings = demo_settings(tmp_path / "state", "https://dmp.invalid/si-dmp-server/v2/services/repository", pki)
-    settings.vihf.role = "author"  # type: ignore[attr-defined]
-    settings.outbox.relay = False  # type: ignore[attr-defined]
-    runtime = Runtime(settings)  # type: ignore[arg-type]
-    transport = FunctionTransport(_success)
-    runtime.__dict__["transport"] = transport
+    runtime, transport = sending_runtime(tmp_path / "state", pki)
+    runtime.settings.vihf.role = "author"
     return TestClient(create_app(runtime=runtime), raise_server_exceptions=False), transport
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
 from pathlib import Path
 
 import pytest
@@ -14,14 +13,10 @@ from starlette.requests import Request
 
 from facade.api.body import read_limited_body
 from facade.app import create_app
-from facade.cli import demo_settings
 from facade.errors import FacadeError, Problem
 from facade.pki import TestPki
-from facade.runtime import Runtime
 from facade.settings import AuthConfig
-from facade.soap.envelope import SoapRequest, build_response
-from facade.transport.base import FunctionTransport
-from facade.xds.registry_response import RegistryResponse, ResponseStatus
+from tests.dmp_edge import sending_runtime
 
 from .conftest import AUDIENCE, ISSUER, SCOPE, Signer
 
@@ -31,16 +26,10 @@ BAD = (ROOT / "tests/data/bundles/ins-wrong-key.json").read_bytes()
 FHIR = {"content-type": "application/fhir+json"}
 
 
-def _success(request: SoapRequest) -> tuple[str, bytes]:
-    body = build_response(
-        RegistryResponse(ResponseStatus.SUCCESS), relates_to=request.message_id, message_id=f"urn:uuid:{uuid.uuid4()}"
-    )
-    return "application/soap+xml", body
-
-
 @pytest.fixture
 def client(tmp_path: Path, pki: TestPki, jwks_file: Path) -> TestClient:
-    settings = demo_settings(tmp_path / "state", "https://dmp.invalid/si-dmp-server/v2/services/repository", pki)
+    runtime, _ = sending_runtime(tmp_path / "state", pki)
+    settings = runtime.settings
     settings.auth = AuthConfig.model_validate(  # type: ignore[attr-defined]
         {
             "mode": "oauth2",
@@ -48,9 +37,6 @@ def client(tmp_path: Path, pki: TestPki, jwks_file: Path) -> TestClient:
             "oauth2": {"issuer": ISSUER, "audience": AUDIENCE, "jwks_file": jwks_file, "required_scopes": [SCOPE]},
         }
     )
-    settings.outbox.relay = False  # type: ignore[attr-defined]
-    runtime = Runtime(settings)  # type: ignore[arg-type]
-    runtime.__dict__["transport"] = FunctionTransport(_success)
     return TestClient(create_app(runtime=runtime), raise_server_exceptions=False)
 
 
