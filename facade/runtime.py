@@ -19,8 +19,6 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from starlette.requests import Request
-
 from facade.cda.render import CdaRenderer
 from facade.cda.validation import CdaSchema, FullValidator
 from facade.credentials import (
@@ -78,9 +76,6 @@ class Runtime:
     @property
     def send_enabled(self) -> bool:
         return bool(self.settings.dmp.repository_url)
-
-    def base_url(self, request: Request) -> str:
-        return self.settings.base_url or str(request.base_url).rstrip("/") + "/fhir"
 
     # --- conversion ---
     @cached_property
@@ -280,16 +275,19 @@ class Runtime:
                 fh.write(secrets.token_hex(32))
         return path.read_text().strip().encode()
 
-    def submissions(self, status_base: str) -> SubmissionService:
+    def submissions(self) -> SubmissionService:
         if not self.send_enabled:
             raise FacadeError(Problem.SENDING_NOT_CONFIGURED)
+        return self._submission_service
+
+    @cached_property
+    def _submission_service(self) -> SubmissionService:
         return SubmissionService(
             converter=self.converter,
             feeder=self.feeder,
             outbox=self.outbox,
             relay=self.relay,
             patient_secret=self.patient_secret,
-            status_url=lambda sid: f"{status_base}/Task/{sid}",
             inline_wait_seconds=self.attempt_budget(),
         )
 
