@@ -5,16 +5,26 @@ A `Problem` member pairs our stable code (shown in ``OperationOutcome.issue.deta
 ``FacadeError(Problem.X, expression=..., **details)`` or collects issues in a ``ValidationReport`` and
 raises once; ``facade.outcomes`` is the only place that turns them into OperationOutcome.
 
-Tree::
+Tree (every FacadeError subclass of the code base; tests/test_error_tree.py keeps this list true)::
 
     FacadeError
-    ├── RequestError            caller's fault, 4xx, never retried (BundleParseError, BundleValidationError)
+    ├── RequestError            caller's fault, 4xx, never retried
+    │   ├── BundleParseError        not JSON, not a Bundle, structurally invalid FHIR (400)
+    │   ├── BundleValidationError   content problems collected by a ValidationReport (422)
+    │   └── AuthenticationError     401 / 403 at the front door, with its WWW-Authenticate challenge (auth/actor.py)
     ├── DocumentBuildError      our fault, 500 (template, CDA schema)
+    │   └── CdaSchemaError          a rendered CDA fails the ANS XSD (cda/validation.py)
     ├── SecurityError           key / certificate / signing
-    └── DeliveryError           transport, TLS, SOAP fault, RegistryResponse failure (retryable or not)
-        ├── TransportError          no SOAP answer (transport/mtls.py): .retryable, .ambiguous (may have landed)
-        │   └── TlsError            handshake / certificate refused: never retried
-        └── RemoteRejectionError    SOAP Fault or non-Success RegistryResponse (xds/error_mapping.py): .retryable
+    ├── DeliveryError           transport, TLS, SOAP fault, RegistryResponse failure (retryable or not)
+    │   ├── TransportError          no SOAP answer (transport/mtls.py): .retryable, .ambiguous (may have landed)
+    │   │   └── TlsError            handshake / certificate refused: never retried
+    │   └── RemoteRejectionError    SOAP Fault or non-Success RegistryResponse (xds/error_mapping.py): .retryable
+    └── OutboxError             the submission store (outbox/record.py)
+        ├── OutboxUnavailableError      the store cannot be read or written (503)
+        ├── IdempotencyConflictError    also a RequestError: key reused for another request, document already carried
+        ├── UnknownSubmissionError      also a RequestError: no such submission (404)
+        ├── StaleLeaseError             a relay's result after its lease was taken over: dropped
+        └── SubmissionStateError        the record's state does not allow the operation (409)
 
 Add a member here before raising it anywhere; keep codes stable (clients match on them).
 """
