@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import Query
+from fastapi import Depends, Query
 
 from facade.errors import FacadeError, Problem
 
@@ -25,6 +25,9 @@ def audit_search(
 ) -> AuditSearch:
     """GET /AuditEvent parameters; ``date`` is read only when no ``entity`` is given."""
     return AuditSearch(entity, EVERYTHING if entity else date_range(date or []))
+
+
+AuditSearchDep = Annotated[AuditSearch, Depends(audit_search)]
 
 
 def date_range(values: list[str]) -> tuple[datetime, datetime]:
