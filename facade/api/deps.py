@@ -11,7 +11,9 @@ from fastapi import Depends, Header, Request
 
 from facade.auth import Actor, may_audit
 from facade.errors import FacadeError, Problem
+from facade.pipeline import Converter
 from facade.runtime import Runtime
+from facade.settings import InputConfig
 from facade.submissions import SubmissionService
 
 
@@ -29,6 +31,20 @@ def get_base_url(request: Request, runtime: RuntimeDep) -> str:
 
 
 BaseUrlDep = Annotated[str, Depends(get_base_url)]
+
+
+def get_input_limits(runtime: RuntimeDep) -> InputConfig:
+    return runtime.settings.input  # body size and time limits
+
+
+InputLimitsDep = Annotated[InputConfig, Depends(get_input_limits)]
+
+
+def get_converter(runtime: RuntimeDep) -> Converter:
+    return runtime.converter
+
+
+ConverterDep = Annotated[Converter, Depends(get_converter)]
 
 
 def get_submissions(runtime: RuntimeDep) -> SubmissionService:

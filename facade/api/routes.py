@@ -16,6 +16,8 @@ from facade.api.deps import (
     BaseUrlDep,
     CanAuditDep,
     ClientDep,
+    ConverterDep,
+    InputLimitsDep,
     RequestIdDep,
     RuntimeDep,
     SubmissionsDep,
@@ -65,25 +67,26 @@ async def operation_definition() -> JSONResponse:
 @router.post("/DocumentReference/$preview")
 async def preview(
     request: Request,
-    rt: RuntimeDep,
+    limits: InputLimitsDep,
+    converter: ConverterDep,
     validate: Literal["xsd", "full"] = Query("xsd", description="xsd (default) or full"),
 ) -> JSONResponse:
-    body = await read_fhir_body(request, rt.settings.input)
-    conversion = await run_in_threadpool(rt.converter.convert, body, full=(validate == "full"))
+    body = await read_fhir_body(request, limits)
+    conversion = await run_in_threadpool(converter.convert, body, full=(validate == "full"))
     return _fhir(preview_parameters(conversion))
 
 
 async def _submit(
     request: Request,
-    rt: RuntimeDep,
     service: SubmissionsDep,
+    limits: InputLimitsDep,
     options: SubmitOptionsDep,
     client: ClientDep,
     request_id: RequestIdDep,
 ) -> SubmissionResult:
     """The submission shared by ITI-65 and ITI-105 (each words its answer): 501 without a DMP, 415/413/408 from the
     body, then the service."""
-    body = await read_fhir_body(request, rt.settings.input)
+    body = await read_fhir_body(request, limits)
     return await run_in_threadpool(
         service.submit,
         body,
