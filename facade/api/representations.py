@@ -111,7 +111,7 @@ def submission_answer(result: SubmissionResult, base_url: str) -> Answer:
 def published_answer(result: SubmissionResult, base_url: str) -> Answer:
     """ITI-105 is a FHIR create: once delivered, 201 + Location of the DocumentReference (its XDS uniqueId)."""
     answer = submission_answer(result, base_url)
-    if answer.status != 200:
+    if result.disposition is not Disposition.DELIVERED:
         return answer
     created = answer.body["entry"][0]["response"]["location"]
     headers = {**answer.headers, "Location": f"{base_url}/{created}"}
