@@ -3,18 +3,28 @@
 A `Problem` member pairs our stable code (shown in ``OperationOutcome.issue.details.coding.code`` under
 ``PROBLEM_SYSTEM``) with a FHIR IssueType, an HTTP status and a message template. Code raises
 ``FacadeError(Problem.X, expression=..., **details)`` or collects issues in a ``ValidationReport`` and
-raises once; ``facade.api.outcomes`` is the only place that turns them into OperationOutcome.
+raises once; ``facade.outcomes`` is the only place that turns them into OperationOutcome.
 
-Tree::
+Tree (every FacadeError subclass of the code base; tests/test_error_tree.py keeps this list true)::
 
     FacadeError
-    ├── RequestError            caller's fault, 4xx, never retried (BundleParseError, BundleValidationError)
+    ├── RequestError            caller's fault, 4xx, never retried
+    │   ├── BundleParseError        not JSON, not a Bundle, structurally invalid FHIR (400)
+    │   ├── BundleValidationError   content problems collected by a ValidationReport (422)
+    │   └── AuthenticationError     401 / 403 at the front door, with its WWW-Authenticate challenge (auth/actor.py)
     ├── DocumentBuildError      our fault, 500 (template, CDA schema)
+    │   └── CdaSchemaError          a rendered CDA fails the ANS XSD (cda/validation.py)
     ├── SecurityError           key / certificate / signing
-    └── DeliveryError           transport, TLS, SOAP fault, RegistryResponse failure (retryable or not)
-        ├── TransportError          no SOAP answer (transport/mtls.py): .retryable, .ambiguous (may have landed)
-        │   └── TlsError            handshake / certificate refused: never retried
-        └── RemoteRejectionError    SOAP Fault or non-Success RegistryResponse (xds/error_mapping.py): .retryable
+    ├── DeliveryError           transport, TLS, SOAP fault, RegistryResponse failure (retryable or not)
+    │   ├── TransportError          no SOAP answer (transport/mtls.py): .retryable, .ambiguous (may have landed)
+    │   │   └── TlsError            handshake / certificate refused: never retried
+    │   └── RemoteRejectionError    SOAP Fault or non-Success RegistryResponse (xds/error_mapping.py): .retryable
+    └── OutboxError             the submission store (outbox/record.py)
+        ├── OutboxUnavailableError      the store cannot be read or written (503)
+        ├── IdempotencyConflictError    also a RequestError: key reused for another request, document already carried
+        ├── UnknownSubmissionError      also a RequestError: no such submission (404)
+        ├── StaleLeaseError             a relay's result after its lease was taken over: dropped
+        └── SubmissionStateError        the record's state does not allow the operation (409)
 
 Add a member here before raising it anywhere; keep codes stable (clients match on them).
 """
@@ -338,9 +348,12 @@ class Issue:
     severity: str | None = None  # overrides Problem.spec.severity (e.g. downgrade to warning)
     codings: tuple[tuple[str, str], ...] = ()  # extra details.coding (system, code), e.g. XDS errorCode
     diagnostics: str | None = None
+    text: str | None = None  # the message as first rendered (an issue read back from the outbox): wins over details
 
     @property
     def message(self) -> str:
+        if self.text is not None:
+            return self.text
         try:
             return self.problem.spec.message.format(**self.details)
         except (KeyError, IndexError):  # a missing detail must never turn a report into a 500
@@ -373,9 +386,13 @@ class FacadeError(Exception):
 
     @property
     def http_status(self) -> int:
-        """The most severe status among the issues (5xx beats 413 beats 422 beats 400)."""
-        statuses = [i.problem.spec.http_status for i in self.issues if i.is_error] or [self.problem.spec.http_status]
-        return max(statuses, key=_status_rank)
+        return http_status_of(self.problem, self.issues)
+
+
+def http_status_of(problem: Problem, issues: Iterable[Issue]) -> int:
+    """The most severe status among the error issues (5xx beats 413 beats 422 beats 400), else the problem's."""
+    statuses = [i.problem.spec.http_status for i in issues if i.is_error] or [problem.spec.http_status]
+    return max(statuses, key=_status_rank)
 
 
 def _status_rank(status: int) -> tuple[int, int]:

@@ -21,10 +21,9 @@ from typing import Any
 from lxml import etree
 
 from facade import xmldoc
-from facade.api.outcomes import operation_outcome
-from facade.errors import FacadeError, Issue, Problem, RemoteRejectionError, SecurityError, TransportError
+from facade.errors import FacadeError, Problem, RemoteRejectionError, SecurityError, TransportError
 from facade.model.document import SignatureDocument, Submission
-from facade.outbox.record import Failure, OutboxRecord, Payload
+from facade.outbox.record import Failure, OutboxRecord, Payload, delivered_response
 from facade.outbox.relay import DeliveryResult
 from facade.pipeline import Conversion
 from facade.soap.envelope import SoapRequest, build_provide_and_register
@@ -183,25 +182,17 @@ class Feeder:
             response = self.transport.send(request)
             warnings = check_response(response, message_id=request.message_id)
         except TransportError as exc:
-            failure = failure_from(exc)
+            failure = Failure.from_error(exc)
             if exc.retryable:
                 return DeliveryResult.retryable(failure, ambiguous=exc.ambiguous)
             return DeliveryResult.permanent(failure, ambiguous=exc.ambiguous)
         except RemoteRejectionError as exc:
-            failure = failure_from(exc)
+            failure = Failure.from_error(exc)
             reg = exc.response.registry_response if exc.response is not None else None
             if reg is not None and is_duplicate(reg):
                 return DeliveryResult.duplicate(failure)
             return DeliveryResult.retryable(failure) if exc.retryable else DeliveryResult.permanent(failure)
         except FacadeError as exc:  # signing / configuration: retrying cannot help
-            return DeliveryResult.permanent(failure_from(exc))
-        return DeliveryResult.delivered(delivered_summary(warnings))
-
-
-def failure_from(exc: FacadeError) -> Failure:
-    """The stored failure carries the ready OperationOutcome and status, so any later answer repeats it exactly."""
-    return Failure.from_error(exc).with_details(http_status=exc.http_status, outcome=operation_outcome(exc.issues))
-
-
-def delivered_summary(warnings: list[Issue]) -> dict[str, Any]:
-    return {"status": "Success", "warnings": operation_outcome(warnings) if warnings else None}
+            return DeliveryResult.permanent(Failure.from_error(exc))
+        # the stored failure / warnings are domain issues: the API renders them, so every later answer repeats them
+        return DeliveryResult.delivered(delivered_response(warnings))

@@ -19,8 +19,6 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from starlette.requests import Request
-
 from facade.cda.render import CdaRenderer
 from facade.cda.validation import CdaSchema, FullValidator
 from facade.credentials import (
@@ -42,7 +40,7 @@ from facade.outbox.relay import Relay, default_owner
 from facade.outbox.sqlite import SqliteOutbox
 from facade.outbox.store import Outbox
 from facade.pipeline import Converter
-from facade.settings import CredentialConfig, FacilityConfig, Settings, VihfConfig
+from facade.settings import CredentialConfig, Settings
 from facade.soap.saml import AUTOMATE, VihfClaims, VihfSigner, check_claims
 from facade.soap.xades import LotSigner
 from facade.submissions import SubmissionService
@@ -52,7 +50,6 @@ from facade.transport.mtls import MtlsTransport
 log = logging.getLogger("facade")
 
 PLACEHOLDER_INS_CX = "279035121518989^^^&1.2.250.1.213.1.4.10&ISO^NH"  # ANS example test INS (valid key)
-DEMO_OID_ARC = "1.2.250.1.999."  # the example arc of the demo defaults, never valid in production
 
 
 def load_credential(config: CredentialConfig, what: str) -> Credential:
@@ -78,9 +75,6 @@ class Runtime:
     @property
     def send_enabled(self) -> bool:
         return bool(self.settings.dmp.repository_url)
-
-    def base_url(self, request: Request) -> str:
-        return self.settings.base_url or str(request.base_url).rstrip("/") + "/fhir"
 
     # --- conversion ---
     @cached_property
@@ -125,7 +119,8 @@ class Runtime:
 
     def check_startup(self) -> None:
         """Refuse to start, with a clear message, rather than fail per request (issue 3): unreadable validation kit,
-        and when sending is configured: unusable certificates, no XSD check of what is sent, demo identity."""
+        and when sending is configured: unusable certificates, a VIHF the DMP would refuse, no XSD check of what
+        is sent. Unsafe setting values are refused earlier, by Settings itself."""
         try:
             _ = self.converter  # templates, tables and the CDA XSD are loaded now, not on the first request
         except OSError as exc:
@@ -140,45 +135,15 @@ class Runtime:
         config_issues = [i for i in check_claims(self.feeder.claims_for(PLACEHOLDER_INS_CX)) if i.is_error]
         if config_issues:
             raise FacadeError(config_issues[0].problem, issues=config_issues)
-        if s.environment == "production" and s.vihf.lps_homologation == VihfConfig().lps_homologation:
+        if s.environment == "production" and self.converter.schema is None:
             raise FacadeError(
                 Problem.CONFIGURATION,
-                reason="FACADE_VIHF__LPS_HOMOLOGATION must be the DMP homologation number of this installation",
+                reason="FACADE_VALIDATION_KIT is required in production: every CDA is checked against the ANS "
+                "CDA_extended.xsd before it is sent",
             )
-        if s.environment == "production":
-            if self.converter.schema is None:
-                raise FacadeError(
-                    Problem.CONFIGURATION,
-                    reason="FACADE_VALIDATION_KIT is required in production: every CDA is checked against the ANS "
-                    "CDA_extended.xsd before it is sent",
-                )
-            demo = FacilityConfig()
-            if s.facility.source_id.startswith(DEMO_OID_ARC) or s.facility.oid_root.startswith(DEMO_OID_ARC):
-                raise FacadeError(
-                    Problem.CONFIGURATION,
-                    reason="FACADE_FACILITY__SOURCE_ID and __OID_ROOT must be your own OIDs in production "
-                    f"(not under the example arc {DEMO_OID_ARC})",
-                )
-            if (s.facility.finess_ej, s.facility.finess_eg) == (demo.finess_ej, demo.finess_eg):
-                raise FacadeError(
-                    Problem.CONFIGURATION,
-                    reason="FACADE_FACILITY__FINESS_EJ / __FINESS_EG still hold the demo values",
-                )
         now = datetime.now(UTC)
         check_client_auth_credential(self.auth_credential, now)
         check_signing_credential(self.sign_credential, now)
-        if self.settings.dmp.ca_bundle is None:
-            raise FacadeError(
-                Problem.CONFIGURATION, reason="FACADE_DMP__CA_BUNDLE (the DMP's CA certificates) is required"
-            )
-        lease = self.settings.outbox.lease_seconds
-        if lease <= self.attempt_budget():
-            raise FacadeError(
-                Problem.CONFIGURATION,
-                reason=f"FACADE_OUTBOX__LEASE_SECONDS ({lease}) must exceed one attempt's worst case "
-                f"({self.attempt_budget()} s: pool + connect + write + read timeouts), or a slow attempt could be "
-                "claimed and sent twice",
-            )
         _ = self.feeder  # builds the signers and the TLS context now, not on the first request
 
     @cached_property
@@ -262,11 +227,6 @@ class Runtime:
             lease=timedelta(seconds=o.lease_seconds),
         )
 
-    def attempt_budget(self) -> float:
-        """Worst-case seconds one attempt can take: waiting for a connection, connecting, writing, reading."""
-        d = self.settings.dmp
-        return d.pool_timeout + d.connect_timeout + d.write_timeout + d.read_timeout
-
     @cached_property
     def patient_secret(self) -> bytes:
         configured = self.settings.outbox.patient_hash_secret
@@ -280,17 +240,20 @@ class Runtime:
                 fh.write(secrets.token_hex(32))
         return path.read_text().strip().encode()
 
-    def submissions(self, status_base: str) -> SubmissionService:
+    def submissions(self) -> SubmissionService:
         if not self.send_enabled:
             raise FacadeError(Problem.SENDING_NOT_CONFIGURED)
+        return self._submission_service
+
+    @cached_property
+    def _submission_service(self) -> SubmissionService:
         return SubmissionService(
             converter=self.converter,
             feeder=self.feeder,
             outbox=self.outbox,
             relay=self.relay,
             patient_secret=self.patient_secret,
-            status_url=lambda sid: f"{status_base}/Task/{sid}",
-            inline_wait_seconds=self.attempt_budget(),
+            inline_wait_seconds=self.settings.dmp.attempt_budget(),
         )
 
     def start(self) -> None:

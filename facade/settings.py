@@ -1,7 +1,8 @@
 """Settings: built in one place from FACADE_* environment variables (nested with "__") and an optional TOML file.
 
-Library modules never import this; ``facade.app.create_app`` turns settings into objects. Unsafe values are refused
-at start-up (e.g. a plain-http DMP URL outside development, INS test OIDs in production).
+Library modules never import this; ``facade.runtime`` turns settings into objects. Unsafe values are refused here,
+when the settings are built, all of them at once (e.g. a plain-http DMP URL, INS test OIDs or demo identifiers in
+production, a lease shorter than one attempt); ``Runtime.check_startup`` adds only what needs files or keys.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from facade.model.document import (
     FacilitySettings,
 )
 
+DEMO_OID_ARC = "1.2.250.1.999."  # the example arc of the demo defaults, never valid in production
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_KIT = PROJECT_ROOT.parent / "shared" / "conformance-kit"
 
@@ -135,6 +137,10 @@ class DmpConfig(BaseModel):
     vihf_signature: Literal["rsa-sha256", "rsa-sha1"] = "rsa-sha256"
     # UNCERTAIN (§1.2): GIE samples write "Authentification_mode", the ANS mapping/kit/DRIM "Authentification_Mode".
     vihf_mode_attribute: str = "Authentification_Mode"
+
+    def attempt_budget(self) -> float:
+        """Worst-case seconds one attempt can take: waiting for a connection, connecting, writing, reading."""
+        return self.pool_timeout + self.connect_timeout + self.write_timeout + self.read_timeout
 
 
 class VihfConfig(BaseModel):
@@ -315,15 +321,48 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_unsafe(self) -> Settings:
+        refusals = self.refusals()
+        if refusals:  # all of them at once: an operator fixes the configuration in one round
+            raise ValueError("; ".join(refusals))
+        return self
+
+    def refusals(self) -> list[str]:
+        """Every unsafe or contradictory value, naming the setting to change (empty: these settings can serve).
+        What needs files or keys (certificates, the validation kit) is checked by ``Runtime.check_startup``."""
+        out: list[str] = []
         url = self.dmp.repository_url
         if url and not url.startswith("https://"):
-            raise ValueError(f"dmp.repository_url must be https:// (got {url!r})")
+            out.append(f"dmp.repository_url must be https:// (got {url!r})")
         if self.environment == "production" and self.input.accept_test_ins:
-            raise ValueError("input.accept_test_ins (INS test/demo OIDs) is refused in production")
-        auth_problems = self.auth.problems(self.environment)
-        if auth_problems:
-            raise ValueError("; ".join(auth_problems))
-        return self
+            out.append("input.accept_test_ins (INS test/demo OIDs) is refused in production")
+        out += self.auth.problems(self.environment)
+        if url:
+            out += self._sending_refusals()
+        return out
+
+    def _sending_refusals(self) -> list[str]:
+        out: list[str] = []
+        if self.environment == "production":
+            if self.vihf.lps_homologation == VihfConfig().lps_homologation:
+                out.append("FACADE_VIHF__LPS_HOMOLOGATION must be the DMP homologation number of this installation")
+            if self.facility.source_id.startswith(DEMO_OID_ARC) or self.facility.oid_root.startswith(DEMO_OID_ARC):
+                out.append(
+                    "FACADE_FACILITY__SOURCE_ID and __OID_ROOT must be your own OIDs in production "
+                    f"(not under the example arc {DEMO_OID_ARC})"
+                )
+            demo = FacilityConfig()
+            if (self.facility.finess_ej, self.facility.finess_eg) == (demo.finess_ej, demo.finess_eg):
+                out.append("FACADE_FACILITY__FINESS_EJ / __FINESS_EG still hold the demo values")
+        if self.dmp.ca_bundle is None:
+            out.append("FACADE_DMP__CA_BUNDLE (the DMP's CA certificates) is required")
+        lease, budget = self.outbox.lease_seconds, self.dmp.attempt_budget()
+        if lease <= budget:
+            out.append(
+                f"FACADE_OUTBOX__LEASE_SECONDS ({lease}) must exceed one attempt's worst case "
+                f"({budget} s: pool + connect + write + read timeouts), or a slow attempt could be "
+                "claimed and sent twice"
+            )
+        return out
 
     def resolved_kit(self) -> Path | None:
         if self.validation_kit is not None:

@@ -1,34 +1,79 @@
-"""Accepting a submission: convert, prepare, persist BEFORE sending, try once inline, answer from the record.
+"""Accepting a submission: convert, prepare, persist BEFORE sending, try once inline, report from the record.
 
-The answer is always derived from the stored record, so an idempotent replay, a status query and the first
-answer say the same thing:
-- delivered -> 200 transaction-response (one entry per request entry, in order; XDS warnings in the outcome)
-- pending / sending / failed (retry scheduled) -> 202 Accepted + Content-Location of the status resource
-- dead (permanent failure, or retry horizon exhausted) -> the stored OperationOutcome with its status
+The service speaks the domain: ``submit`` returns a ``SubmissionResult`` read from the stored record, so an
+idempotent replay, a status query and the first answer say the same thing. What a result means in FHIR and HTTP
+(transaction-response, 202 + status location, OperationOutcome) is ``facade.api.representations``' business:
+- delivered -> the DMP accepted the documents (its warnings kept)
+- queued -> pending / sending / failed with a retry scheduled: delivery goes on in the background
+- refused -> dead (permanent failure, or retry horizon exhausted), with the Problems that refused it
+Invalid input is refused before anything is stored: ``submit`` raises the FacadeError.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
-from typing import Any
+from datetime import datetime
+from enum import StrEnum
 
-from facade.api.outcomes import operation_outcome
 from facade.errors import FacadeError, Issue, Problem
 from facade.feeding import Feeder
-from facade.outbox.audit import AuditEvent, patient_hash
-from facade.outbox.record import NewSubmission, State, SubmissionStatus
+from facade.outbox.audit import AuditEntry, AuditEvent, patient_hash
+from facade.outbox.record import (
+    NewSubmission,
+    State,
+    SubmissionStatus,
+    delivered_warnings,
+    issue_to_json,
+)
 from facade.outbox.relay import Relay
 from facade.outbox.store import Outbox, client_idempotency_key, request_fingerprint
 from facade.pipeline import Converter, require_valid
 
 
+class Disposition(StrEnum):
+    DELIVERED = "delivered"
+    QUEUED = "queued"
+    REFUSED = "refused"
+
+
+_DISPOSITION = {
+    State.PENDING: Disposition.QUEUED,
+    State.SENDING: Disposition.QUEUED,
+    State.FAILED: Disposition.QUEUED,
+    State.DELIVERED: Disposition.DELIVERED,
+    State.DEAD: Disposition.REFUSED,
+}
+
+
 @dataclass(frozen=True)
-class Answer:
-    status: int
-    body: dict[str, Any]
-    headers: dict[str, str]
+class SubmissionResult:
+    """Where a submission stands, read from its record. ``replayed``: an idempotent replay of a request already
+    accepted (nothing rebuilt or resent)."""
+
+    record: SubmissionStatus
+    replayed: bool = False
+
+    @property
+    def disposition(self) -> Disposition:
+        return _DISPOSITION[self.record.state]
+
+    @property
+    def warnings(self) -> list[Issue]:
+        """Delivered: the DMP's warnings (XDS codes kept as codings)."""
+        return delivered_warnings(self.record.response) if self.record.state is State.DELIVERED else []
+
+    @property
+    def problem(self) -> Problem:
+        """Refused: the problem that decided (the stored failure's code; ``information`` if it is unknown)."""
+        error = self.record.last_error
+        return (error.problem if error is not None else None) or Problem.INFORMATION
+
+    @property
+    def problems(self) -> list[Issue]:
+        """Refused or queued after a failed attempt: the issues of the last failure (empty when it stored none)."""
+        error = self.record.last_error
+        return error.issues if error is not None and self.record.state is not State.DELIVERED else []
 
 
 class SubmissionService:
@@ -40,7 +85,6 @@ class SubmissionService:
         outbox: Outbox,
         relay: Relay,
         patient_secret: bytes,
-        status_url: Callable[[str], str],  # submission id -> absolute URL of its status resource
         inline_wait_seconds: float = 30.0,  # how long an inline attempt taken by a background worker is awaited
     ) -> None:
         self.inline_wait_seconds = inline_wait_seconds
@@ -49,7 +93,6 @@ class SubmissionService:
         self.outbox = outbox
         self.relay = relay
         self.patient_secret = patient_secret
-        self.status_url = status_url
 
     def submit(
         self,
@@ -59,13 +102,13 @@ class SubmissionService:
         idempotency_key: str | None = None,
         respond_async: bool = False,
         request_id: str | None = None,
-    ) -> Answer:
+    ) -> SubmissionResult:
         fingerprint = request_fingerprint(body)
         key = client_idempotency_key(actor, idempotency_key) if idempotency_key else None
         if key is not None:
             existing = self.outbox.find_by_idempotency_key(key)
             if existing is not None and existing.fingerprint == fingerprint:
-                return self.answer(existing)  # a client retry: same answer, nothing rebuilt or resent
+                return SubmissionResult(existing, replayed=True)  # a client retry: nothing rebuilt or resent
         try:
             conversion = self.converter.convert(body)
             require_valid(conversion)
@@ -80,7 +123,7 @@ class SubmissionService:
         context = {
             "submission_unique_id": submission.unique_id,
             "entries": [asdict(e) for e in conversion.mapping.entries],
-            "warnings": operation_outcome(conversion.all_issues()) if conversion.all_issues() else None,
+            "warnings": [issue_to_json(i) for i in conversion.all_issues()],
         }
         result = self.outbox.enqueue(
             NewSubmission(
@@ -105,7 +148,7 @@ class SubmissionService:
                 record = self._settled(record)
             refreshed = self.outbox.get(record.id)
             record = refreshed if refreshed is not None else record
-        return self.answer(record)
+        return SubmissionResult(record, replayed=not result.created)
 
     def _settled(self, record: SubmissionStatus) -> SubmissionStatus:
         deadline = time.monotonic() + self.inline_wait_seconds
@@ -116,76 +159,16 @@ class SubmissionService:
             time.sleep(0.05)
         return record
 
-    def answer(self, record: SubmissionStatus) -> Answer:
-        location = self.status_url(record.id)
-        if record.state is State.DELIVERED:
-            return Answer(200, transaction_response(record), {"Content-Location": location})
-        if record.state is State.DEAD and record.last_error is not None:
-            details = record.last_error.details
-            outcome = details.get("outcome") or operation_outcome(
-                [Issue(Problem.INFORMATION, details={"text": record.last_error.message})]
-            )
-            return Answer(int(details.get("http_status", 502)), outcome, {"Content-Location": location})
-        issues = [
-            Issue(
-                Problem.SUBMISSION_QUEUED,
-                details={"state": _STATE_TEXT[record.state], "location": location},
-                severity="information",
-            )
-        ]
-        if record.last_error is not None:
-            issues.append(
-                Issue(
-                    Problem.SUBMISSION_LAST_ERROR,
-                    details={"code": record.last_error.code, "message": record.last_error.message},
-                    severity="warning",
-                    # the DMP's own codes (XDS errorCode, SOAP fault code) stay machine-readable while retrying
-                    codings=_last_error_codings(record.last_error.details),
-                )
-            )
-        return Answer(202, operation_outcome(issues), {"Content-Location": location, "Location": location})
+    def status(self, submission_id: str, *, actor: str, sees_all: bool) -> SubmissionResult:
+        """A submission as its client (or an auditor, ``sees_all``) may see it; another client's submission is as
+        invisible as a missing one."""
+        record = self.outbox.get(submission_id)
+        if record is None or not (record.actor == actor or sees_all):
+            raise FacadeError(Problem.NOT_FOUND, text=f"no submission {submission_id}")
+        return SubmissionResult(record)
 
-
-_STATE_TEXT = {
-    State.PENDING: "queued",
-    State.SENDING: "in progress",
-    State.FAILED: "waiting for a retry",
-    State.DELIVERED: "done",
-    State.DEAD: "abandoned",
-}
-
-
-def transaction_response(record: SubmissionStatus) -> dict[str, Any]:
-    """MHD / PDSm ProvideDocumentBundleResponse: one entry per request entry, same order."""
-    context = record.context
-    response = record.response or {}
-    warnings = response.get("warnings")
-    entries: list[dict[str, Any]] = []
-    for entry in context.get("entries", []):
-        rtype = entry["resource_type"]
-        rid = entry.get("unique_id") or _id_from_fullurl(entry.get("full_url")) or f"{record.id}-{entry['index']}"
-        item: dict[str, Any] = {"status": "201 Created", "location": f"{rtype}/{rid}"}
-        if rtype == "DocumentReference" and warnings:
-            item["outcome"] = warnings  # XDS warnings travel with the document they concern
-        if record.delivered_at is not None:
-            item["lastModified"] = record.delivered_at.isoformat()
-        entries.append({"response": item})
-    if not entries:
-        entries.append({"response": {"status": "201 Created", "location": f"DocumentReference/{record.id}"}})
-    return {"resourceType": "Bundle", "type": "transaction-response", "entry": entries}
-
-
-def _last_error_codings(details: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
-    """The (system, code) pairs of the stored failure's issues (``Failure.from_error``), without repeats."""
-    pairs: dict[tuple[str, str], None] = {}
-    for issue in details.get("issues") or ():
-        for coding in issue.get("codings") or ():
-            if isinstance(coding, list | tuple) and len(coding) == 2:
-                pairs[(str(coding[0]), str(coding[1]))] = None
-    return tuple(pairs)
-
-
-def _id_from_fullurl(full_url: str | None) -> str | None:
-    if not full_url:
-        return None
-    return full_url.rsplit(":", 1)[-1].rsplit("/", 1)[-1] or None
+    def audit_trail(self, entity: str | None, period: tuple[datetime, datetime]) -> list[AuditEntry]:
+        """The audit entries of one submission (``entity``), else those recorded in ``period`` [start, end)."""
+        if entity:
+            return self.outbox.audit_for_submission(entity)
+        return self.outbox.audit_between(*period)

@@ -11,8 +11,8 @@ from facade.cli import demo_settings
 from facade.pki import TestPki
 from facade.runtime import Runtime
 from facade.soap.envelope import SoapRequest, build_response
+from facade.soap.registry_response import RegistryError, RegistryResponse, ResponseStatus
 from facade.transport.base import FunctionTransport
-from facade.xds.registry_response import RegistryError, RegistryResponse, ResponseStatus
 
 DMP_URL = "https://dmp.invalid/si-dmp-server/v2/services/repository"  # never contacted
 Handler = Callable[[SoapRequest], tuple[str, bytes]]

@@ -57,3 +57,62 @@ def test_production_ins_policy_excludes_test_oids() -> None:
 
     oids = InputConfig().accepted_ins_oids()
     assert oids == {"1.2.250.1.213.1.4.8", "1.2.250.1.213.1.4.9"}
+
+
+def _production_sending(tmp_path: Path, **overrides: object) -> dict[str, object]:
+    """Production settings that send to a DMP, with the API authenticated (OAuth2 behind a TLS proxy)."""
+    key = tmp_path / "issuer.pem"
+    key.write_text("not read by Settings")
+    values: dict[str, object] = {
+        "environment": "production",
+        "auth": {
+            "mode": "oauth2",
+            "tls_terminated_upstream": True,
+            "oauth2": {"issuer": "https://idp.example", "audience": "facade", "public_keys": [key]},
+        },
+        "dmp": {"repository_url": "https://dmp.example/repository", "ca_bundle": tmp_path / "ca.pem"},
+        "vihf": {"lps_homologation": "HOMOL-42"},
+        "facility": {
+            "finess_ej": "690000878",
+            "finess_eg": "690000880",
+            "source_id": "1.2.250.1.71.1.1",
+            "oid_root": "1.2.250.1.71.1.1.1",
+        },
+    }
+    return {**values, **overrides}
+
+
+def test_production_sending_settings_of_a_real_installation_are_accepted(tmp_path: Path) -> None:
+    s = Settings(**_production_sending(tmp_path))  # type: ignore[arg-type]
+    assert s.refusals() == []
+
+
+def test_every_unsafe_sending_value_is_refused_at_once(tmp_path: Path) -> None:
+    values = _production_sending(
+        tmp_path,
+        dmp={"repository_url": "https://dmp.example/repository", "read_timeout": 400},  # no CA bundle
+        vihf={},  # NON-HOMOLOGUE
+        facility={},  # the demo FINESS and OIDs
+    )
+    with pytest.raises(ValidationError) as refused:
+        Settings(**values)  # type: ignore[arg-type]
+    (error,) = refused.value.errors()  # one error listing every refusal, each naming its setting
+    for expected in (
+        "FACADE_VIHF__LPS_HOMOLOGATION must be the DMP homologation number",
+        "FACADE_FACILITY__SOURCE_ID and __OID_ROOT must be your own OIDs in production",
+        "FACADE_FACILITY__FINESS_EJ / __FINESS_EG still hold the demo values",
+        "FACADE_DMP__CA_BUNDLE (the DMP's CA certificates) is required",
+        "FACADE_OUTBOX__LEASE_SECONDS (300.0) must exceed one attempt's worst case (500.0 s",
+    ):
+        assert expected in error["msg"]
+
+
+def test_demo_identity_is_allowed_in_development_but_not_a_short_lease(tmp_path: Path) -> None:
+    dmp = {"repository_url": "https://dmp.example/repository", "ca_bundle": tmp_path / "ca.pem"}
+    assert Settings(environment="development", dmp=dmp).refusals() == []  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="FACADE_OUTBOX__LEASE_SECONDS"):
+        Settings(environment="development", dmp=dmp, outbox={"lease_seconds": 60})  # type: ignore[arg-type]
+
+
+def test_nothing_about_sending_is_refused_when_sending_is_off() -> None:
+    assert Settings(environment="development", outbox={"lease_seconds": 1}).refusals() == []  # type: ignore[arg-type]

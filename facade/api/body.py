@@ -7,6 +7,7 @@ import asyncio
 from fastapi import Request
 
 from facade.errors import BundleParseError, FacadeError, Problem
+from facade.settings import InputConfig
 
 JSON_TYPES = ("application/fhir+json", "application/json", "application/json+fhir")
 
@@ -45,3 +46,9 @@ async def _read(request: Request, limit: int) -> bytes:
             raise FacadeError(Problem.BODY_TOO_LARGE, size=f"more than {limit}", limit=limit)
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+async def read_fhir_body(request: Request, limits: InputConfig) -> bytes:
+    """A FHIR JSON body: the content type first (415), then the body within the size and time limits."""
+    check_content_type(request)
+    return await read_limited_body(request, limits.max_body_bytes, limits.body_timeout_seconds)

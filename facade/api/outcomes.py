@@ -1,7 +1,8 @@
-"""The one place where facade errors become FHIR OperationOutcome bodies and HTTP statuses.
+"""The exception handlers: every error becomes an HTTP answer whose body is an OperationOutcome.
 
-Routes never build error bodies: they raise FacadeError (or return issues) and the handlers here answer.
-Every error, including 404/405/415 and unexpected ones, is an OperationOutcome (never HTML, never empty).
+Routes never build error bodies: they raise FacadeError and the handlers here answer, with the one translation of
+``facade.outcomes``. Every error, including 404/405/415 and unexpected ones, is an OperationOutcome (never HTML,
+never empty).
 """
 
 from __future__ import annotations
@@ -15,33 +16,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from facade.errors import PROBLEM_SYSTEM, FacadeError, Issue, Problem
+from facade.errors import FacadeError, Issue, Problem
+from facade.outcomes import FHIR_JSON, operation_outcome
 
-FHIR_JSON = "application/fhir+json"
+__all__ = ["FHIR_JSON", "install_handlers", "operation_outcome", "outcome_response"]
 log = logging.getLogger("facade.api")
-
-
-def issue_to_fhir(issue: Issue) -> dict[str, Any]:
-    spec = issue.problem.spec
-    codings = [{"system": PROBLEM_SYSTEM, "code": spec.code}]
-    codings += [{"system": system, "code": code} for system, code in issue.codings]
-    out: dict[str, Any] = {
-        "severity": issue.effective_severity,
-        "code": spec.issue_type,
-        "details": {"coding": codings, "text": issue.message},
-    }
-    if issue.diagnostics:
-        out["diagnostics"] = issue.diagnostics
-    if issue.expression:
-        out["expression"] = [issue.expression]
-    return out
-
-
-def operation_outcome(issues: Iterable[Issue]) -> dict[str, Any]:
-    fhir_issues = [issue_to_fhir(i) for i in issues]
-    if not fhir_issues:  # an OperationOutcome needs at least one issue
-        fhir_issues = [issue_to_fhir(Issue(Problem.INFORMATION, details={"text": "All OK"}))]
-    return {"resourceType": "OperationOutcome", "issue": fhir_issues}
 
 
 def outcome_response(status: int, issues: Iterable[Issue], headers: dict[str, str] | None = None) -> JSONResponse:

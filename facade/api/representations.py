@@ -1,19 +1,31 @@
-"""FHIR representations of our results: the $preview Parameters, and (for feeding) transaction-response bundles."""
+"""FHIR representations of our results, with their HTTP status: the one place that turns the services' domain
+results into FHIR resources: $preview Parameters, the answers to a submission (transaction-response, ITI-105
+created, 202 queued, the refusal's OperationOutcome), the submission Task, AuditEvents and search sets."""
 
 from __future__ import annotations
 
 import base64
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from lxml import etree
 
-from facade.api.outcomes import operation_outcome
-from facade.errors import PROBLEM_SYSTEM
+from facade.errors import PROBLEM_SYSTEM, Issue, Problem, http_status_of
 from facade.outbox.audit import AuditEntry
 from facade.outbox.record import State, SubmissionStatus
+from facade.outcomes import operation_outcome
 from facade.pipeline import Conversion
-from facade.submissions import Answer
+from facade.submissions import Disposition, SubmissionResult
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An HTTP answer with a FHIR body."""
+
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str]
 
 
 def preview_parameters(conversion: Conversion) -> dict[str, Any]:
@@ -68,10 +80,99 @@ def submission_task(record: SubmissionStatus, answer: Answer) -> dict[str, Any]:
     if record.last_error is not None and record.state is not State.DELIVERED:
         error = record.last_error
         codings = [{"system": PROBLEM_SYSTEM, "code": error.code}]
-        for issue in error.details.get("issues", []):
-            codings += [{"system": system, "code": code} for system, code in issue.get("codings", [])]
+        for issue in error.issues:
+            codings += [{"system": system, "code": code} for system, code in issue.codings]
         task["statusReason"] = {"coding": codings, "text": f"{error.code}: {error.message}"}
     return task
+
+
+def status_location(base_url: str, submission_id: str) -> str:
+    return f"{base_url}/Task/{submission_id}"
+
+
+def submission_answer(result: SubmissionResult, base_url: str) -> Answer:
+    """ITI-65 (and the status Task's output): what the POST answers for this result, now."""
+    record = result.record
+    location = status_location(base_url, record.id)
+    if result.disposition is Disposition.DELIVERED:
+        return Answer(200, transaction_response(record, result.warnings), {"Content-Location": location})
+    if result.disposition is Disposition.REFUSED and record.last_error is not None:
+        issues = result.problems
+        if issues:
+            status = http_status_of(result.problem, issues)
+        else:  # a failure stored without issues (e.g. an unexpected error in the relay)
+            status, issues = 502, [Issue(Problem.INFORMATION, details={"text": record.last_error.message})]
+        return Answer(status, operation_outcome(issues), {"Content-Location": location})
+    return Answer(
+        202, operation_outcome(_queued_issues(result, location)), {"Content-Location": location, "Location": location}
+    )
+
+
+def published_answer(result: SubmissionResult, base_url: str) -> Answer:
+    """ITI-105 is a FHIR create: once delivered, 201 + Location of the DocumentReference (its XDS uniqueId)."""
+    answer = submission_answer(result, base_url)
+    if result.disposition is not Disposition.DELIVERED:
+        return answer
+    created = answer.body["entry"][0]["response"]["location"]
+    headers = {**answer.headers, "Location": f"{base_url}/{created}"}
+    text = f"Created {created}: delivered to the DMP"
+    return Answer(201, operation_outcome([Issue(Problem.INFORMATION, details={"text": text})]), headers)
+
+
+_STATE_TEXT = {
+    State.PENDING: "queued",
+    State.SENDING: "in progress",
+    State.FAILED: "waiting for a retry",
+    State.DELIVERED: "done",
+    State.DEAD: "abandoned",
+}
+
+
+def _queued_issues(result: SubmissionResult, location: str) -> list[Issue]:
+    record = result.record
+    issues = [
+        Issue(
+            Problem.SUBMISSION_QUEUED,
+            details={"state": _STATE_TEXT[record.state], "location": location},
+            severity="information",
+        )
+    ]
+    if record.last_error is not None:
+        # the DMP's own codes (XDS errorCode, SOAP fault code) stay machine-readable while retrying
+        codings = dict.fromkeys(c for issue in result.problems for c in issue.codings)
+        issues.append(
+            Issue(
+                Problem.SUBMISSION_LAST_ERROR,
+                details={"code": record.last_error.code, "message": record.last_error.message},
+                severity="warning",
+                codings=tuple(codings),
+            )
+        )
+    return issues
+
+
+def transaction_response(record: SubmissionStatus, warnings: list[Issue]) -> dict[str, Any]:
+    """MHD / PDSm ProvideDocumentBundleResponse: one entry per request entry, same order."""
+    outcome = operation_outcome(warnings) if warnings else None
+    entries: list[dict[str, Any]] = []
+    for entry in record.context.get("entries", []):
+        rtype = entry["resource_type"]
+        rid = entry.get("unique_id") or _id_from_fullurl(entry.get("full_url")) or f"{record.id}-{entry['index']}"
+        item: dict[str, Any] = {"status": "201 Created", "location": f"{rtype}/{rid}"}
+        if rtype == "DocumentReference" and outcome:
+            item["outcome"] = outcome  # XDS warnings travel with the document they concern
+        if record.delivered_at is not None:
+            item["lastModified"] = record.delivered_at.isoformat()
+        entries.append({"response": item})
+    if not entries:
+        entries.append({"response": {"status": "201 Created", "location": f"DocumentReference/{record.id}"}})
+    return {"resourceType": "Bundle", "type": "transaction-response", "entry": entries}
+
+
+def _id_from_fullurl(full_url: str | None) -> str | None:
+    if not full_url:
+        return None
+    return full_url.rsplit(":", 1)[-1].rsplit("/", 1)[-1] or None
 
 
 _AUDIT_OUTCOME = {"delivered": "0", "enqueued": "0", "replayed": "0", "attempt": "0", "requeued": "0"}

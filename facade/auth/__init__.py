@@ -3,6 +3,7 @@ development mode. ``AuthMiddleware`` guards every path except a short public lis
 ``request.state.actor`` for the routes and the audit trail."""
 
 from facade.auth.actor import DEVELOPMENT_ACTOR, Actor, AuthenticationError
+from facade.auth.authorization import may_audit
 from facade.auth.bearer import BearerPolicy, BearerVerifier, KeySet
 from facade.auth.certificate import ClientCertificatePolicy
 from facade.auth.middleware import (
@@ -28,4 +29,5 @@ __all__ = [
     "ClientCertificatePolicy",
     "DevelopmentAuthenticator",
     "KeySet",
+    "may_audit",
 ]

@@ -1,8 +1,8 @@
 """Deny by default: every HTTP request must authenticate, except a short list of public paths.
 
 A pure ASGI middleware (not a route dependency), so a route added later is protected without anyone remembering to
-protect it, and unknown paths answer 401 before 404 (no route discovery without credentials). Refusals are written
-with ``facade.api.outcomes.outcome_response``, the one OperationOutcome translation point.
+protect it, and unknown paths answer 401 before 404 (no route discovery without credentials). Refusals are
+OperationOutcomes written with ``facade.outcomes``, the one translation point (this layer sits below the API).
 """
 
 from __future__ import annotations
@@ -11,14 +11,15 @@ import logging
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from facade.api.outcomes import outcome_response
 from facade.auth.actor import DEVELOPMENT_ACTOR, Actor, AuthenticationError
 from facade.auth.bearer import BearerVerifier
 from facade.auth.certificate import ClientCertificatePolicy
 from facade.errors import Problem
 from facade.logs.context import current_request
+from facade.outcomes import FHIR_JSON, operation_outcome
 
 # FHIR convention: the CapabilityStatement is readable without credentials; /health for load balancers.
 PUBLIC_PATHS = frozenset({"/fhir/metadata", "/health"})
@@ -93,7 +94,10 @@ class AuthMiddleware:
             if scope["type"] != "http":
                 return  # websocket: closing without accepting is a 403 at the handshake
             headers = {"WWW-Authenticate": exc.challenge} if exc.challenge else None
-            await outcome_response(exc.http_status, exc.issues, headers=headers)(scope, receive, send)
+            refusal = JSONResponse(
+                operation_outcome(exc.issues), status_code=exc.http_status, media_type=FHIR_JSON, headers=headers
+            )
+            await refusal(scope, receive, send)
             return
         state["actor"] = actor
         ctx = current_request()

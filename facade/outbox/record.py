@@ -17,7 +17,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from facade.errors import FacadeError, Problem, RequestError
+from facade.errors import FacadeError, Issue, Problem, RequestError
+from facade.outcomes import issues_from_outcome, problem_for_code
 
 
 class State(StrEnum):
@@ -40,9 +41,34 @@ class Payload:
     body: bytes
 
 
+def issue_to_json(issue: Issue) -> dict[str, Any]:
+    """An Issue as the outbox stores it: our problem code, the message as rendered, severity, FHIRPath expression,
+    extra codings (XDS errorCode, SOAP fault codes) and diagnostics. No HTTP status: the API derives it."""
+    out: dict[str, Any] = {"code": issue.problem.spec.code, "message": issue.message}
+    if issue.codings:
+        out["codings"] = [list(c) for c in issue.codings]
+    out["severity"] = issue.effective_severity
+    if issue.expression:
+        out["expression"] = issue.expression
+    if issue.diagnostics:
+        out["diagnostics"] = issue.diagnostics
+    return out
+
+
+def issue_from_json(data: Mapping[str, Any]) -> Issue:
+    return Issue(
+        problem_for_code(str(data.get("code", ""))) or Problem.INFORMATION,
+        data.get("expression"),
+        severity=data.get("severity"),
+        codings=tuple((str(c[0]), str(c[1])) for c in data.get("codings") or () if len(c) == 2),
+        diagnostics=data.get("diagnostics"),
+        text=str(data.get("message", "")),
+    )
+
+
 @dataclass(frozen=True)
 class Failure:
-    """Why an attempt failed: a stable code (our Problem code or the XDS errorCode) and a message.
+    """Why an attempt failed: a stable code (our Problem code or the XDS errorCode), a message, and the issues.
 
     Stored as JSON in ``last_error``; never carries an INS, a name or a key (callers pass codes and texts
     produced by the transport / RegistryResponse, which hold none)."""
@@ -60,19 +86,38 @@ class Failure:
 
     @classmethod
     def from_error(cls, error: FacadeError) -> Failure:
-        """Summarise a FacadeError: first issue's code and message; every issue listed in details."""
-        issues = [
-            {
-                "code": issue.problem.spec.code,
-                "message": issue.message,
-                **({"codings": [list(c) for c in issue.codings]} if issue.codings else {}),
-            }
-            for issue in error.issues
-        ]
-        return cls(error.problem.spec.code, str(error), {"issues": issues})
+        """Summarise a FacadeError: first issue's code and message; every issue kept in details (domain form)."""
+        return cls(error.problem.spec.code, str(error), {"issues": [issue_to_json(i) for i in error.issues]})
 
     def with_details(self, **extra: Any) -> Failure:
         return Failure(self.code, self.message, {**self.details, **extra})
+
+    @property
+    def problem(self) -> Problem | None:
+        return problem_for_code(self.code)
+
+    @property
+    def issues(self) -> list[Issue]:
+        """The stored issues. Records written before the outbox stored domain issues hold the rendered
+        OperationOutcome under ``outcome`` (with ``http_status``): it is read back (compatibility read)."""
+        legacy = self.details.get("outcome")
+        if isinstance(legacy, Mapping):
+            return issues_from_outcome(legacy)
+        return [issue_from_json(i) for i in self.details.get("issues") or () if isinstance(i, Mapping)]
+
+
+def delivered_response(warnings: list[Issue]) -> dict[str, Any]:
+    """What the outbox stores for a delivered submission: the DMP's verdict and its warnings (domain issues)."""
+    return {"status": "Success", "issues": [issue_to_json(i) for i in warnings]}
+
+
+def delivered_warnings(response: Mapping[str, Any] | None) -> list[Issue]:
+    """The warnings of a delivered record; older records stored them rendered (``warnings``: OperationOutcome)."""
+    response = response or {}
+    legacy = response.get("warnings")
+    if isinstance(legacy, Mapping):
+        return issues_from_outcome(legacy)
+    return [issue_from_json(i) for i in response.get("issues") or () if isinstance(i, Mapping)]
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,7 @@ from facade.simulator.soap12 import (
     registry_response,
 )
 from facade.simulator.vihf import ATTR_RESOURCE_ID, SignatureVerifier, Vihf, check_attributes, verify_and_read
-from facade.xds.registry_response import RegistryError, Severity
+from facade.soap.registry_response import RegistryError, Severity
 
 log = logging.getLogger("facade.simulator")
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from lxml import etree
 
 from facade import xmldoc
-from facade.xds.registry_response import RegistryError, RegistryResponse
-from facade.xds.registry_response import build as build_registry_response
+from facade.soap.registry_response import RegistryError, RegistryResponse
+from facade.soap.registry_response import build as build_registry_response
 
 SOAP12_NS = "http://www.w3.org/2003/05/soap-envelope"
 SOAP11_NS = "http://schemas.xmlsoap.org/soap/envelope/"
@@ -163,7 +163,7 @@ def _envelope(action: str, relates_to: str | None) -> tuple[etree._Element, etre
 
 
 def registry_response(errors: Sequence[RegistryError], relates_to: str | None) -> bytes:
-    """rs:RegistryResponse (built by facade.xds.registry_response): Success when no error-severity item (warnings
+    """rs:RegistryResponse (built by facade.soap.registry_response): Success when no error-severity item (warnings
     ride along), else Failure."""
     response = (
         RegistryResponse.failure(*errors)

@@ -39,9 +39,8 @@ from lxml import etree
 
 from facade import xmldoc
 from facade.errors import DeliveryError, DocumentBuildError, Problem
-from facade.soap import mtom
-from facade.xds import registry_response
-from facade.xds.registry_response import RegistryResponse
+from facade.soap import mtom, registry_response
+from facade.soap.registry_response import RegistryResponse
 
 SOAP12_NS = "http://www.w3.org/2003/05/soap-envelope"
 SOAP11_NS = "http://schemas.xmlsoap.org/soap/envelope/"

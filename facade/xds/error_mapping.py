@@ -17,7 +17,7 @@ from types import MappingProxyType
 
 from facade.errors import XDS_ERROR_SYSTEM, Issue, Problem, RemoteRejectionError
 from facade.soap.envelope import SOAP12_NS, SoapFault, SoapResponse
-from facade.xds.registry_response import RegistryError, RegistryResponse
+from facade.soap.registry_response import RegistryError, RegistryResponse
 
 SOAP_FAULT_SYSTEM = SOAP12_NS  # details.coding system for SOAP 1.2 fault codes / subcodes
 

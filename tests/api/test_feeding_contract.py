@@ -13,8 +13,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from facade.app import create_app
+from facade.soap.registry_response import RegistryError
 from facade.transport.base import FunctionTransport
-from facade.xds.registry_response import RegistryError
 from tests.dmp_edge import Handler, registry_answer, sending_runtime
 
 ROOT = Path(__file__).resolve().parents[2]

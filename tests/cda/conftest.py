@@ -1,23 +1,16 @@
-"""CDA test fixtures: renderer with the kit's XSD, one FullValidator per session, golden-file comparison.
+"""CDA test fixtures: renderer with the kit's XSD, one FullValidator per session.
 
-Goldens live in tests/golden/; set FACADE_REGEN_GOLDEN=1 to rewrite them (then review the diff)."""
+Goldens live in tests/golden/ and go through golden_files.check_golden (validated, then compared; set
+FACADE_REGEN_GOLDEN=1 to rewrite them after validation, then review the diff)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from facade.cda.render import DEFAULT_TEMPLATES_DIR, CdaRenderer
 from facade.cda.validation import CdaSchema, FullValidator
-
-from .golden_files import compare_golden
-
-
-@pytest.fixture
-def golden() -> Callable[[str, bytes], None]:
-    return compare_golden
 
 
 @pytest.fixture(scope="session")

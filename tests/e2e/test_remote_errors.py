@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from facade.errors import PROBLEM_SYSTEM, XDS_ERROR_SYSTEM
+from facade.outcomes import operation_outcome
 from facade.runtime import Runtime
 from facade.settings import Settings
 from facade.soap.envelope import SOAP12_NS
@@ -150,7 +151,7 @@ def _assert_retry_scheduled(facade: Facade, response: httpx.Response, case: Case
     record = facade.record(response)
     assert record.state.value == "failed" and record.attempts == 1 and record.last_error is not None
     assert record.last_error.code == case.problem
-    stored = record.last_error.details["outcome"]  # what the client gets if the retries run out
+    stored = operation_outcome(record.last_error.issues)  # what the client gets if the retries run out
     assert stored["issue"][0]["code"] == case.issue_code
     assert case.remote is None or case.remote in outcome_codes(stored)
     task = facade.task(response)

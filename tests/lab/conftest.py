@@ -27,7 +27,7 @@ from facade.model.document import (
     Patient,
 )
 from facade.terminology.catalogue import Catalogue
-from tests.cda.golden_files import compare_golden as shared_compare_golden
+from tests.cda.golden_files import Validate, check_golden
 
 ROOT = Path(__file__).resolve().parents[2]
 BUNDLES = ROOT / "conformance" / "bundles" / "cr-bio"
@@ -121,6 +121,7 @@ def bare_lab_renderer() -> CdaRenderer:
     return CdaRenderer(DEFAULT_TEMPLATES_DIR)
 
 
-def compare_golden(name: str, data: bytes) -> None:
-    """tests/golden/cr-bio/<name> must equal ``data`` (the shared helper; FACADE_REGEN_GOLDEN=1 rewrites it)."""
-    shared_compare_golden(f"cr-bio/{name}", data)
+def compare_golden(name: str, data: bytes, validate: Validate) -> None:
+    """tests/golden/cr-bio/<name>: valid, then equal to ``data`` (the shared helper; FACADE_REGEN_GOLDEN=1 rewrites
+    it after validation)."""
+    check_golden(f"cr-bio/{name}", data, validate)

@@ -19,7 +19,7 @@ from lxml import etree
 from facade.credentials import Credential, client_ssl_context
 from facade.pki import TestPki, init_test_pki, make_foreign_ca_client
 from facade.soap.envelope import build_response
-from facade.xds.registry_response import RegistryResponse
+from facade.soap.registry_response import RegistryResponse
 
 STRUCTURE_ID = "10B0127189"
 

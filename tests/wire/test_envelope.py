@@ -15,7 +15,7 @@ from facade.pki import TestPki
 from facade.soap import envelope as env
 from facade.soap import mtom
 from facade.soap.envelope import SoapFault
-from facade.xds.registry_response import RegistryError, RegistryResponse, ResponseStatus
+from facade.soap.registry_response import RegistryError, RegistryResponse, ResponseStatus
 
 NS = {
     "soap": env.SOAP12_NS,

@@ -7,8 +7,8 @@ import pytest
 
 from facade.errors import PROBLEM_SYSTEM, XDS_ERROR_SYSTEM, Problem, RemoteRejectionError
 from facade.soap.envelope import SOAP12_NS, SoapFault, SoapResponse
+from facade.soap.registry_response import RegistryError, RegistryResponse, ResponseStatus, Severity
 from facade.xds import error_mapping as em
-from facade.xds.registry_response import RegistryError, RegistryResponse, ResponseStatus, Severity
 
 # errorCode -> (FHIR issue type, HTTP status, retryable, our problem code)
 EXPECTED_XDS = {

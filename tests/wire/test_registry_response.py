@@ -6,8 +6,8 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from facade.errors import DeliveryError, Problem
-from facade.xds import registry_response as rr
-from facade.xds.registry_response import RegistryError, RegistryResponse, ResponseStatus, Severity
+from facade.soap import registry_response as rr
+from facade.soap.registry_response import RegistryError, RegistryResponse, ResponseStatus, Severity
 
 RS = rr.RS_NS
 text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), max_size=30)

@@ -30,7 +30,7 @@ from facade.xds.ebrim import (
     xcn_person,
     xon,
 )
-from tests.cda.golden_files import compare_golden
+from tests.cda.golden_files import check_golden, xsd_validation
 from tests.cda.model_samples import (
     CLASS_CR,
     FORMAT_PDF,
@@ -66,20 +66,11 @@ def _two_documents(renderer: CdaRenderer) -> list[RenderedDocument]:
     ]
 
 
-def test_golden_submit_objects_request(cda_renderer: CdaRenderer) -> None:
+@pytest.mark.conformance
+def test_golden_submit_objects_request(cda_renderer: CdaRenderer, kit_validator: Any) -> None:
     rd = _one_document(cda_renderer, replaces_entry_uuid=OLD_ENTRY)
     el = to_submit_objects_request(submission((rd.request,)), [rd], signature_document())
-    compare_golden("xds/submit_objects_request.xml", to_bytes(el))
-
-
-@pytest.mark.conformance
-def test_golden_passes_the_kit_lcm_xsd(kit_validator: Any) -> None:
-    from tests.cda.golden_files import GOLDEN
-
-    tree = etree.parse(str(GOLDEN / "xds" / "submit_objects_request.xml"))
-    key, errors = kit_validator.validate_xsd(tree)
-    assert key == "lcm"
-    assert errors == []
+    check_golden("xds/submit_objects_request.xml", to_bytes(el), xsd_validation(kit_validator, "lcm"))
 
 
 @pytest.mark.parametrize("with_signature", [False, True])

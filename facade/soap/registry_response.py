@@ -1,5 +1,8 @@
 """ebRS 3.0 ``rs:RegistryResponse``: the answer to ITI-41 (spec §2.3, §8), parsed and built.
 
+It is the Body of the SOAP answer, so it lives with the SOAP parsing (``soap.envelope``); what it means for the
+API and the retry policy is decided above, in ``xds.error_mapping`` (xds imports soap, never the reverse).
+
 ``parse`` reads what the DMP sends (tolerant of the shapes seen in the wild: bare ``Error``/``Warning``
 severities, ebRS 4 ``PartialSuccess`` URN, the message written as element text instead of ``codeContext``);
 ``build`` writes the canonical form (the simulator answers with it)::
