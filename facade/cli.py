@@ -137,7 +137,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     import uvicorn
 
     from facade.app import create_app, server_config
-    from facade.settings import PROJECT_ROOT, FacilityConfig
+    from facade.settings import PACKAGE_DIR, FacilityConfig
     from facade.simulator import SimulatorConfig, SimulatorServer
 
     state = Path(args.state).resolve()
@@ -154,7 +154,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         config=config,
     ).start()
     settings = demo_settings(state, simulator.url, pki)
-    example = PROJECT_ROOT / "conformance" / "bundles" / "ldl-ses" / "pdf-discharge-letter.json"
+    example = PACKAGE_DIR / "examples" / "ldl-ses" / "pdf-discharge-letter.json"
     base = f"http://{args.host}:{args.port}/fhir"
     print(
         f"""

@@ -27,6 +27,9 @@ from facade.model.document import (
 )
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+# Shipped inside the package (wheel, sdist and editable installs alike): templates/ and examples/ are symlinks to the
+# top-level templates/ and conformance/bundles/ folders, which stay the sources.
+PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_KIT = PROJECT_ROOT.parent / "shared" / "conformance-kit"
 
 # GIE fiche PDT-INF-579v4 (spec digest §2.3): the four suites allowed for LPS access, OpenSSL names (TLS 1.2).
@@ -292,7 +295,7 @@ class Settings(BaseSettings):
     state_dir: Path = Path(".facade")
     database_url: str = ""  # default: sqlite file under state_dir
     validation_kit: Path | None = None  # ANS conformance kit (XSD at runtime, schematron in $preview?validate=full)
-    templates_dir: Path = PROJECT_ROOT / "templates" / "cda"
+    templates_dir: Path = PACKAGE_DIR / "templates" / "cda"
     facility: FacilityConfig = Field(default_factory=FacilityConfig)
     input: InputConfig = Field(default_factory=InputConfig)
     dmp: DmpConfig = Field(default_factory=DmpConfig)
