@@ -180,10 +180,13 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         settings.logging.format = "text"  # type: ignore[attr-defined]  # a person reads the demo's console
         runtime = Runtime(settings)  # type: ignore[arg-type]
         runtime.check_startup()  # certificates, templates, kit: fail before the banner, not after
-        print(_demo_banner(args.host, args.port, state, simulator.url), flush=True)
+        port = sock.getsockname()[1]  # --port 0: the free port the system chose
+        print(_demo_banner(args.host, port, state, simulator.url), flush=True)
         app = create_app(runtime=runtime)
-        uv_config = server_config(settings, app, host=args.host, port=args.port)  # type: ignore[arg-type]
+        uv_config = server_config(settings, app, host=args.host, port=port)  # type: ignore[arg-type]
         uvicorn.Server(uv_config).run(sockets=[sock])  # the socket bound above: no second bind, no race
+    except KeyboardInterrupt:  # uvicorn re-raises Ctrl-C after its graceful shutdown: the normal end of a demo
+        print("facade demo: stopped", file=sys.stderr)
     except FacadeError as exc:
         for issue in exc.issues:
             print(f"facade demo: refusing to start: {issue.problem.spec.code}: {issue.message}", file=sys.stderr)
@@ -221,6 +224,19 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         if action.default is None:
             return action.help
         return super()._get_help_string(action)
+
+
+def _cmd_probe(args: argparse.Namespace) -> int:
+    """Container HEALTHCHECK: exit 0 when the URL answers 200, 1 otherwise, with one line saying why."""
+    import httpx
+
+    try:
+        response = httpx.get(args.url, timeout=args.timeout, verify=args.ca or True)
+    except httpx.HTTPError as exc:
+        print(f"facade probe: {args.url}: {exc}", file=sys.stderr)
+        return 1
+    print(f"{response.status_code} {response.text.strip()[:500]}")
+    return 0 if response.status_code == 200 else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -262,7 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="facade + DMP simulator over mutual TLS with a generated test PKI, no configuration",
     )
     d.add_argument("--host", default="127.0.0.1", help="address the facade listens on")
-    d.add_argument("--port", type=int, default=8080, help="TCP port of the facade")
+    d.add_argument("--port", type=int, default=8080, help="TCP port of the facade (0: a free port)")
     d.add_argument(
         "--state",
         help=f"state folder: PKI, SQLite store, simulator registry, inbox (when unset: ${STATE_DIR_VARIABLE}, "
@@ -281,6 +297,12 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--host", default="127.0.0.1", help="address to listen on")
     m.add_argument("--port", type=int, default=8443, help="TLS port to listen on")
     m.set_defaults(func=_cmd_simulator)
+
+    h = sub.add_parser("probe", formatter_class=formatter, help="check a health endpoint (container HEALTHCHECK)")
+    h.add_argument("--url", default="http://127.0.0.1:8080/health/live", help="endpoint that must answer 200")
+    h.add_argument("--timeout", type=float, default=5.0, help="seconds before giving up")
+    h.add_argument("--ca", help="CA certificates (PEM) for an https URL (when unset: the system's)")
+    h.set_defaults(func=_cmd_probe)
 
     k = sub.add_parser("pki", formatter_class=formatter, help="test PKI")
     ksub = k.add_subparsers(dest="pki_command", required=True)
