@@ -168,6 +168,13 @@ class OutboxConfig(BaseModel):
     patient_hash_secret: SecretStr | None = None  # HMAC key for hashed INS in the store; generated under state_dir
 
 
+class ReadinessConfig(BaseModel):
+    """When GET /health/ready answers 503 (a load balancer then sends this instance nothing new); None: never."""
+
+    dmp_unreachable_seconds: float | None = 600.0  # every attempt failing in transport for this long
+    max_backlog: int | None = 1000  # submissions waiting for delivery (pending + failed)
+
+
 def _split(value: Any, separators: str) -> Any:
     """Lists from one environment variable: a JSON list, or items separated by any of ``separators``."""
     if not isinstance(value, str):
@@ -303,6 +310,7 @@ class Settings(BaseSettings):
     auth: AuthConfig = Field(default_factory=AuthConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     outbox: OutboxConfig = Field(default_factory=OutboxConfig)
+    readiness: ReadinessConfig = Field(default_factory=ReadinessConfig)
     config_file: Path | None = None
 
     @classmethod

@@ -148,12 +148,3 @@ def _date_range(values: list[str]) -> tuple[datetime, datetime]:
         else:
             raise FacadeError(Problem.INVALID_VALUE, element="date", reason=f"{value!r}: use the ge or le prefix")
     return start, end
-
-
-health_router = APIRouter()
-
-
-@health_router.get("/health")
-async def health(request: Request) -> JSONResponse:
-    rt = _runtime(request)
-    return JSONResponse(await run_in_threadpool(rt.health))

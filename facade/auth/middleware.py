@@ -20,8 +20,8 @@ from facade.auth.certificate import ClientCertificatePolicy
 from facade.errors import Problem
 from facade.logs.context import current_request
 
-# FHIR convention: the CapabilityStatement is readable without credentials; /health for load balancers.
-PUBLIC_PATHS = frozenset({"/fhir/metadata", "/health"})
+# FHIR convention: the CapabilityStatement is readable without credentials; /health* for load balancers.
+PUBLIC_PATHS = frozenset({"/fhir/metadata", "/health", "/health/live", "/health/ready"})
 TLS_EXTENSION = "tls"  # asgiref TLS extension key (facade.tls_server)
 
 log = logging.getLogger("facade.auth")

@@ -72,3 +72,7 @@ def installed_facade(tmp_path_factory: pytest.TempPathFactory) -> Installed:
     where = _run(installed.python, "-c", "import facade; print(facade.__file__)", cwd=dist).strip()
     assert Path(where).is_relative_to(fresh_site), f"facade imported from {where}, not from the installed wheel"
     return installed
+
+
+# The end-to-end fixtures (test PKI, a DMP simulator over real mutual TLS, the real facade app) for readiness.
+from tests.e2e.conftest import e2e_pki, facade, simulator, start_facade  # noqa: E402, F401

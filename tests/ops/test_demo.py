@@ -49,7 +49,8 @@ def test_the_installed_demo_keeps_its_state_in_facade_state_dir(installed_facade
         )
     try:
         base = _wait_for_banner(log, process)
-        assert _wait_until_served(f"{base}/health").status_code == 200
+        assert _wait_until_served(f"{base}/health/live").status_code == 200
+        assert httpx.get(f"{base}/health/ready").json()["status"] == "ready"
         example = installed_facade.venv.glob("lib/python*/site-packages/facade/examples/ldl-ses/*.json")
         posted = httpx.post(
             f"{base}/fhir",
@@ -59,7 +60,7 @@ def test_the_installed_demo_keeps_its_state_in_facade_state_dir(installed_facade
         )
         assert posted.status_code in (200, 201), posted.text
         assert list((state / "inbox").iterdir()), "the simulator received nothing"
-        probe = subprocess.run([installed_facade.facade, "probe", "--url", f"{base}/health"], capture_output=True)
+        probe = subprocess.run([installed_facade.facade, "probe", "--url", f"{base}/health/live"], capture_output=True)
         assert probe.returncode == 0 and probe.stdout.startswith(b"200 ")  # the image's HEALTHCHECK command
     finally:
         process.send_signal(signal.SIGINT)
@@ -68,5 +69,5 @@ def test_the_installed_demo_keeps_its_state_in_facade_state_dir(installed_facade
     assert "Traceback" not in log.read_text()
     assert (state / "pki").is_dir() and (state / "facade.sqlite").is_file()
     assert list(workdir.iterdir()) == []
-    stopped = subprocess.run([installed_facade.facade, "probe", "--url", f"{base}/health"], capture_output=True)
+    stopped = subprocess.run([installed_facade.facade, "probe", "--url", f"{base}/health/live"], capture_output=True)
     assert stopped.returncode == 1 and b"facade probe:" in stopped.stderr
