@@ -174,6 +174,11 @@ class ReadinessConfig(BaseModel):
     dmp_unreachable_seconds: float | None = 600.0  # every attempt failing in transport for this long
     max_backlog: int | None = 1000  # submissions waiting for delivery (pending + failed)
 
+    @field_validator("dmp_unreachable_seconds", "max_backlog", mode="before")
+    @classmethod
+    def _off(cls, value: Any) -> Any:  # "off" from an environment variable or TOML (neither has a null)
+        return None if isinstance(value, str) and value.strip().lower() == "off" else value
+
 
 def _split(value: Any, separators: str) -> Any:
     """Lists from one environment variable: a JSON list, or items separated by any of ``separators``."""

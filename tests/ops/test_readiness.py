@@ -8,6 +8,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from facade.pki import TestPki
 from facade.readiness import Facts, Reachability, assess
 from facade.settings import Settings
@@ -139,3 +141,11 @@ def test_an_unreadable_store_is_not_ready(facade: Facade) -> None:
         with sqlite3.connect(database) as other:
             other.execute("ALTER TABLE outbox_submission_away RENAME TO outbox_submission")
     assert facade.client.get("/health/ready").status_code == 200
+
+
+def test_a_rule_is_switched_off_with_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FACADE_ENVIRONMENT", "development")
+    monkeypatch.setenv("FACADE_READINESS__MAX_BACKLOG", "off")
+    monkeypatch.setenv("FACADE_READINESS__DMP_UNREACHABLE_SECONDS", "30")
+    readiness = Settings().readiness
+    assert readiness.max_backlog is None and readiness.dmp_unreachable_seconds == 30
