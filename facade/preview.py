@@ -22,7 +22,7 @@ from typing import TextIO
 from lxml import etree
 
 from facade.api.outcomes import operation_outcome
-from facade.errors import FacadeError, Issue
+from facade.errors import FacadeError, Issue, Problem
 from facade.pipeline import Converter
 
 
@@ -95,7 +95,10 @@ def build_converter(options: Options) -> Converter:
     settings = Settings(**overrides)  # type: ignore[arg-type]
     # Nothing is sent by a preview: INS test/demo OIDs are accepted unless production_ins_only.
     settings.input.accept_test_ins = not options.production_ins_only
-    converter = Runtime(settings).converter
+    try:
+        converter = Runtime(settings).converter
+    except OSError as exc:  # an unreadable kit or templates: one clear line, not a traceback
+        raise FacadeError(Problem.CONFIGURATION, reason=f"cannot load the validation kit or templates: {exc}") from exc
     if options.now:
         fixed = datetime.fromisoformat(options.now)
         converter.now = lambda: fixed
@@ -159,8 +162,8 @@ def run(
     jobs: Sequence[Job], options: Options, *, processes: int, on_start: Callable[[Job], None] | None = None
 ) -> Iterator[FileReport]:
     """Reports as files finish (in completion order when ``processes > 1``)."""
+    converter = build_converter(options)  # also checks the configuration before any worker starts
     if processes <= 1 or len(jobs) <= 1:
-        converter = build_converter(options)
         for job in jobs:
             if on_start:
                 on_start(job)

@@ -207,3 +207,13 @@ def test_demo_on_a_busy_port_fails_before_the_banner(
     assert captured.err.startswith("facade demo: cannot listen on 127.0.0.1:")
     assert "Post the example bundle" not in captured.out
     assert not (tmp_path / "state").exists()  # nothing generated, no simulator started
+
+
+def test_an_unreadable_kit_is_one_line_and_exit_3(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    kit = tmp_path / "empty-kit"
+    kit.mkdir()
+    assert main(["preview", str(GOOD), str(BAD), "--out", str(tmp_path / "out"), "--kit", str(kit), "--jobs", "2"]) == 3
+    err = capsys.readouterr().err
+    assert err.startswith("facade preview: configuration: ") and "CDA_extended.xsd" in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "out").exists()  # nothing converted
