@@ -28,6 +28,9 @@ EXPOSE 8080
 
 # Liveness: the process answers. Readiness (/health/ready: store, certificates, DMP reachability, backlog) is for the
 # load balancer or orchestrator; restarting the container because the DMP is down would not help.
+# When the facade serves HTTPS (FACADE_AUTH__SERVER_CERT), override it: --health-cmd 'facade probe --url
+# https://<server name>:8080/health/live --ca <CA file>'. In mtls mode the handshake itself needs a client
+# certificate: probe from the orchestrator with one, or disable this check (--no-healthcheck).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
   CMD ["facade", "probe", "--url", "http://127.0.0.1:8080/health/live"]
 
