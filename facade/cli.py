@@ -260,7 +260,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="ITI-65 Bundles or ITI-105 DocumentReferences (JSON); a folder gives its *.json files, recursively",
     )
     p.add_argument("--out", required=True, help="output folder (one subfolder per file when several)")
-    p.add_argument("--jobs", type=int, default=1, help="files converted in parallel (0: one per CPU)")
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="worker processes converting files in parallel, each loading its own converter: worth it with --full "
+        "on free cores (0: one per CPU)",
+    )
     p.add_argument("--full", action="store_true", help="also run the structuration-minimale and volet schematrons")
     p.add_argument("--kit", help="ANS conformance kit folder (when unset: FACADE_VALIDATION_KIT or ../shared/...)")
     p.add_argument("--production-ins-only", action="store_true", help="refuse INS test/demo OIDs as production does")

@@ -169,7 +169,7 @@ class OutboxConfig(BaseModel):
 
 
 class ReadinessConfig(BaseModel):
-    """When GET /health/ready answers 503 (a load balancer then sends this instance nothing new); None: never."""
+    """When GET /health/ready answers 503 (a load balancer then sends this instance nothing new); "off": never."""
 
     dmp_unreachable_seconds: float | None = 600.0  # every attempt failing in transport for this long
     max_backlog: int | None = 1000  # submissions waiting for delivery (pending + failed)
