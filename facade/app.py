@@ -13,8 +13,9 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from facade import __version__
+from facade.api.health import health_router
 from facade.api.outcomes import install_handlers
-from facade.api.routes import health_router, router
+from facade.api.routes import router
 from facade.auth import (
     Authenticator,
     AuthMiddleware,

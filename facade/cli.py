@@ -3,57 +3,54 @@
 from __future__ import annotations
 
 import argparse
-import json
+import os
+import socket
 import sys
 from collections.abc import Sequence
-from datetime import datetime
 from pathlib import Path
 
-from lxml import etree
-
-from facade.api.outcomes import operation_outcome
+from facade import __version__
 from facade.errors import FacadeError
+
+# Where every command keeps its state unless told otherwise: the variable `serve` reads through Settings.
+STATE_DIR_VARIABLE = "FACADE_STATE_DIR"
+
+
+def state_dir() -> Path:
+    return Path(os.environ.get(STATE_DIR_VARIABLE) or ".facade")
 
 
 def _cmd_preview(args: argparse.Namespace) -> int:
-    from facade.ids import SequentialOids
-    from facade.runtime import Runtime
-    from facade.settings import Settings
+    from facade import preview
 
-    overrides: dict[str, object] = {"environment": "development"}
-    if args.kit:
-        overrides["validation_kit"] = Path(args.kit)
-    settings = Settings(**overrides)  # type: ignore[arg-type]
-    # Nothing is sent by a preview: INS test/demo OIDs are accepted unless --production-ins-only.
-    settings.input.accept_test_ins = not args.production_ins_only
-    converter = Runtime(settings).converter
-    if args.now:
-        fixed = datetime.fromisoformat(args.now)
-        converter.now = lambda: fixed
-        converter.new_oid = SequentialOids(settings.facility.oid_root)
+    options = preview.Options(
+        kit=Path(args.kit) if args.kit else None,
+        full=args.full,
+        production_ins_only=args.production_ins_only,
+        now=args.now,
+    )
+    jobs = preview.jobs_for([Path(p) for p in args.inputs], Path(args.out))
+    if not jobs:
+        print(f"facade preview: no .json file in {', '.join(args.inputs)}", file=sys.stderr)
+        return preview.Result.REJECTED.value
+    processes = args.jobs or os.cpu_count() or 1
+    progress = preview.Progress(len(jobs), sys.stderr)
+    finished: dict[Path, preview.FileReport] = {}
     try:
-        body = Path(args.bundle).read_bytes()
-    except OSError as exc:
-        print(f"cannot read {args.bundle}: {exc.strerror or exc}", file=sys.stderr)
-        return 2
-    try:
-        conversion = converter.convert(body, full=args.full)
-    except FacadeError as exc:
-        print(json.dumps(operation_outcome(exc.issues), indent=2, ensure_ascii=False), file=sys.stderr)
-        return 2
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    metadata = etree.tostring(conversion.metadata(), xml_declaration=True, encoding="UTF-8")
-    for n, doc in enumerate(conversion.documents, start=1):
-        (out / f"{n}.cda.xml").write_bytes(doc.cda)
-        (out / f"{n}.metadata.xml").write_bytes(metadata)
-    outcome = operation_outcome(conversion.all_issues())
-    (out / "outcome.json").write_text(json.dumps(outcome, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    errors = [i for i in conversion.all_issues() if i.is_error]
-    for issue in conversion.all_issues():
-        print(f"{issue.effective_severity}: {issue.problem.spec.code}: {issue.message}", file=sys.stderr)
-    print(f"{len(conversion.documents)} document(s) written to {out}; {len(errors)} validation error(s)")
-    return 1 if errors else 0
+        for report in preview.run(jobs, options, processes=processes, on_start=progress.start):
+            finished[report.out] = report
+            progress.finished(report)
+    except FacadeError as exc:  # the converter itself cannot be built (kit, templates): nothing was converted
+        for issue in exc.issues:
+            print(f"facade preview: {issue.problem.spec.code}: {issue.message}", file=sys.stderr)
+        return preview.Result.FAILED.value
+    reports = [finished[job.out] for job in jobs]
+    if len(reports) == 1:  # one file: its issues in full (a batch keeps them in each outcome.json)
+        for line in reports[0].lines:
+            print(line, file=sys.stderr)
+    print(preview.summary(reports))
+    print(f"artefacts (CDA, XDS metadata, outcome.json) in {args.out}")
+    return preview.exit_code(reports)
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
@@ -108,9 +105,10 @@ def _cmd_simulator(args: argparse.Namespace) -> int:
     from facade.simulator import SimulatorConfig, serve_simulator
 
     facility = FacilityConfig()
-    pki = _pki_for(Path(args.pki), facility)
+    state = Path(args.state) if args.state else state_dir()
+    pki = _pki_for(Path(args.pki) if args.pki else state / "pki", facility)
     config = SimulatorConfig(structures={"1" + facility.finess_ej: frozenset({"1" + facility.finess_eg})})
-    serve_simulator(Path(args.state), pki, host=args.host, port=args.port, config=config)  # type: ignore[arg-type]
+    serve_simulator(state, pki, host=args.host, port=args.port, config=config)  # type: ignore[arg-type]
     return 0
 
 
@@ -133,34 +131,82 @@ def demo_settings(state: Path, repository_url: str, pki: object) -> object:
     )
 
 
+def listen(host: str, port: int) -> socket.socket:
+    """Bind now, so a busy port fails with one clear line before anything is printed or started."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     import uvicorn
 
     from facade.app import create_app, server_config
-    from facade.settings import PROJECT_ROOT, FacilityConfig
+    from facade.runtime import Runtime
+    from facade.settings import FacilityConfig
     from facade.simulator import SimulatorConfig, SimulatorServer
 
-    state = Path(args.state).resolve()
+    try:
+        sock = listen(args.host, args.port)
+    except OSError as exc:
+        print(f"facade demo: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
+        return 3
+    state = (Path(args.state) if args.state else state_dir()).resolve()
     state.mkdir(parents=True, exist_ok=True)
     facility = FacilityConfig()
     pki = _pki_for(state / "pki", facility)
     config = SimulatorConfig(structures={"1" + facility.finess_ej: frozenset({"1" + facility.finess_eg})})
-    simulator = SimulatorServer(
-        state,
-        ca_cert=pki.ca_cert,  # type: ignore[attr-defined]
-        server_cert=pki.server_cert,  # type: ignore[attr-defined]
-        server_key=pki.server_key,  # type: ignore[attr-defined]
-        port=args.simulator_port,
-        config=config,
-    ).start()
-    settings = demo_settings(state, simulator.url, pki)
-    example = PROJECT_ROOT / "conformance" / "bundles" / "ldl-ses" / "pdf-discharge-letter.json"
-    base = f"http://{args.host}:{args.port}/fhir"
-    print(
-        f"""
+    try:
+        simulator = SimulatorServer(
+            state,
+            ca_cert=pki.ca_cert,  # type: ignore[attr-defined]
+            server_cert=pki.server_cert,  # type: ignore[attr-defined]
+            server_key=pki.server_key,  # type: ignore[attr-defined]
+            port=args.simulator_port,
+            config=config,
+        ).start()
+    except OSError as exc:
+        sock.close()
+        print(f"facade demo: cannot start the DMP simulator: {exc.strerror or exc}", file=sys.stderr)
+        return 3
+    try:
+        settings = demo_settings(state, simulator.url, pki)
+        settings.logging.format = "text"  # type: ignore[attr-defined]  # a person reads the demo's console
+        runtime = Runtime(settings)  # type: ignore[arg-type]
+        runtime.check_startup()  # certificates, templates, kit: fail before the banner, not after
+        port = sock.getsockname()[1]  # --port 0: the free port the system chose
+        print(_demo_banner(args.host, port, state, simulator.url), flush=True)
+        app = create_app(runtime=runtime)
+        uv_config = server_config(settings, app, host=args.host, port=port)  # type: ignore[arg-type]
+        uvicorn.Server(uv_config).run(sockets=[sock])  # the socket bound above: no second bind, no race
+    except KeyboardInterrupt:  # uvicorn re-raises Ctrl-C after its graceful shutdown: the normal end of a demo
+        print("facade demo: stopped", file=sys.stderr)
+    except FacadeError as exc:
+        for issue in exc.issues:
+            print(f"facade demo: refusing to start: {issue.problem.spec.code}: {issue.message}", file=sys.stderr)
+        return 3
+    finally:
+        sock.close()
+        simulator.stop()
+    return 0
+
+
+def _demo_banner(host: str, port: int, state: Path, simulator_url: str) -> str:
+    from facade.settings import PACKAGE_DIR
+
+    example = PACKAGE_DIR / "examples" / "ldl-ses" / "pdf-discharge-letter.json"
+    base = f"http://{host}:{port}/fhir"
+    return f"""
 DMP facade demo (state: {state})
-  DMP simulator (mutual TLS, test PKI in {state / "pki"}): {simulator.url}
-  facade: {base}   (CapabilityStatement: {base}/metadata, health: http://{args.host}:{args.port}/health)
+  DMP simulator (mutual TLS, test PKI in {state / "pki"}): {simulator_url}
+  facade: {base}   (CapabilityStatement: {base}/metadata)
+  health: http://{host}:{port}/health/live (liveness), http://{host}:{port}/health/ready (readiness)
 
 Post the example bundle (a PDF lettre de liaison, test INS):
   curl -s -X POST {base} -H 'Content-Type: application/fhir+json' --data-binary @{example}
@@ -168,62 +214,114 @@ Preview without sending:
   curl -s -X POST '{base}/Bundle/$preview?validate=full' \\
        -H 'Content-Type: application/fhir+json' --data-binary @{example}
 What the simulated DMP received, byte for byte: {state / "inbox"}/
-""",
-        flush=True,
-    )
-    settings.logging.format = "text"  # type: ignore[attr-defined]  # a person reads the demo's console
+"""
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Every option's help ends with its default, except where the help already says what happens when unset."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None:
+            return action.help
+        return super()._get_help_string(action)
+
+
+def _cmd_probe(args: argparse.Namespace) -> int:
+    """Container HEALTHCHECK: exit 0 when the URL answers 200, 1 otherwise, with one line saying why."""
+    import httpx
+
     try:
-        app = create_app(settings)  # type: ignore[arg-type]
-        uvicorn.Server(server_config(settings, app, host=args.host, port=args.port)).run()  # type: ignore[arg-type]
-    finally:
-        simulator.stop()
-    return 0
+        response = httpx.get(args.url, timeout=args.timeout, verify=args.ca or True)
+    except httpx.HTTPError as exc:
+        print(f"facade probe: {args.url}: {exc}", file=sys.stderr)
+        return 1
+    print(f"{response.status_code} {response.text.strip()[:500]}")
+    return 0 if response.status_code == 200 else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="facade", description="FHIR facade feeding the DMP")
+    formatter = _HelpFormatter
+    parser = argparse.ArgumentParser(
+        prog="facade", description="FHIR facade feeding the DMP", formatter_class=formatter
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("preview", help="convert a bundle offline: CDA + XDS metadata + validation outcome")
-    p.add_argument("bundle", help="ITI-65 transaction Bundle or ITI-105 DocumentReference (JSON)")
-    p.add_argument("--out", required=True, help="output folder")
+    p = sub.add_parser(
+        "preview",
+        formatter_class=formatter,
+        help="convert bundles offline: CDA + XDS metadata + validation outcome per file, a summary table",
+        description="Exit code of the worst file: 0 accepted, 1 invalid output, 2 input rejected, 3 facade failure.",
+    )
+    p.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="FILE|DIR",
+        help="ITI-65 Bundles or ITI-105 DocumentReferences (JSON); a folder gives its *.json files, recursively",
+    )
+    p.add_argument("--out", required=True, help="output folder (one subfolder per file when several)")
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="worker processes converting files in parallel, each loading its own converter: worth it with --full "
+        "on free cores (0: one per CPU)",
+    )
     p.add_argument("--full", action="store_true", help="also run the structuration-minimale and volet schematrons")
-    p.add_argument("--kit", help="ANS conformance kit folder (default: FACADE_VALIDATION_KIT or ../shared/...)")
+    p.add_argument("--kit", help="ANS conformance kit folder (when unset: FACADE_VALIDATION_KIT or ../shared/...)")
     p.add_argument("--production-ins-only", action="store_true", help="refuse INS test/demo OIDs as production does")
     p.add_argument("--now", help=argparse.SUPPRESS)  # reproducible output: fixed clock + sequential OIDs
     p.set_defaults(func=_cmd_preview)
 
-    s = sub.add_parser("serve", help="run the facade (settings from FACADE_* variables)")
-    s.add_argument("--host", default="127.0.0.1")
-    s.add_argument("--port", type=int, default=8080)
+    s = sub.add_parser("serve", formatter_class=formatter, help="run the facade (settings from FACADE_* variables)")
+    s.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    s.add_argument("--port", type=int, default=8080, help="TCP port to listen on")
     s.set_defaults(func=_cmd_serve)
 
     d = sub.add_parser(
-        "demo", help="facade + DMP simulator over mutual TLS with a generated test PKI, no configuration"
+        "demo",
+        formatter_class=formatter,
+        help="facade + DMP simulator over mutual TLS with a generated test PKI, no configuration",
     )
-    d.add_argument("--host", default="127.0.0.1")
-    d.add_argument("--port", type=int, default=8080)
-    d.add_argument("--state", default=".facade", help="state folder (PKI, SQLite store, simulator registry, inbox)")
-    d.add_argument("--simulator-port", type=int, default=0, help="TLS port of the simulator (default: a free port)")
+    d.add_argument("--host", default="127.0.0.1", help="address the facade listens on")
+    d.add_argument("--port", type=int, default=8080, help="TCP port of the facade (0: a free port)")
+    d.add_argument(
+        "--state",
+        help=f"state folder: PKI, SQLite store, simulator registry, inbox (when unset: ${STATE_DIR_VARIABLE}, "
+        "else ./.facade)",
+    )
+    d.add_argument("--simulator-port", type=int, default=0, help="TLS port of the simulator (0: a free port)")
     d.set_defaults(func=_cmd_demo)
 
-    m = sub.add_parser("simulator", help="run the DMP simulator alone (mutual TLS)")
-    m.add_argument("--pki", required=True, help="test PKI folder (created with `facade pki init` if absent)")
-    m.add_argument("--state", required=True, help="simulator state: registry, documents, inbox/<n>.http")
-    m.add_argument("--host", default="127.0.0.1")
-    m.add_argument("--port", type=int, default=8443)
+    m = sub.add_parser("simulator", formatter_class=formatter, help="run the DMP simulator alone (mutual TLS)")
+    m.add_argument("--pki", help="test PKI folder, created if absent (when unset: <state>/pki)")
+    m.add_argument(
+        "--state",
+        help=f"simulator state: registry, documents, inbox/<n>.http (when unset: ${STATE_DIR_VARIABLE}, "
+        "else ./.facade)",
+    )
+    m.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    m.add_argument("--port", type=int, default=8443, help="TLS port to listen on")
     m.set_defaults(func=_cmd_simulator)
 
-    k = sub.add_parser("pki", help="test PKI")
+    h = sub.add_parser("probe", formatter_class=formatter, help="check a health endpoint (container HEALTHCHECK)")
+    h.add_argument("--url", default="http://127.0.0.1:8080/health/live", help="endpoint that must answer 200")
+    h.add_argument("--timeout", type=float, default=5.0, help="seconds before giving up")
+    h.add_argument("--ca", help="CA certificates (PEM) for an https URL (when unset: the system's)")
+    h.set_defaults(func=_cmd_probe)
+
+    k = sub.add_parser("pki", formatter_class=formatter, help="test PKI")
     ksub = k.add_subparsers(dest="pki_command", required=True)
     ki = ksub.add_parser(
-        "init", help="write a test PKI (CA, ORG AUTH_CLI, ORG SIGN, simulator server) as PEM + PKCS#12"
+        "init",
+        formatter_class=formatter,
+        help="write a test PKI (CA, ORG AUTH_CLI, ORG SIGN, simulator server) as PEM + PKCS#12",
     )
-    ki.add_argument("directory")
+    ki.add_argument("directory", help="folder to write the PKI into")
     ki.add_argument(
         "--structure-id", default="1120456789", help="Struct_IdNat written in the OU of the ORG certificates"
     )
-    ki.add_argument("--org-name", default="CH DE DEMONSTRATION")
+    ki.add_argument("--org-name", default="CH DE DEMONSTRATION", help="organisation name (O) of the certificates")
     ki.set_defaults(func=_cmd_pki_init)
     return parser
 

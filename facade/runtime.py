@@ -13,7 +13,7 @@ import os
 import secrets
 import socket
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
@@ -36,10 +36,12 @@ from facade.ids import OidFactory, system_now
 from facade.mapping.bundle_to_submission import InputPolicy
 from facade.model.document import Code
 from facade.outbox.policy import RetryPolicy
+from facade.outbox.record import State
 from facade.outbox.relay import Relay, default_owner
 from facade.outbox.sqlite import SqliteOutbox
 from facade.outbox.store import Outbox
 from facade.pipeline import Converter
+from facade.readiness import DmpReachability, Facts, Readiness, assess
 from facade.settings import CredentialConfig, Settings
 from facade.soap.saml import AUTOMATE, VihfClaims, VihfSigner, check_claims
 from facade.soap.xades import LotSigner
@@ -185,12 +187,16 @@ class Runtime:
             ),
             lot_signer=LotSigner(self.sign_credential, digest=s.dmp.xades_digest),
             claims=claims,
-            transport=self.transport,
+            transport=self.dmp_reachability.watch(self.transport),  # every attempt tells readiness what it saw
             wsa_to=s.dmp.repository_url if s.dmp.wsa_to == "endpoint" else "",
             now=system_now,
             new_oid=self.new_oid,
             subject_from_author=s.vihf.role == "author",
         )
+
+    @cached_property
+    def dmp_reachability(self) -> DmpReachability:
+        return DmpReachability(system_now)
 
     @cached_property
     def outbox(self) -> Outbox:
@@ -294,6 +300,29 @@ class Runtime:
             }
             out["outbox"] = {state.value: n for state, n in self.outbox.count_by_state().items()}
         return out
+
+    def readiness(self) -> Readiness:
+        """Observes (store, certificates, DMP reachability, backlog); ``facade.readiness.assess`` judges."""
+        config = self.settings.readiness
+        facts = Facts(now=datetime.now(UTC), sending=self.send_enabled)
+        if self.send_enabled:
+            store_error, backlog = None, None
+            try:
+                counts = self.outbox.count_by_state()
+                backlog = counts.get(State.PENDING, 0) + counts.get(State.FAILED, 0)
+            except Exception as exc:  # any driver error means the same thing here: the store cannot be read
+                store_error = type(exc).__name__  # the class only: driver messages may carry hosts and users
+            facts = replace(
+                facts,
+                store_error=store_error,
+                backlog=backlog,
+                certificates_expire={
+                    "auth": self.auth_credential.certificate.not_valid_after_utc,
+                    "sign": self.sign_credential.certificate.not_valid_after_utc,
+                },
+                reachability=self.dmp_reachability.snapshot(),
+            )
+        return assess(facts, dmp_unreachable_seconds=config.dmp_unreachable_seconds, max_backlog=config.max_backlog)
 
 
 def owner_is_gone(owner: str) -> bool:

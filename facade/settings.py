@@ -29,6 +29,9 @@ from facade.model.document import (
 
 DEMO_OID_ARC = "1.2.250.1.999."  # the example arc of the demo defaults, never valid in production
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+# Shipped inside the package (wheel, sdist and editable installs alike): templates/ and examples/ are symlinks to the
+# top-level templates/ and conformance/bundles/ folders, which stay the sources.
+PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_KIT = PROJECT_ROOT.parent / "shared" / "conformance-kit"
 
 # GIE fiche PDT-INF-579v4 (spec digest §2.3): the four suites allowed for LPS access, OpenSSL names (TLS 1.2).
@@ -171,6 +174,18 @@ class OutboxConfig(BaseModel):
     patient_hash_secret: SecretStr | None = None  # HMAC key for hashed INS in the store; generated under state_dir
 
 
+class ReadinessConfig(BaseModel):
+    """When GET /health/ready answers 503 (a load balancer then sends this instance nothing new); "off": never."""
+
+    dmp_unreachable_seconds: float | None = 600.0  # every attempt failing in transport for this long
+    max_backlog: int | None = 1000  # submissions waiting for delivery (pending + failed)
+
+    @field_validator("dmp_unreachable_seconds", "max_backlog", mode="before")
+    @classmethod
+    def _off(cls, value: Any) -> Any:  # "off" from an environment variable or TOML (neither has a null)
+        return None if isinstance(value, str) and value.strip().lower() == "off" else value
+
+
 def _split(value: Any, separators: str) -> Any:
     """Lists from one environment variable: a JSON list, or items separated by any of ``separators``."""
     if not isinstance(value, str):
@@ -298,7 +313,7 @@ class Settings(BaseSettings):
     state_dir: Path = Path(".facade")
     database_url: str = ""  # default: sqlite file under state_dir
     validation_kit: Path | None = None  # ANS conformance kit (XSD at runtime, schematron in $preview?validate=full)
-    templates_dir: Path = PROJECT_ROOT / "templates" / "cda"
+    templates_dir: Path = PACKAGE_DIR / "templates" / "cda"
     facility: FacilityConfig = Field(default_factory=FacilityConfig)
     input: InputConfig = Field(default_factory=InputConfig)
     dmp: DmpConfig = Field(default_factory=DmpConfig)
@@ -306,6 +321,7 @@ class Settings(BaseSettings):
     auth: AuthConfig = Field(default_factory=AuthConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     outbox: OutboxConfig = Field(default_factory=OutboxConfig)
+    readiness: ReadinessConfig = Field(default_factory=ReadinessConfig)
     config_file: Path | None = None
 
     @classmethod

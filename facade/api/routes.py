@@ -128,10 +128,3 @@ async def audit_trail(_: AuditorDep, service: SubmissionsDep, search: AuditSearc
     return _fhir(searchset([audit_event(e) for e in entries]))
 
 
-health_router = APIRouter()
-
-
-@health_router.get("/health")
-async def health(request: Request) -> JSONResponse:
-    rt = _runtime(request)
-    return JSONResponse(await run_in_threadpool(rt.health))

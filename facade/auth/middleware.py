@@ -21,8 +21,8 @@ from facade.errors import Problem
 from facade.logs.context import current_request
 from facade.outcomes import FHIR_JSON, operation_outcome
 
-# FHIR convention: the CapabilityStatement is readable without credentials; /health for load balancers.
-PUBLIC_PATHS = frozenset({"/fhir/metadata", "/health"})
+# FHIR convention: the CapabilityStatement is readable without credentials; /health* for load balancers.
+PUBLIC_PATHS = frozenset({"/fhir/metadata", "/health", "/health/live", "/health/ready"})
 TLS_EXTENSION = "tls"  # asgiref TLS extension key (facade.tls_server)
 
 log = logging.getLogger("facade.auth")

@@ -15,7 +15,7 @@ from facade.cda.validation import CdaSchema, CdaSchemaError
 from facade.errors import DocumentBuildError, Issue, Problem, RequestError
 from facade.model.document import ClinicalDocument
 
-DEFAULT_TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates" / "cda"
+DEFAULT_TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "templates" / "cda"  # shipped in the package
 
 
 class CdaRenderer:
