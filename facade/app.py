@@ -53,6 +53,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         docs_url="/_docs",  # keep /docs free; FHIR paths live under /fhir
         redoc_url=None,
         openapi_url="/_openapi.json",
+        redirect_slashes=False,  # a redirect would be built from the Host header; /fhir/Task/x/ is simply not found
     )
     app.state.runtime = runtime
     install_handlers(app)

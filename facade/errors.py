@@ -314,6 +314,12 @@ class Problem(Enum):
 
     REQUEST_TIMEOUT = Spec("request-timeout", "timeout", 408, "The request body was not received within {seconds} s")
     FORBIDDEN = Spec("forbidden", "forbidden", 403, "{text}")
+    HOST_NOT_ALLOWED = Spec(
+        "host-not-allowed",
+        "security",
+        400,
+        "Host {host} is not a name of this facade ({allowed}); set FACADE_BASE_URL or FACADE_ALLOWED_HOSTS",
+    )
 
     # --- submissions (feeding) ---
     SUBMISSION_QUEUED = Spec(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tomllib
 from functools import lru_cache
 from pathlib import Path
@@ -309,7 +310,10 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FACADE_", env_nested_delimiter="__", extra="forbid")
 
     environment: Literal["development", "production"] = "production"
-    base_url: str = ""  # public base of the FHIR endpoint, e.g. https://facade.example/fhir (used in Location)
+    base_url: str = ""  # public base of the FHIR endpoint, e.g. https://facade.example/fhir (every absolute URL)
+    # without base_url: the names a request's Host may carry when absolute URLs are built from it (loopback only by
+    # default, so a deployment under a public name must say which: FACADE_BASE_URL, or its names here)
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["localhost", "127.0.0.1", "::1"])
     state_dir: Path = Path(".facade")
     database_url: str = ""  # default: sqlite file under state_dir
     validation_kit: Path | None = None  # ANS conformance kit (XSD at runtime, schematron in $preview?validate=full)
@@ -335,6 +339,16 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings, env_settings, _TomlSource(settings_cls))
 
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _hosts(cls, value: Any) -> Any:
+        return _split(value, ",;")
+
+    @field_validator("base_url", mode="after")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
     @model_validator(mode="after")
     def _refuse_unsafe(self) -> Settings:
         refusals = self.refusals()
@@ -346,6 +360,8 @@ class Settings(BaseSettings):
         """Every unsafe or contradictory value, naming the setting to change (empty: these settings can serve).
         What needs files or keys (certificates, the validation kit) is checked by ``Runtime.check_startup``."""
         out: list[str] = []
+        if self.base_url and not re.fullmatch(r"https?://[^/?#\s]+(/[^?#\s]*)?", self.base_url):
+            out.append(f"base_url must be an absolute http(s) URL without query or fragment (got {self.base_url!r})")
         url = self.dmp.repository_url
         if url and not url.startswith("https://"):
             out.append(f"dmp.repository_url must be https:// (got {url!r})")

@@ -14,6 +14,9 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+# Starlette's TestClient calls itself "testserver": a name the facade answers to in tests (FACADE_ALLOWED_HOSTS,
+# checked before any absolute URL is built from a Host header); real servers in tests listen on 127.0.0.1.
+os.environ.setdefault("FACADE_ALLOWED_HOSTS", "localhost,127.0.0.1,::1,testserver")
 KIT = Path(os.environ.get("FACADE_VALIDATION_KIT", ROOT.parent / "shared" / "conformance-kit")).resolve()
 
 

@@ -26,8 +26,18 @@ RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
 def get_base_url(request: Request, runtime: RuntimeDep) -> str:
-    """The public [base] of the FHIR endpoint (settings.base_url, else this request's own base + /fhir)."""
-    return runtime.settings.base_url or str(request.base_url).rstrip("/") + "/fhir"
+    """The public [base] of the FHIR endpoint: settings.base_url, else this request's own base + /fhir once its Host
+    is one of settings.allowed_hosts. A Host header is the client's word:
+    reflected unchecked into Location / Content-Location / the CapabilityStatement it would let anyone point clients
+    at another server."""
+    settings = runtime.settings
+    if settings.base_url:
+        return settings.base_url
+    host = request.url.hostname or ""
+    allowed = settings.allowed_hosts
+    if host.strip("[]").lower() not in {h.strip("[]").lower() for h in allowed}:
+        raise FacadeError(Problem.HOST_NOT_ALLOWED, host=host or "(none)", allowed=", ".join(allowed) or "none")
+    return str(request.base_url).rstrip("/") + "/fhir"
 
 
 BaseUrlDep = Annotated[str, Depends(get_base_url)]
