@@ -23,7 +23,7 @@ from facade.api.deps import (
     SubmissionsDep,
     SubmitOptionsDep,
 )
-from facade.api.outcomes import FHIR_JSON
+from facade.api.openapi import ERRORS, FHIR_JSON, SUBMISSION_ERRORS, FhirJsonResponse, fhir_body
 from facade.api.params import AuditSearchDep
 from facade.api.representations import (
     Answer,
@@ -37,7 +37,7 @@ from facade.api.representations import (
 from facade.runtime import Runtime
 from facade.submissions import SubmissionResult
 
-router = APIRouter(prefix="/fhir")
+router = APIRouter(prefix="/fhir", default_response_class=FhirJsonResponse, responses=ERRORS)
 
 
 def _runtime(request: Request) -> Runtime:  # for /health, which keeps its own shape (not a FHIR endpoint)
@@ -63,8 +63,8 @@ async def operation_definition() -> JSONResponse:
     return _fhir(preview_operation_definition())
 
 
-@router.post("/Bundle/$preview")
-@router.post("/DocumentReference/$preview")
+@router.post("/Bundle/$preview", responses=SUBMISSION_ERRORS, openapi_extra=fhir_body("Bundle"))
+@router.post("/DocumentReference/$preview", responses=SUBMISSION_ERRORS, openapi_extra=fhir_body("DocumentReference"))
 async def preview(
     request: Request,
     limits: InputLimitsDep,
@@ -100,14 +100,14 @@ async def _submit(
 SubmittedDep = Annotated[SubmissionResult, Depends(_submit)]
 
 
-@router.post("")
-@router.post("/")
+@router.post("", responses=SUBMISSION_ERRORS, openapi_extra=fhir_body("Bundle"))
+@router.post("/", responses=SUBMISSION_ERRORS, openapi_extra=fhir_body("Bundle"))
 async def transaction(result: SubmittedDep, base_url: BaseUrlDep) -> JSONResponse:
     """ITI-65 transaction (POST [base]) -> ITI-41: the transaction-response bundle once delivered."""
     return _answer(submission_answer(result, base_url))
 
 
-@router.post("/DocumentReference")
+@router.post("/DocumentReference", responses=SUBMISSION_ERRORS, openapi_extra=fhir_body("DocumentReference"))
 async def publish(result: SubmittedDep, base_url: BaseUrlDep) -> JSONResponse:
     """ITI-105 simplified publish (POST [base]/DocumentReference) -> ITI-41: 201 + Location once delivered."""
     return _answer(published_answer(result, base_url))

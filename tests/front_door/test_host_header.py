@@ -1,8 +1,8 @@
 """Issue 14 item 8: absolute URLs never reflect a client's Host header.
 
-The attack: ``GET /fhir/Task/x/`` with ``Host: evil.example`` was redirected to ``http://evil.example/...``, and the same
-host appeared in ``Content-Location`` and in the CapabilityStatement. Now absolute URLs come from ``FACADE_BASE_URL``,
-or, when it is unset, from the request only once its Host is one of ``FACADE_ALLOWED_HOSTS``; and no trailing-slash
+The attack: ``GET /fhir/Task/x/`` with ``Host: evil.example`` was redirected to ``http://evil.example/...``, and the
+same host appeared in ``Content-Location`` and in the CapabilityStatement. Now absolute URLs come from
+``FACADE_BASE_URL``, or, when it is unset, from the request only once its Host is one of ``FACADE_ALLOWED_HOSTS``; and no trailing-slash
 redirect is ever built.
 """
 
@@ -57,7 +57,8 @@ def test_a_trailing_slash_is_not_redirected_to_the_clients_host(client: TestClie
 
 
 def test_an_unknown_host_gets_no_url_built_from_it(client: TestClient) -> None:
-    for r in (client.get("/fhir/metadata", headers=EVIL), client.post("/fhir", content=BUNDLE, headers={**FHIR, **EVIL})):
+    metadata = client.get("/fhir/metadata", headers=EVIL)
+    for r in (metadata, client.post("/fhir", content=BUNDLE, headers={**FHIR, **EVIL})):
         assert r.status_code == 400, r.text
         assert "location" not in r.headers and "content-location" not in r.headers
         issue = r.json()["issue"][0]
