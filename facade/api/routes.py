@@ -126,5 +126,3 @@ async def audit_trail(_: AuditorDep, service: SubmissionsDep, search: AuditSearc
     """The audit trail of submissions: who, which patient (keyed hash), which documents, outcome, when."""
     entries = await run_in_threadpool(service.audit_trail, search.entity, search.period)
     return _fhir(searchset([audit_event(e) for e in entries]))
-
-

@@ -1,9 +1,9 @@
 """Issue 14 item 8: absolute URLs never reflect a client's Host header.
 
-The attack: ``GET /fhir/Task/x/`` with ``Host: evil.example`` was redirected to ``http://evil.example/...``, and the
-same host appeared in ``Content-Location`` and in the CapabilityStatement. Now absolute URLs come from
-``FACADE_BASE_URL``, or, when it is unset, from the request only once its Host is one of ``FACADE_ALLOWED_HOSTS``; and no trailing-slash
-redirect is ever built.
+The attack: ``GET /fhir/Task/x/`` with ``Host: evil.example`` was redirected to ``http://evil.example/...``, and
+the same host appeared in ``Content-Location`` and in the CapabilityStatement. Now absolute URLs come from
+``FACADE_BASE_URL``, or, when it is unset, from the request only once its Host is one of
+``FACADE_ALLOWED_HOSTS``; and no trailing-slash redirect is ever built.
 """
 
 from __future__ import annotations
