@@ -23,8 +23,8 @@ from typing import Any
 from facade.errors import Problem
 from facade.fhir.parse import ParsedEntry
 from facade.fhir.references import Resolved
+from facade.mapping.contact import to_addresses, to_telecoms
 from facade.mapping.context import MappingContext
-from facade.mapping.patient import to_address, to_telecoms
 from facade.model.document import Author, Code, Device, Organization, Person
 from facade.model.identifiers import (
     SYSTEM_FINESS,
@@ -136,32 +136,9 @@ def to_person(target: Resolved, mc: MappingContext, *, as_author: bool = True) -
             if practitioner is None:
                 return None
             mc.mark(practitioner, "participant")
-    errors_before = len(mc.report.errors)
-    id_nat = _ps_idnat(practitioner, mc) if practitioner else None
-    if id_nat is None and role is not None:
-        id_nat = _ps_idnat(role, mc)
-    if id_nat is None and len(mc.report.errors) > errors_before:
-        return None  # a malformed national id was reported
-    if id_nat is None:
-        where = practitioner or target
-        mc.report.add(
-            Problem.MISSING_AUTHOR_IDENTIFIER,
-            expression=f"{where.path}.identifier",
-            author=where.raw.get("id") or where.path,
-            accepted=_ACCEPTED_IDS,
-        )
+    person = person_of(practitioner, role, mc, required=True)
+    if person is None:
         return None
-    name = _human_name(practitioner.raw if practitioner else {})
-    if name is None:
-        where = practitioner or target
-        mc.report.add(
-            Problem.MISSING_ELEMENT,
-            expression=f"{where.path}.name" if practitioner else f"{where.path}.practitioner",
-            element="Practitioner.name (author family name)",
-        )
-        return None
-    family, given, prefix = name
-    specialty = _specialty(role, practitioner, mc)
     organization = site_organization(mc)
     if role is not None and role.raw.get("organization") is not None:
         expression = f"{role.path}.organization"
@@ -169,24 +146,58 @@ def to_person(target: Resolved, mc: MappingContext, *, as_author: bool = True) -
         if org is not None:
             found = to_organization(org, mc)
             organization = author_organization(found, expression, mc) if as_author else found or organization
+    return person, organization
+
+
+def person_of(
+    practitioner: Resolved | None, role: Resolved | None, mc: MappingContext, *, required: bool
+) -> Person | None:
+    """The Person of a Practitioner (and its PractitionerRole): PS_IdNat, name, J01 speciality, telecoms,
+    addresses. A malformed national id is always reported; a missing id or name only when ``required`` (an
+    author, a biologist), else the person is quietly left out (e.g. the prescriber of a lab order)."""
+    errors_before = len(mc.report.errors)
+    id_nat = _ps_idnat(practitioner, mc) if practitioner else None
+    if id_nat is None and role is not None:
+        id_nat = _ps_idnat(role, mc)
+    if id_nat is None and len(mc.report.errors) > errors_before:
+        return None  # a malformed national id was reported
+    where = practitioner or role
+    if id_nat is None:
+        if required and where is not None:
+            mc.report.add(
+                Problem.MISSING_AUTHOR_IDENTIFIER,
+                expression=f"{where.path}.identifier",
+                author=where.raw.get("id") or where.path,
+                accepted=_ACCEPTED_IDS,
+            )
+        return None
+    name = _human_name(practitioner.raw if practitioner else {})
+    if name is None:
+        if required and where is not None:
+            mc.report.add(
+                Problem.MISSING_ELEMENT,
+                expression=f"{where.path}.name" if practitioner else f"{where.path}.practitioner",
+                element="Practitioner.name (author family name)",
+            )
+        return None
+    family, given, prefix = name
     source = practitioner.raw if practitioner else {}
-    person = Person(
+    return Person(
         id_nat=id_nat,
         family=family,
         given=given,
         prefix=prefix,
-        profession=specialty,
-        telecoms=to_telecoms(source.get("telecom") or (role.raw.get("telecom") if role else None) or []),
-        addresses=tuple(a for a in (to_address(x) for x in source.get("address") or []) if a),
+        profession=_specialty(role, practitioner, mc),
+        telecoms=to_telecoms(source.get("telecom") or (role.raw.get("telecom") if role else None)),
+        addresses=to_addresses(source.get("address")),
     )
-    return person, organization
 
 
 def _ps_idnat(target: Resolved, mc: MappingContext) -> str | None:
     identifiers = [(i, x) for i, x in enumerate(target.raw.get("identifier") or []) if isinstance(x, dict)]
     for system in (SYSTEM_IDNATPS, SYSTEM_RPPS):  # IDNPS first: it is already the PS_IdNat
         for i, ident in identifiers:
-            if ident.get("system") != system or not ident.get("value"):
+            if _system(ident) != system or not ident.get("value"):
                 continue
             value = str(ident["value"])
             try:
@@ -313,7 +324,7 @@ def to_organization(target: Resolved, mc: MappingContext) -> Organization | None
     id_nat: str | None = None
     identifiers = [(i, x) for i, x in enumerate(raw.get("identifier") or []) if isinstance(x, dict) and x.get("value")]
     for i, ident in sorted(identifiers, key=lambda ix: _org_id_rank(ix[1])):
-        system, value = ident.get("system"), str(ident["value"]).strip()
+        system, value = _system(ident), str(ident["value"]).strip()
         try:
             if system == SYSTEM_IDNATST:
                 id_nat = check_struct_idnat(value)
@@ -337,13 +348,18 @@ def to_organization(target: Resolved, mc: MappingContext) -> Organization | None
     return Organization(
         id_nat=id_nat,
         name=name,
-        addresses=tuple(a for a in (to_address(x) for x in raw.get("address") or []) if a),
-        telecoms=to_telecoms(raw.get("telecom") or []),
+        addresses=to_addresses(raw.get("address")),
+        telecoms=to_telecoms(raw.get("telecom")),
     )
 
 
+def _system(ident: dict[str, Any]) -> str:
+    """An identifier's system, a trailing slash forgiven (``https://finess.esante.gouv.fr/``)."""
+    return str(ident.get("system") or "").rstrip("/")
+
+
 def _org_id_rank(ident: dict[str, Any]) -> int:
-    system = ident.get("system")
+    system = _system(ident)
     if system == SYSTEM_IDNATST:
         return 0
     if system == SYSTEM_FINESS:
@@ -379,6 +395,7 @@ __all__ = [
     "AUTHOR_TYPES",
     "PERSON_TYPES",
     "author_organization",
+    "person_of",
     "site_organization",
     "to_author",
     "to_organization",

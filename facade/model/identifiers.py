@@ -27,6 +27,13 @@ from facade.model.document import (
 INS_OIDS_PRODUCTION: frozenset[str] = frozenset({OID_INS_NIR, OID_INS_NIA})
 INS_OIDS_TEST: frozenset[str] = INS_OIDS_PRODUCTION | {OID_INS_NIR_TEST, OID_INS_NIR_DEMO}
 INS_OIDS_ALL: frozenset[str] = INS_OIDS_TEST
+INS_OID_PREFIX = "1.2.250.1.213.1.4."  # the INS arc: NIR .8, NIA .9, test .10, demo .11
+
+
+def is_ins_oid(oid: str) -> bool:
+    """An OID of the INS arc (production, test or demo: which are accepted is the InputPolicy's call)."""
+    return oid.startswith(INS_OID_PREFIX)
+
 
 # FHIR identifier systems (FR Core, spec digest §7.1)
 SYSTEM_RPPS = "https://rpps.esante.gouv.fr"
@@ -187,6 +194,7 @@ def check_struct_idnat(value: str) -> str:
 
 __all__ = [
     "INS_OIDS_ALL",
+    "INS_OID_PREFIX",
     "INS_OIDS_PRODUCTION",
     "INS_OIDS_TEST",
     "SYSTEM_FINESS",
@@ -200,6 +208,7 @@ __all__ = [
     "check_struct_idnat",
     "format_nir",
     "is_finess",
+    "is_ins_oid",
     "is_oid",
     "nir_key",
     "normalize_nir",

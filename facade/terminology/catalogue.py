@@ -8,6 +8,9 @@ from ASS_A11, the kit's volet schematron alias). Adding a type is adding a row (
 ``data/lab_chapters.csv``: LOINC result code -> CR-BIO chapter (and sub-chapter) LOINC codes; rows keyed
 ``v2-0074|<code>`` map a DiagnosticReport.category (HL7 v2 diagnostic service section) to a chapter; the ``*`` row
 is the fallback chapter for codes the table does not know.
+
+``data/lab_interpretations.csv``: JDV_HL7_ObservationInterpretation-CISIS (the CR-BIO schematron checks
+membership): HL7 v3 ObservationInterpretation code -> the French display sent in the CDA.
 """
 
 from __future__ import annotations
@@ -123,6 +126,11 @@ class Catalogue:
     def fallback_chapter(self) -> ChapterEntry:
         return self._chapters["*"]
 
+    @property
+    def interpretations(self) -> dict[str, str]:
+        """JDV_HL7_ObservationInterpretation-CISIS: code -> French display (``data/lab_interpretations.csv``)."""
+        return _interpretations()
+
     def known_loinc_codes(self) -> frozenset[str]:
         return frozenset(k for k in self._chapters if not k.startswith(("*", "v2-0074|")))
 
@@ -154,6 +162,11 @@ def _load_catalogue() -> Catalogue:
             sub_chapter=Code(sub, LOINC_OID, row["sub_chapter_display"]) if sub else None,
         )
     return Catalogue(types, chapters)
+
+
+@lru_cache(maxsize=1)
+def _interpretations() -> dict[str, str]:
+    return {row["code"]: row["display"] for row in _read_csv("lab_interpretations.csv")}
 
 
 def render_markdown(catalogue: Catalogue) -> str:
