@@ -237,6 +237,15 @@ def test_valid_ucum_units_pass(unit: str) -> None:
     assert ucum_error(unit) is None
 
 
+def test_ucum_check_is_cached_per_unit_and_bounded() -> None:
+    """Units repeat endlessly: a repeated unit is answered from a bounded cache, the verdict unchanged."""
+    assert ucum_error.cache_info().maxsize == 2048
+    first = ucum_error("mEq/L")
+    hits = ucum_error.cache_info().hits
+    assert ucum_error("mEq/L") == first is not None  # still invalid (case-sensitive UCUM)
+    assert ucum_error.cache_info().hits == hits + 1
+
+
 def test_unknown_loinc_code_is_rendered_and_warned_never_dropped(catalogue: Catalogue) -> None:
     data = raw_bundle("glycemie.json")
     _entry(data, 31)["code"]["coding"][0].update(code="99999-9", display="Analyte rare")

@@ -63,9 +63,11 @@ def _ucum_parser() -> Any:
     return get_ucum_parser()
 
 
+@lru_cache(maxsize=2048)
 def ucum_error(unit: str) -> str | None:
     """UCUM check with ucumvert (Lark grammar of the UCUM spec + the atoms of ucum-essence.xml): None if valid.
-    Case-sensitive UCUM ('mEq/L' and 'µg/mL' are invalid, 'meq/L' and 'ug/mL' valid)."""
+    Case-sensitive UCUM ('mEq/L' and 'µg/mL' are invalid, 'meq/L' and 'ug/mL' valid). Cached per unit string
+    (bounded): a lab sends the same few units endlessly and the Earley parse was half of a CR-BIO conversion."""
     if not unit or unit != unit.strip():
         return "empty or padded unit"
     try:
