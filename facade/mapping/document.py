@@ -56,7 +56,7 @@ from facade.model.document import (
     Patient,
     ServiceEvent,
 )
-from facade.model.identifiers import oid_from_urn
+from facade.model.identifiers import is_ins_oid, oid_from_urn
 from facade.terminology.tables import XDS_SD_TEMPLATE_ID, ValueSetName
 
 FACADE_NS = PROBLEM_SYSTEM.rsplit("/", 1)[0]
@@ -638,7 +638,7 @@ def check_cda_header(
         return
     ins = patient.ins
     if (ins.oid, ins.value) not in header.patient_ids:
-        cda_ins = [f"{r}|{e}" for r, e in header.patient_ids if r.startswith("1.2.250.1.213.1.4.")]
+        cda_ins = [f"{r}|{e}" for r, e in header.patient_ids if is_ins_oid(r)]
         mc.report.add(
             Problem.CDA_HEADER_MISMATCH,
             expression=f"{p}.subject",
