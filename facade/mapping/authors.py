@@ -25,6 +25,7 @@ from facade.fhir.parse import ParsedEntry
 from facade.fhir.references import Resolved
 from facade.mapping.contact import to_addresses, to_telecoms
 from facade.mapping.context import MappingContext
+from facade.model import oids
 from facade.model.document import Author, Code, Device, Organization, Person
 from facade.model.identifiers import (
     SYSTEM_FINESS,
@@ -46,21 +47,26 @@ PERSON_TYPES = ("Practitioner", "PractitionerRole")
 _ACCEPTED_IDS = f"{SYSTEM_IDNATPS} (IDNPS) or {SYSTEM_RPPS} (RPPS)"
 _G15 = "TRE_G15-ProfessionSante"
 _R38 = "TRE_R38-SpecialiteOrdinale"
-_G15_OID = "1.2.250.1.71.1.2.7"
-_R38_OID = "1.2.250.1.71.4.2.5"
+_G15_OID = oids.TRE_G15_PROFESSION_SANTE
+_SAVOIR_FAIRE_OID = oids.TRE_R01_ENSEMBLE_SAVOIR_FAIRE  # FR Core sends its SM codes as TRE_R38 URIs
 # JDV_J47_FunctionCode_CISIS (1.2.250.1.213.1.1.5.124, structuration minimale checks author/functionCode against it):
 # (code system OID, code) -> display. XDS authorRole carries the display (spec digest §3.3).
+_R259, _R85, _R258 = (
+    oids.TRE_R259_HL7_PARTICIPATION_FUNCTION,
+    oids.TRE_R85_ROLE_PRISE_CHARGE,
+    oids.TRE_R258_RELATION_PRISE_CHARGE,
+)
 FUNCTION_CODES: dict[tuple[str, str], str] = {
-    ("2.16.840.1.113883.5.88", "ADMPHYS"): "Responsable de l'admission",
-    ("2.16.840.1.113883.5.88", "ATTPHYS"): "Référent - Responsable du patient dans la structure de soins",
-    ("2.16.840.1.113883.5.88", "DISPHYS"): "Responsable de la sortie",
-    ("2.16.840.1.113883.5.88", "PCP"): "Médecin traitant",
-    ("1.2.250.1.213.1.6.1.107", "330"): "Coordonnateur de parcours",
-    ("1.2.250.1.213.1.6.1.107", "353"): "Membre de l'équipe de soins",
-    ("1.2.250.1.213.1.1.4.2.280", "CORRE"): "Correspondant",
-    ("1.2.250.1.213.1.1.4.2.280", "PRELV"): "Préleveur",
-    ("1.2.250.1.213.1.1.4.2.280", "ES-REF"): "Etablissement de santé de référence",
-    ("1.2.250.1.213.1.1.4.2.280", "ES-PREF"): "Etablissement de santé de préférence",
+    (_R259, "ADMPHYS"): "Responsable de l'admission",
+    (_R259, "ATTPHYS"): "Référent - Responsable du patient dans la structure de soins",
+    (_R259, "DISPHYS"): "Responsable de la sortie",
+    (_R259, "PCP"): "Médecin traitant",
+    (_R85, "330"): "Coordonnateur de parcours",
+    (_R85, "353"): "Membre de l'équipe de soins",
+    (_R258, "CORRE"): "Correspondant",
+    (_R258, "PRELV"): "Préleveur",
+    (_R258, "ES-REF"): "Etablissement de santé de référence",
+    (_R258, "ES-PREF"): "Etablissement de santé de préférence",
 }
 
 
@@ -239,7 +245,7 @@ def _specialty(role: Resolved | None, practitioner: Resolved | None, mc: Mapping
         profession = _coded(role.raw.get("code"), _G15_OID) or _coded(
             [q.get("code") for q in qualifications if isinstance(q, dict)], _G15_OID
         )
-        speciality = _coded(specialties, _R38_OID)
+        speciality = _coded(specialties, _SAVOIR_FAIRE_OID)
         if profession is not None and speciality is not None:
             found = mc.terminology.lookup(vs, f"G15_{profession}/{speciality}")
             if found:

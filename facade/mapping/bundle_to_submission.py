@@ -54,13 +54,6 @@ from facade.terminology.catalogue import Catalogue
 from facade.terminology.tables import Terminology, ValueSetName
 
 EXT_DESIGNATION_TYPE = "https://profiles.ihe.net/ITI/MHD/StructureDefinition/ihe-designationType"
-LOINC_OID = "2.16.840.1.113883.6.1"
-CR_BIO_TYPE = "11502-2"
-LAB_RESULT_TYPES = ("DiagnosticReport", "Observation")
-LAB_CONTENT_TYPES = ("DiagnosticReport", "Observation", "Specimen", "ServiceRequest")
-LAB_PARTICIPANT_TYPES = ("Practitioner", "PractitionerRole", "Organization")
-TRE_R209_OID = "1.2.250.1.213.2.2"  # TypeActivite (JDV_J59 contentTypeCode)
-LAB_CONTENT_TYPE_CODE = "26"  # Analyses médicales biologiques
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,7 @@ from facade.mapping.authors import PERSON_TYPES, site_organization, to_author, t
 from facade.mapping.content import HL7, CdaHeader, Content, read_content
 from facade.mapping.context import MappingContext, extension
 from facade.mapping.related import Related, merge, order_reference_ids
+from facade.model import oids
 from facade.model.document import (
     Author,
     ClinicalDocument,
@@ -65,10 +66,10 @@ SET_ID_TYPE = "set-id"
 EXT_VERSION_NUMBER = f"{FACADE_NS}/StructureDefinition/version-number"
 # IHE FormatCode IG canonical URI of the formatCode system (TRE_A11, 1.3.6.1.4.1.19376.1.2.3), used by MHD examples
 IHE_FORMAT_CODE_SYSTEM = "http://ihe.net/fhir/ihe.formatcode.fhir/CodeSystem/formatcode"
-IHE_FORMAT_CODE_OID = "1.3.6.1.4.1.19376.1.2.3"
+IHE_FORMAT_CODE_OID = oids.TRE_A11_IHE_FORMAT_CODE
 FRENCH_TEMPLATE_IDS = ("2.16.840.1.113883.2.8.2.1", "1.2.250.1.213.1.1.1.1")
-CONFIDENTIALITY_OID = "2.16.840.1.113883.5.25"
-MASKING_OID = "1.2.250.1.213.1.1.4.13"
+CONFIDENTIALITY_OID = oids.HL7_CONFIDENTIALITY
+MASKING_OID = oids.TRE_A07_STATUT_VISIBILITE_DOCUMENT
 _RESTRICTION = {"N": 0, "R": 1, "V": 2}
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _DEFAULT_N = Code("N", CONFIDENTIALITY_OID, "Normal")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from facade.model import oids
 from facade.model.document import (
     OID_INS_NIA,
     OID_INS_NIR,
@@ -27,7 +28,7 @@ from facade.model.document import (
 INS_OIDS_PRODUCTION: frozenset[str] = frozenset({OID_INS_NIR, OID_INS_NIA})
 INS_OIDS_TEST: frozenset[str] = INS_OIDS_PRODUCTION | {OID_INS_NIR_TEST, OID_INS_NIR_DEMO}
 INS_OIDS_ALL: frozenset[str] = INS_OIDS_TEST
-INS_OID_PREFIX = "1.2.250.1.213.1.4."  # the INS arc: NIR .8, NIA .9, test .10, demo .11
+INS_OID_PREFIX = oids.INS_ARC  # the INS arc: NIR .8, NIA .9, test .10, demo .11
 
 
 def is_ins_oid(oid: str) -> bool:

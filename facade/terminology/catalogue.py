@@ -21,12 +21,13 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
+from facade.model import oids
 from facade.model.document import Code, InstanceId
 
-LOINC_OID = "2.16.840.1.113883.6.1"
-CLASS_OID = "1.2.250.1.213.1.1.4.1"  # TRE_A03-ClasseDocument (XDS classCode codingScheme)
-IHE_FORMAT_OID = "1.3.6.1.4.1.19376.1.2.3"  # TRE_A11-IheFormatCode
-CISIS_FORMAT_OID = "1.2.250.1.213.1.1.4.2.282"  # TRE_A06-FormatCodeComplementaire
+LOINC_OID = oids.LOINC
+CLASS_OID = oids.TRE_A03_CLASSE_DOCUMENT  # XDS classCode codingScheme
+IHE_FORMAT_OID = oids.TRE_A11_IHE_FORMAT_CODE
+CISIS_FORMAT_OID = oids.TRE_A06_FORMAT_CODE_COMPLEMENTAIRE
 _N1_FORMATS = {  # ASS_A12: nonXMLBody/text/@mediaType -> formatCode (TRE_A11)
     "application/pdf": "urn:ihe:iti:xds-sd:pdf:2008",
     "text/plain": "urn:ihe:iti:xds-sd:text:2008",

@@ -30,7 +30,9 @@ _NOS: dict[str, tuple[str, str]] = {
     "G15": ("1.2.250.1.71.1.2.7", "TRE_G15-ProfessionSante"),
     "R02": ("1.2.250.1.71.4.2.4", "TRE_R02-SecteurActivite"),
     "R11": ("1.2.250.1.213.1.6.1.11", "TRE_R11-CiviliteExercice"),
+    # FR Core's URI for the savoir-faire codes (SM26 ...): the OID is TRE_R01's (see facade.model.oids)
     "R38": ("1.2.250.1.71.4.2.5", "TRE_R38-SpecialiteOrdinale"),
+    "R01": ("1.2.250.1.71.4.2.5", "TRE_R01-EnsembleSavoirFaire"),  # after R38: oid_to_uri keeps the FR Core URI
     "R81": ("1.2.250.1.213.1.6.1.69", "TRE_R81-Civilite"),
     "R85": ("1.2.250.1.213.1.6.1.107", "TRE_R85-RolePriseCharge"),
     "R94": ("1.2.250.1.213.1.6.1.4", "TRE_R94-ProfessionSocial"),

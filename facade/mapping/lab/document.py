@@ -11,6 +11,7 @@ from facade.mapping.context import MappingContext
 from facade.mapping.lab.report import LabMapping, to_lab_report
 from facade.mapping.lab.state import UnitValidator
 from facade.mapping.related import order_reference_ids
+from facade.model import oids
 from facade.model.document import (
     Author,
     ClinicalDocument,
@@ -101,7 +102,7 @@ def lab_document_from_report(
             "(author_institution=site: DocumentEntry and SubmissionSet authorInstitution are identical)",
         )
     author = Author(time=issued, organization=attributed, person=mapping.biologist)
-    confidentiality = confidentiality or Code("N", "2.16.840.1.113883.5.25", "Normal")
+    confidentiality = confidentiality or Code("N", oids.HL7_CONFIDENTIALITY, "Normal")
     base = ClinicalDocument(
         id=ctx.new_oid(),
         set_id=ctx.new_oid(),

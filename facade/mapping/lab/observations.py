@@ -18,6 +18,7 @@ from facade.mapping.lab.checks import check_period, check_subject, oid_identifie
 from facade.mapping.lab.participants import lab_organization
 from facade.mapping.lab.state import LabState, aware, items, period_start
 from facade.mapping.lab.values import coding_code, first_code, interpretations, reference_range, value_of
+from facade.model import oids
 from facade.model.document import Code
 from facade.model.lab import (
     LOINC_OID,
@@ -33,7 +34,7 @@ from facade.model.lab import (
 from facade.terminology.catalogue import ChapterEntry
 
 LOINC_URI = "http://loinc.org"
-SNOMED_OID = "2.16.840.1.113883.6.96"
+SNOMED_OID = oids.SNOMED_CT
 MAX_DEPTH = 8  # hasMember nesting (panel > isolate > antibiogram is 3)
 _OBS_STATUS: dict[str, ResultStatus] = {
     "final": "completed",

@@ -13,6 +13,7 @@ from typing import Any
 
 from facade.errors import Problem
 from facade.mapping.lab.state import LabState, items
+from facade.model import oids
 from facade.model.document import Code
 from facade.model.lab import (
     INTERPRETATION_OID,
@@ -29,9 +30,9 @@ from facade.terminology.uri_mapper import uri_to_oid
 
 UCUM_URI = "http://unitsofmeasure.org"
 _EXTRA_SYSTEMS = {  # code systems the shared uri_mapper does not know and lab data uses
-    "http://terminology.hl7.org/CodeSystem/v2-0487": "2.16.840.1.113883.18.311",  # specimen type (JDV CI-SIS)
+    "http://terminology.hl7.org/CodeSystem/v2-0487": oids.HL7_V2_0487_SPECIMEN_TYPE,  # JDV CI-SIS specimen type
     "http://terminology.hl7.org/CodeSystem/v2-0078": INTERPRETATION_OID,  # v2 abnormal flags = v3 codes
-    "http://hl7.org/fhir/v2/0487": "2.16.840.1.113883.18.311",
+    "http://hl7.org/fhir/v2/0487": oids.HL7_V2_0487_SPECIMEN_TYPE,
 }
 # FHIR data-absent-reason -> the nullFlavors the CI-SIS allows outside mandatory elements (spec digest §6.1:
 # UNK, NASK, ASKU, NAV, MSK); every other reason (not-performed, error, as-text...) is "unknown" to the reader.
