@@ -231,40 +231,50 @@ def _human_name(raw: dict[str, Any]) -> tuple[str, tuple[str, ...], str | None] 
 
 def _specialty(role: Resolved | None, practitioner: Resolved | None, mc: MappingContext) -> Code | None:
     """J01 speciality: a J01 coding of PractitionerRole.specialty, else the FR Core/Annuaire split form (TRE_G15
-    profession in PractitionerRole.code or Practitioner.qualification + TRE_R38 speciality in
+    profession in PractitionerRole.code or Practitioner.qualification + savoir-faire speciality in
     PractitionerRole.specialty) combined, else a J01 coding of PractitionerRole.code, else the qualifications."""
-    vs = ValueSetName.AUTHOR_SPECIALTY
     if role is not None:
-        specialties = [c for c in role.raw.get("specialty") or [] if isinstance(c, dict)]
-        for concept in specialties:
-            for coding in concept.get("coding") or []:
-                found = mc.terminology.lookup(vs, coding.get("code", ""), coding.get("system"))
-                if found:
-                    return found
-        qualifications = practitioner.raw.get("qualification") or [] if practitioner is not None else []
-        profession = _coded(role.raw.get("code"), _G15_OID) or _coded(
-            [q.get("code") for q in qualifications if isinstance(q, dict)], _G15_OID
-        )
-        speciality = _coded(specialties, _SAVOIR_FAIRE_OID)
-        if profession is not None and speciality is not None:
-            found = mc.terminology.lookup(vs, f"G15_{profession}/{speciality}")
-            if found:
-                return found
-        if specialties:
-            first = (specialties[0].get("coding") or [{}])[0]
-            mc.unknown_code(vs, first, f"{role.path}.specialty[0].coding[0]", "PractitionerRole.specialty")
-            return None
-        for concept in role.raw.get("code") or []:
-            for coding in (concept or {}).get("coding") or []:
-                found = mc.terminology.lookup(vs, coding.get("code", ""), coding.get("system"))
-                if found:
-                    return found
-        if profession is not None:
-            found = mc.terminology.lookup(vs, f"G15_{profession}")
-            if found:
-                return found
+        found, settled = _role_specialty(role, practitioner, mc)
+        if settled:
+            return found
     if practitioner is not None:
         return _specialty_from_qualifications(practitioner.raw, mc)
+    return None
+
+
+def _role_specialty(role: Resolved, practitioner: Resolved | None, mc: MappingContext) -> tuple[Code | None, bool]:
+    """(J01 code, settled) from a PractitionerRole; not settled: the qualifications may still say it."""
+    vs = ValueSetName.AUTHOR_SPECIALTY
+    specialties = [c for c in role.raw.get("specialty") or [] if isinstance(c, dict)]
+    found = _first_in(vs, specialties, mc)
+    if found:
+        return found, True
+    qualifications = practitioner.raw.get("qualification") or [] if practitioner is not None else []
+    profession = _coded(role.raw.get("code"), _G15_OID) or _coded(
+        [q.get("code") for q in qualifications if isinstance(q, dict)], _G15_OID
+    )
+    speciality = _coded(specialties, _SAVOIR_FAIRE_OID)
+    if profession is not None and speciality is not None:
+        found = mc.terminology.lookup(vs, f"G15_{profession}/{speciality}")
+        if found:
+            return found, True
+    if specialties:
+        first = (specialties[0].get("coding") or [{}])[0]
+        mc.unknown_code(vs, first, f"{role.path}.specialty[0].coding[0]", "PractitionerRole.specialty")
+        return None, True
+    found = _first_in(vs, [c for c in role.raw.get("code") or [] if isinstance(c, dict)], mc)
+    if found is None and profession is not None:
+        found = mc.terminology.lookup(vs, f"G15_{profession}")
+    return found, found is not None
+
+
+def _first_in(vs: ValueSetName, concepts: list[dict[str, Any]], mc: MappingContext) -> Code | None:
+    """The first coding of these CodeableConcepts that is in ``vs``."""
+    for concept in concepts:
+        for coding in concept.get("coding") or []:
+            found = mc.terminology.lookup(vs, coding.get("code", ""), coding.get("system"))
+            if found:
+                return found
     return None
 
 

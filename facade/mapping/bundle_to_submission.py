@@ -87,33 +87,11 @@ def to_submission(
     catalogue = catalogue or Catalogue.load()
     mc = MappingContext(ctx, terminology, policy, ReferenceResolver(parsed), ValidationReport())
     lab = route(parsed, mc)
-    derive_lab = lab.derive
-    shape = _check_shape(parsed, policy, mc, derive_lab)
+    shape = _check_shape(parsed, policy, mc, lab.derive)
     lst = shape.submission_set
-    subjects = lab_subjects(parsed) if derive_lab else [(d, f"{d.path}.subject") for d in shape.document_references]
-    if lst is not None and lst.raw.get("subject") is not None:
-        subjects.append((lst, f"{lst.path}.subject"))
-    patient, patient_target = _patient(parsed, subjects, mc)
+    patient, patient_target = _patient(parsed, _subjects(parsed, shape, lab), mc)
     source_patient_id = _source_patient_id(patient) if patient else None
-
-    mapped: list[tuple[ParsedEntry, DocumentRequest]] = []
-    if derive_lab:
-        derived = derived_lab_document(parsed, patient, source_patient_id, mc, catalogue)
-        if derived is not None:
-            mapped.append(derived)
-    for number, doc in enumerate(shape.document_references, start=1):
-        mc.mark(doc, "document", number - 1)
-        related = read_related(doc, mc)
-        is_lab = lab.is_lab(doc)
-        row = catalogue.by_key("cr-bio")
-        level3 = row.n3_format_code if is_lab and row is not None else None
-        request = to_document_request(
-            doc, number, patient, source_patient_id, mc, related=related, level3_format=level3
-        )
-        if is_lab:
-            request = as_lab_report(parsed, doc, request, related, mc, catalogue, number - 1)
-        if request is not None:
-            mapped.append((doc, request))
+    mapped = _documents(parsed, shape, lab, patient, source_patient_id, mc, catalogue)
     _check_unique_ids(mapped, mc)
     check_unused_lab_entries(parsed, mc)
     documents = [request for _, request in mapped]
@@ -123,8 +101,7 @@ def to_submission(
     author = _submission_author(lst, documents, mc)
     if lst is not None:
         mc.mark(lst, "submission-set")
-        listed = tuple(e for e, _ in mapped) if derive_lab else shape.document_references
-        _check_list_entries(lst, listed, mc)
+        _check_list_entries(lst, tuple(e for e, _ in mapped) if lab.derive else shape.document_references, mc)
     if patient_target is not None:
         mc.mark(patient_target, "patient")
 
@@ -146,6 +123,51 @@ def to_submission(
         fhir_fullurl=lst.full_url if lst else None,
     )
     return MappingResult(submission, mc.report.warnings, _entry_refs(parsed, submission, mc))
+
+
+def _subjects(parsed: ParsedRequest, shape: RequestShape, lab: LabRoute) -> list[tuple[ParsedEntry, str]]:
+    """Every ``subject`` that designates the submission's patient: the DocumentReferences' (or, for a derived lab
+    document, the results'), and the List's."""
+    if lab.derive:
+        subjects = lab_subjects(parsed)
+    else:
+        subjects = [(d, f"{d.path}.subject") for d in shape.document_references]
+    lst = shape.submission_set
+    if lst is not None and lst.raw.get("subject") is not None:
+        subjects.append((lst, f"{lst.path}.subject"))
+    return subjects
+
+
+def _documents(
+    parsed: ParsedRequest,
+    shape: RequestShape,
+    lab: LabRoute,
+    patient: Patient | None,
+    source_patient_id: str | None,
+    mc: MappingContext,
+    catalogue: Catalogue,
+) -> list[tuple[ParsedEntry, DocumentRequest]]:
+    """Every document of the submission, with the entry it comes from: the derived lab document, or one per
+    DocumentReference (a CR-BIO one built from the bundle's results)."""
+    mapped: list[tuple[ParsedEntry, DocumentRequest]] = []
+    if lab.derive:
+        derived = derived_lab_document(parsed, patient, source_patient_id, mc, catalogue)
+        if derived is not None:
+            mapped.append(derived)
+    row = catalogue.by_key("cr-bio")
+    for number, doc in enumerate(shape.document_references, start=1):
+        mc.mark(doc, "document", number - 1)
+        related = read_related(doc, mc)
+        is_lab = lab.is_lab(doc)
+        level3 = row.n3_format_code if is_lab and row is not None else None
+        request = to_document_request(
+            doc, number, patient, source_patient_id, mc, related=related, level3_format=level3
+        )
+        if is_lab:
+            request = as_lab_report(parsed, doc, request, related, mc, catalogue, number - 1)
+        if request is not None:
+            mapped.append((doc, request))
+    return mapped
 
 
 def _check_shape(parsed: ParsedRequest, policy: InputPolicy, mc: MappingContext, derive_lab: bool) -> RequestShape:

@@ -159,7 +159,20 @@ def _check_qualified(raw: dict[str, Any], path: str, mc: MappingContext) -> None
 def _names(
     raw: dict[str, Any], path: str, mc: MappingContext
 ) -> tuple[str, tuple[str, ...], str, str | None, str | None] | None:
+    """(birth family name, birth given names, first birth given name, used family name, used given name)."""
     names = [(i, n) for i, n in enumerate(raw.get("name") or []) if isinstance(n, dict)]
+    birth = _birth_names(names, path, mc)
+    if birth is None:
+        return None
+    usual = next((n for _, n in names if n.get("use") == "usual"), None)
+    return (*birth, *_used_names(usual))
+
+
+def _birth_names(
+    names: list[tuple[int, dict[str, Any]]], path: str, mc: MappingContext
+) -> tuple[str, tuple[str, ...], str] | None:
+    """The INS traits of the official (else maiden) name: birth family name, birth given names list (the
+    fr-core-patient-birth-list-given-name extension, else the given names) and the first birth given name."""
     official = next(((i, n) for i, n in names if n.get("use") == "official"), None)
     official = official or next(((i, n) for i, n in names if n.get("use") == "maiden"), None)
     if official is None or not str(official[1].get("family") or "").strip():
@@ -181,12 +194,16 @@ def _names(
             element="Patient.name.given (first birth given name, INS trait)",
         )
         return None
-    first_given = given[0] if given else given_list[0]
-    usual = next((n for _, n in names if n.get("use") == "usual"), None)
-    used_family = str(usual.get("family") or "").strip() or None if usual else None
-    used_given_names = [g for g in (usual or {}).get("given") or [] if isinstance(g, str) and g.strip()]
-    used_given = used_given_names[0].strip() if used_given_names else None
-    return str(name["family"]).strip(), given_list, first_given, used_family, used_given
+    return str(name["family"]).strip(), given_list, given[0] if given else given_list[0]
+
+
+def _used_names(usual: dict[str, Any] | None) -> tuple[str | None, str | None]:
+    """(used family name, first used given name) of the usual name, when there is one."""
+    if usual is None:
+        return None, None
+    used_family = str(usual.get("family") or "").strip() or None
+    used_given_names = [g for g in usual.get("given") or [] if isinstance(g, str) and g.strip()]
+    return used_family, used_given_names[0].strip() if used_given_names else None
 
 
 def _birth_time(raw: dict[str, Any], path: str, mc: MappingContext) -> str | None:

@@ -24,7 +24,7 @@ from facade.model.document import (
     ServiceEvent,
     StructuredBody,
 )
-from facade.terminology.catalogue import Catalogue
+from facade.terminology.catalogue import Catalogue, DocumentType
 
 
 def apply_lab_report(doc: ClinicalDocument, mapping: LabMapping, catalogue: Catalogue) -> ClinicalDocument:
@@ -88,48 +88,15 @@ def lab_document_from_report(
     row = catalogue.by_key("cr-bio")
     if row is None or row.n3_format_code is None:  # pragma: no cover - the catalogue ships with the row
         raise LookupError("catalogue has no cr-bio row")
-    issued = mapping.issued or ctx.now
-    start = mapping.start or issued
-    attributed = author_organization or mapping.lab
-    if attributed.id_nat != mapping.lab.id_nat:
-        validation.add(
-            Problem.INFORMATION,
-            expression=f"Bundle.entry[{mapping.report_index}].resource"
-            if mapping.report_index is not None
-            else "Bundle.entry",
-            text=f"the performing laboratory {mapping.lab.name} ({mapping.lab.id_nat}) is the serviceEvent performer; "
-            f"the author's and legal authenticator's organization is {attributed.name} ({attributed.id_nat}) "
-            "(author_institution=site: DocumentEntry and SubmissionSet authorInstitution are identical)",
-        )
-    author = Author(time=issued, organization=attributed, person=mapping.biologist)
+    attributed = _attributed(mapping, author_organization or mapping.lab, mc)
     confidentiality = confidentiality or Code("N", oids.HL7_CONFIDENTIALITY, "Normal")
-    base = ClinicalDocument(
-        id=ctx.new_oid(),
-        set_id=ctx.new_oid(),
-        version=1,
-        type_code=row.type_code,
-        title=row.title,
-        effective_time=issued,
-        confidentiality=confidentiality,
-        patient=patient,
-        authors=(author,),
-        custodian=site,
-        legal_authenticator=LegalAuthenticator(person=mapping.biologist, organization=attributed, time=issued),
-        service_event=ServiceEvent(
-            start=start, end=issued, performer=mapping.lab, practice_setting=facility.practice_setting
-        ),
-        encounter=Encounter(start=start, end=None, facility_type=facility.sector, facility_name=facility.site_name),
-        body=StructuredBody(content=mapping.report),
-        template_ids=row.model_template_ids,
-    )
+    base = _derived_header(mapping, row, attributed, site, confidentiality, patient, mc)
     doc = apply_lab_report(base, mapping, catalogue)
     validation.extend(
         [
             Issue(
                 Problem.LAB_METADATA_DERIVED,
-                expression=f"Bundle.entry[{mapping.report_index}].resource"
-                if mapping.report_index is not None
-                else "Bundle.entry",
+                expression=_anchor(mapping),
                 details={
                     "source": "the DiagnosticReport" if mapping.report_index is not None else "the Observations",
                     "type_code": row.type_code.code,
@@ -148,6 +115,60 @@ def lab_document_from_report(
         fhir_fullurl=mapping.report_fullurl,
         # same rule as a DocumentReference's orders: an id with HL7 v2 separators stays in the CDA only
         reference_ids=order_reference_ids(doc.order_ids),
+    )
+
+
+def _anchor(mapping: LabMapping) -> str:
+    """Where a derived document's issues point: its DiagnosticReport, else the bundle's entries."""
+    return f"Bundle.entry[{mapping.report_index}].resource" if mapping.report_index is not None else "Bundle.entry"
+
+
+def _attributed(mapping: LabMapping, attributed: Organization, mc: MappingContext) -> Organization:
+    """The author's and legal authenticator's organization; says so when it is not the performing lab."""
+    if attributed.id_nat != mapping.lab.id_nat:
+        mc.report.add(
+            Problem.INFORMATION,
+            expression=_anchor(mapping),
+            text=f"the performing laboratory {mapping.lab.name} ({mapping.lab.id_nat}) is the serviceEvent performer; "
+            f"the author's and legal authenticator's organization is {attributed.name} ({attributed.id_nat}) "
+            "(author_institution=site: DocumentEntry and SubmissionSet authorInstitution are identical)",
+        )
+    return attributed
+
+
+def _derived_header(
+    mapping: LabMapping,
+    row: DocumentType,
+    attributed: Organization,
+    site: Organization,
+    confidentiality: Code,
+    patient: Patient,
+    mc: MappingContext,
+) -> ClinicalDocument:
+    """The header derived from the report: issued = document time, the biologist is author and legal
+    authenticator, the lab performs the service event, the site is the custodian."""
+    ctx, facility = mc.build, mc.build.facility
+    assert mapping.biologist is not None
+    issued = mapping.issued or ctx.now
+    start = mapping.start or issued
+    return ClinicalDocument(
+        id=ctx.new_oid(),
+        set_id=ctx.new_oid(),
+        version=1,
+        type_code=row.type_code,
+        title=row.title,
+        effective_time=issued,
+        confidentiality=confidentiality,
+        patient=patient,
+        authors=(Author(time=issued, organization=attributed, person=mapping.biologist),),
+        custodian=site,
+        legal_authenticator=LegalAuthenticator(person=mapping.biologist, organization=attributed, time=issued),
+        service_event=ServiceEvent(
+            start=start, end=issued, performer=mapping.lab, practice_setting=facility.practice_setting
+        ),
+        encounter=Encounter(start=start, end=None, facility_type=facility.sector, facility_name=facility.site_name),
+        body=StructuredBody(content=mapping.report),
+        template_ids=row.model_template_ids,
     )
 
 

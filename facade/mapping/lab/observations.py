@@ -100,28 +100,34 @@ def code_of(obs: dict[str, Any], path: str, st: LabState) -> tuple[Code, str, Ch
     text = concept.get("text")
     loinc = next((c for c in codings if str(c.get("system") or "").rstrip("/") == LOINC_URI and c.get("code")), None)
     entry = st.catalogue.chapter_for(str(loinc["code"])) if loinc is not None else None
-    if loinc is not None:
-        display = loinc.get("display") or text or (entry.display if entry else None) or loinc["code"]
-        code = Code(str(loinc["code"]), LOINC_OID, str(display), "LOINC")
-    else:
-        other = next((c for c in (coding_code(c) for c in codings) if c is not None), None)
-        display = text or (other.display if other else None) or "Résultat"
-        code = other if other is not None else Code("", "", str(display))
-    label = str(text or display)
-    known = entry is not None
-    if entry is None:
-        entry = st.category_chapter or st.catalogue.fallback_chapter
-        raw = loinc or (codings[0] if codings else {})
-        st.report.warn(
-            Problem.UNKNOWN_LAB_CODE,
-            expression=f"{path}.code",
-            element=f"{path}.code",
-            system=raw.get("system") or "?",
-            code=raw.get("code") or "?",
-            display=label,
-            chapter=f"{entry.chapter.code} {entry.chapter.display}",
-        )
-    return code, label, entry, known
+    code = _loinc_code(loinc, text, entry) if loinc is not None else _other_code(codings, text)
+    label = str(text or code.display)
+    if entry is not None:
+        return code, label, entry, True
+    entry = st.category_chapter or st.catalogue.fallback_chapter
+    raw = loinc or (codings[0] if codings else {})
+    st.report.warn(
+        Problem.UNKNOWN_LAB_CODE,
+        expression=f"{path}.code",
+        element=f"{path}.code",
+        system=raw.get("system") or "?",
+        code=raw.get("code") or "?",
+        display=label,
+        chapter=f"{entry.chapter.code} {entry.chapter.display}",
+    )
+    return code, label, entry, False
+
+
+def _loinc_code(loinc: dict[str, Any], text: Any, entry: ChapterEntry | None) -> Code:
+    display = loinc.get("display") or text or (entry.display if entry else None) or loinc["code"]
+    return Code(str(loinc["code"]), LOINC_OID, str(display), "LOINC")
+
+
+def _other_code(codings: list[dict[str, Any]], text: Any) -> Code:
+    """A result coded in another known system, else an uncoded result (its text, or "Résultat")."""
+    other = next((c for c in (coding_code(c) for c in codings) if c is not None), None)
+    display = text or (other.display if other else None) or "Résultat"
+    return other if other is not None else Code("", "", str(display))
 
 
 def observation(
