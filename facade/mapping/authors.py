@@ -209,12 +209,7 @@ def _ps_idnat(target: Resolved, mc: MappingContext) -> str | None:
             try:
                 return check_ps_idnat(value) if system == SYSTEM_IDNATPS else ps_idnat_from_rpps(value)
             except IdentifierError as exc:
-                mc.report.add(
-                    Problem.INVALID_VALUE,
-                    expression=f"{target.path}.identifier[{i}].value",
-                    element=f"identifier {system}",
-                    reason=exc.reason,
-                )
+                _malformed(target, i, f"identifier {system}", exc, mc)
                 return None
     return None
 
@@ -349,12 +344,7 @@ def to_organization(target: Resolved, mc: MappingContext) -> Organization | None
             elif system == SYSTEM_SIRENE and len(value) == 14 and value.isdigit():
                 id_nat = "3" + value
         except IdentifierError as exc:
-            mc.report.add(
-                Problem.INVALID_VALUE,
-                expression=f"{target.path}.identifier[{i}].value",
-                element=f"Organization.identifier {system}",
-                reason=exc.reason,
-            )
+            _malformed(target, i, f"Organization.identifier {system}", exc, mc)
             return None
         if id_nat:
             break
@@ -366,6 +356,13 @@ def to_organization(target: Resolved, mc: MappingContext) -> Organization | None
         name=name,
         addresses=to_addresses(raw.get("address")),
         telecoms=to_telecoms(raw.get("telecom")),
+    )
+
+
+def _malformed(target: Resolved, index: int, element: str, exc: IdentifierError, mc: MappingContext) -> None:
+    """A national identifier that breaks its rule (facade.model.identifiers): 422 at its value."""
+    mc.report.add(
+        Problem.INVALID_VALUE, expression=f"{target.path}.identifier[{index}].value", element=element, reason=exc.reason
     )
 
 

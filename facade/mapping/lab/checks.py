@@ -19,28 +19,23 @@ def check_subject(res: Resolved, st: LabState) -> None:
     ref = res.raw.get("subject")
     if patient is None or ref is None:
         return
-    expression = f"{res.path}.subject"
     target = st.lookup(ref, res)
-    shown = (ref.get("reference") if isinstance(ref, dict) else None) or "?"
     if target is None or target.resource_type != "Patient":
         what = "nothing in the bundle" if target is None else f"a {target.resource_type}"
-        st.report.add(
-            Problem.SUBJECT_MISMATCH,
-            expression=expression,
-            element=expression,
-            reference=f"{shown} ({what})",
-            ins=patient.ins.value,
-        )
-        return
-    found = ins_identifiers(target.raw)
-    if (patient.ins.oid, patient.ins.value) not in found:
-        st.report.add(
-            Problem.SUBJECT_MISMATCH,
-            expression=expression,
-            element=expression,
-            reference=f"{shown} (INS {', '.join(sorted(v for _, v in found)) or 'none'})",
-            ins=patient.ins.value,
-        )
+    else:
+        found = ins_identifiers(target.raw)
+        if (patient.ins.oid, patient.ins.value) in found:
+            return
+        what = f"INS {', '.join(sorted(v for _, v in found)) or 'none'}"
+    shown = (ref.get("reference") if isinstance(ref, dict) else None) or "?"
+    expression = f"{res.path}.subject"
+    st.report.add(
+        Problem.SUBJECT_MISMATCH,
+        expression=expression,
+        element=expression,
+        reference=f"{shown} ({what})",
+        ins=patient.ins.value,
+    )
 
 
 def check_period(period: Any, expression: str, st: LabState) -> None:

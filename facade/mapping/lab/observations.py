@@ -270,25 +270,11 @@ def _performer(target: Resolved, effective: datetime | None, st: LabState) -> Pe
     lab's staff (Practitioner, PractitionerRole) are used but not rendered (the CR-BIO names the biologist)."""
     performer = None
     for k, p in enumerate(items(target.raw, "performer")):
-        found = st.lookup(p, target)
-        if found is None:
-            st.unresolved_once(p, f"{target.path}.performer[{k}]")
-            continue
-        if found.resource_type == "Organization":
-            st.use(found)
+        found = st.performer(p, target, f"{target.path}.performer[{k}]")
+        if found is not None and found.resource_type == "Organization":
             org = lab_organization(found, st)[0]
             if org is not None and (st.lab is None or org.id_nat != st.lab.id_nat):
                 performer = PerformingLab(org, aware(target.raw.get("issued")) or effective)
-        elif found.resource_type in ("Practitioner", "PractitionerRole"):
-            st.use(found)
-        else:
-            st.report.warn(
-                Problem.INVALID_VALUE,
-                expression=f"{target.path}.performer[{k}].reference",
-                element=f"{target.path}.performer[{k}]",
-                reason=f"references a {found.resource_type}, expected an Organization, Practitioner or "
-                "PractitionerRole: ignored",
-            )
     return performer
 
 

@@ -20,8 +20,6 @@ from facade.model.document import InstanceId, Organization, Person
 from facade.model.lab import OrderingProvider
 from facade.model.oids import COFRAC_ACCREDITATION
 
-_PARTICIPANTS = ("Organization", "Practitioner", "PractitionerRole")
-
 
 @dataclass(frozen=True)
 class Participants:
@@ -55,20 +53,10 @@ def participants(dr: Resolved | None, st: LabState) -> Participants:
     accreditation: InstanceId | None = None
     people: list[tuple[Resolved, str]] = []  # (Practitioner or PractitionerRole, expression of the reference)
     for ref, container, expr in _performer_refs(dr, st):
-        found = st.lookup(ref, container)
+        found = st.performer(ref, container, expr)
         if found is None:
-            st.unresolved_once(ref, expr)
             continue
         kind = found.resource_type
-        if kind not in _PARTICIPANTS:
-            st.report.warn(
-                Problem.INVALID_VALUE,
-                expression=f"{expr}.reference",
-                element=expr,
-                reason=f"references a {kind}, expected an Organization, Practitioner or PractitionerRole: ignored",
-            )
-            continue
-        st.use(found)
         if kind == "Organization" and lab is None:
             lab, accreditation = lab_organization(found, st)
         elif kind == "Practitioner":

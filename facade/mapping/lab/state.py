@@ -46,30 +46,24 @@ class LabState:
         """The resource ``reference`` (written inside ``container``) designates; None, unreported, when none."""
         return self.mc.resolver.resolve(reference, container.entry)
 
-    def target(self, reference: Any, container: Resolved, expression: str, expected: str) -> Resolved | None:
-        """The ``expected`` resource ``reference`` designates. Unresolved: error; another resource type: warning
-        (the reference is ignored, never silently)."""
+    def target(self, reference: Any, container: Resolved, expression: str, *expected: str) -> Resolved | None:
+        """The ``expected`` resource a literal ``reference`` designates (a logical one designates nothing in the
+        bundle). Unresolved: error; another resource type: warning (ignored, never silently)."""
+        if not (isinstance(reference, dict) and reference.get("reference")):
+            return None
+        return self.mc.resolve(reference, container.entry, expression, expected=expected, other_types="ignore")
+
+    def performer(self, reference: Any, container: Resolved, expression: str) -> Resolved | None:
+        """A performer (lab, biologist, staff): an Organization, Practitioner or PractitionerRole, marked used.
+        Performers are read twice (lab and results): an unresolved one is reported once."""
         found = self.lookup(reference, container)
         if found is None:
-            ref = reference.get("reference") if isinstance(reference, dict) else None
-            if ref:
-                self.report.add(Problem.UNRESOLVED_REFERENCE, expression=expression, reference=ref)
+            if not any(i.expression == expression for i in self.report.issues):
+                ref = reference.get("reference") if isinstance(reference, dict) else None
+                self.report.add(Problem.UNRESOLVED_REFERENCE, expression=expression, reference=ref or "?")
             return None
-        if found.resource_type != expected:
-            self.report.warn(
-                Problem.INVALID_VALUE,
-                expression=f"{expression}.reference",
-                element=expression,
-                reason=f"references a {found.resource_type}, expected a {expected}: ignored",
-            )
-            return None
-        return found
-
-    def unresolved_once(self, reference: Any, expression: str) -> None:
-        """UNRESOLVED_REFERENCE at ``expression`` unless already said (performers are read twice)."""
-        if not any(i.expression == expression for i in self.report.issues):
-            ref = reference.get("reference") if isinstance(reference, dict) else None
-            self.report.add(Problem.UNRESOLVED_REFERENCE, expression=expression, reference=ref or "?")
+        found = self.target(reference, container, expression, "Organization", "Practitioner", "PractitionerRole")
+        return self.use(found) if found is not None else None
 
 
 def aware(value: Any) -> datetime | None:
