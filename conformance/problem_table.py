@@ -222,6 +222,10 @@ HINTS: dict[str, tuple[str, str]] = {
     "AUTH_INVALID_TOKEN": ("http", "Get a fresh token from the configured issuer for the configured audience."),
     "AUTH_CERTIFICATE_NOT_ALLOWED": ("http", "Ask the operator to allow your certificate subject or OU."),
     "AUTH_INSUFFICIENT_SCOPE": ("http", "Request a token with the scope named (default `dmp.feed`)."),
+    "HOST_NOT_ALLOWED": (
+        "http",
+        "Call the facade by its configured name; the operator sets `FACADE_BASE_URL` (or `FACADE_ALLOWED_HOSTS`).",
+    ),
     "FORBIDDEN": (
         "http",
         "Needs the scope `FACADE_AUTH__AUDIT_SCOPE` (default `dmp.audit`) "

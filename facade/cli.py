@@ -8,6 +8,7 @@ import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from facade import __version__
 from facade.errors import FacadeError
@@ -240,13 +241,23 @@ def _cmd_probe(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    formatter = _HelpFormatter
     parser = argparse.ArgumentParser(
-        prog="facade", description="FHIR facade feeding the DMP", formatter_class=formatter
+        prog="facade", description="FHIR facade feeding the DMP", formatter_class=_HelpFormatter
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
+    _add_preview(sub)
+    _add_servers(sub)
+    _add_tools(sub)
+    return parser
 
+
+if TYPE_CHECKING:  # argparse's type of add_subparsers(): private, and not subscriptable at run time
+    Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
+
+
+def _add_preview(sub: Subparsers) -> None:
+    formatter = _HelpFormatter
     p = sub.add_parser(
         "preview",
         formatter_class=formatter,
@@ -273,6 +284,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--now", help=argparse.SUPPRESS)  # reproducible output: fixed clock + sequential OIDs
     p.set_defaults(func=_cmd_preview)
 
+
+def _add_servers(sub: Subparsers) -> None:
+    formatter = _HelpFormatter
     s = sub.add_parser("serve", formatter_class=formatter, help="run the facade (settings from FACADE_* variables)")
     s.add_argument("--host", default="127.0.0.1", help="address to listen on")
     s.add_argument("--port", type=int, default=8080, help="TCP port to listen on")
@@ -304,6 +318,9 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--port", type=int, default=8443, help="TLS port to listen on")
     m.set_defaults(func=_cmd_simulator)
 
+
+def _add_tools(sub: Subparsers) -> None:
+    formatter = _HelpFormatter
     h = sub.add_parser("probe", formatter_class=formatter, help="check a health endpoint (container HEALTHCHECK)")
     h.add_argument("--url", default="http://127.0.0.1:8080/health/live", help="endpoint that must answer 200")
     h.add_argument("--timeout", type=float, default=5.0, help="seconds before giving up")
@@ -323,7 +340,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ki.add_argument("--org-name", default="CH DE DEMONSTRATION", help="organisation name (O) of the certificates")
     ki.set_defaults(func=_cmd_pki_init)
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:

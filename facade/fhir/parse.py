@@ -5,10 +5,11 @@ ITI-105 DocumentReference (simplified publish, ``content.attachment.data`` inlin
 ``BundleParseError``. Validation here is structural only (types, unknown elements, required elements); the
 profile rules live in ``facade.fhir.validate`` / ``facade.mapping``.
 
-The raw JSON dicts are kept next to the models: the mapping reads primitive extensions (``_birthDate``,
-``_given``) and keeps exact strings (dates with their offset) from them. JSON numbers with a fraction or an
-exponent are ``decimal.Decimal`` (in the raw dicts and hence in the models): a FHIR decimal keeps its precision
-(``4.890`` stays ``4.890`` down to the CDA PQ/@value), which a float would lose. Exponents beyond the double range
+The R4B model is built only to validate the structure, then dropped: the mapping reads one representation, the
+raw JSON dicts (through ``facade.fhir.references.ReferenceResolver``), which keep primitive extensions
+(``_birthDate``, ``_given``) and exact strings (dates with their offset). JSON numbers with a fraction or an
+exponent are ``decimal.Decimal``: a FHIR decimal keeps its precision (``4.890`` stays ``4.890`` down to the CDA
+PQ/@value), which a float would lose. Exponents beyond the double range
 are refused (a ``1e999999999`` written out in full would exhaust memory).
 """
 
@@ -55,10 +56,9 @@ class ParsedEntry:
 
 @dataclass(frozen=True)
 class ParsedRequest:
-    """A structurally valid request. ``model`` is the R4B Bundle or DocumentReference; ``raw`` its JSON."""
+    """A structurally valid request: ``raw`` is the Bundle or DocumentReference JSON, ``entries`` its resources."""
 
     kind: Literal["iti65", "iti105"]
-    model: Bundle | DocumentReference
     raw: JsonObject
     entries: tuple[ParsedEntry, ...]
 
@@ -92,7 +92,7 @@ def parse_request(body: bytes, *, max_depth: int = 64) -> ParsedRequest:
         raise BundleParseError(issues[0].problem, issues=issues)
     model_class: type[Bundle] | type[DocumentReference] = Bundle if resource_type == "Bundle" else DocumentReference
     try:
-        model = model_class.model_validate(data)
+        model_class.model_validate(data)  # structure only: the model is not kept (one representation, half the memory)
     except ValidationError as exc:
         issues = [_issue_from_pydantic(resource_type, err) for err in exc.errors()]
         raise BundleParseError(Problem.FHIR_STRUCTURE, issues=issues) from exc
@@ -101,8 +101,8 @@ def parse_request(body: bytes, *, max_depth: int = 64) -> ParsedRequest:
             Problem.FHIR_STRUCTURE, expression=resource_type, reason=f"not a valid {resource_type}: {exc}"
         ) from exc
     if resource_type == "Bundle":
-        return ParsedRequest("iti65", model, data, tuple(_bundle_entries(data)))
-    return ParsedRequest("iti105", model, data, (ParsedEntry(0, "DocumentReference", "DocumentReference", data),))
+        return ParsedRequest("iti65", data, tuple(_bundle_entries(data)))
+    return ParsedRequest("iti105", data, (ParsedEntry(0, "DocumentReference", "DocumentReference", data),))
 
 
 def _reject_constant(name: str) -> float:

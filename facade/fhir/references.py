@@ -49,6 +49,14 @@ class ReferenceResolver:
             if entry.full_url:
                 self._by_full_url.setdefault(entry.full_url, entry)
 
+    @property
+    def entries(self) -> tuple[ParsedEntry, ...]:
+        return self._entries
+
+    def of_type(self, resource_type: str) -> list[Resolved]:
+        """Every top-level entry of this type, in request order."""
+        return [self._top(e) for e in self._entries if e.resource_type == resource_type]
+
     def resolve(self, reference: Any, container: ParsedEntry) -> Resolved | None:
         """Resolve a Reference JSON object (``{"reference": ...}``) written inside ``container``."""
         if not isinstance(reference, dict):

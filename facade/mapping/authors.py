@@ -23,8 +23,9 @@ from typing import Any
 from facade.errors import Problem
 from facade.fhir.parse import ParsedEntry
 from facade.fhir.references import Resolved
+from facade.mapping.contact import to_addresses, to_telecoms
 from facade.mapping.context import MappingContext
-from facade.mapping.patient import to_address, to_telecoms
+from facade.model import oids
 from facade.model.document import Author, Code, Device, Organization, Person
 from facade.model.identifiers import (
     SYSTEM_FINESS,
@@ -46,21 +47,26 @@ PERSON_TYPES = ("Practitioner", "PractitionerRole")
 _ACCEPTED_IDS = f"{SYSTEM_IDNATPS} (IDNPS) or {SYSTEM_RPPS} (RPPS)"
 _G15 = "TRE_G15-ProfessionSante"
 _R38 = "TRE_R38-SpecialiteOrdinale"
-_G15_OID = "1.2.250.1.71.1.2.7"
-_R38_OID = "1.2.250.1.71.4.2.5"
+_G15_OID = oids.TRE_G15_PROFESSION_SANTE
+_SAVOIR_FAIRE_OID = oids.TRE_R01_ENSEMBLE_SAVOIR_FAIRE  # FR Core sends its SM codes as TRE_R38 URIs
 # JDV_J47_FunctionCode_CISIS (1.2.250.1.213.1.1.5.124, structuration minimale checks author/functionCode against it):
 # (code system OID, code) -> display. XDS authorRole carries the display (spec digest §3.3).
+_R259, _R85, _R258 = (
+    oids.TRE_R259_HL7_PARTICIPATION_FUNCTION,
+    oids.TRE_R85_ROLE_PRISE_CHARGE,
+    oids.TRE_R258_RELATION_PRISE_CHARGE,
+)
 FUNCTION_CODES: dict[tuple[str, str], str] = {
-    ("2.16.840.1.113883.5.88", "ADMPHYS"): "Responsable de l'admission",
-    ("2.16.840.1.113883.5.88", "ATTPHYS"): "Référent - Responsable du patient dans la structure de soins",
-    ("2.16.840.1.113883.5.88", "DISPHYS"): "Responsable de la sortie",
-    ("2.16.840.1.113883.5.88", "PCP"): "Médecin traitant",
-    ("1.2.250.1.213.1.6.1.107", "330"): "Coordonnateur de parcours",
-    ("1.2.250.1.213.1.6.1.107", "353"): "Membre de l'équipe de soins",
-    ("1.2.250.1.213.1.1.4.2.280", "CORRE"): "Correspondant",
-    ("1.2.250.1.213.1.1.4.2.280", "PRELV"): "Préleveur",
-    ("1.2.250.1.213.1.1.4.2.280", "ES-REF"): "Etablissement de santé de référence",
-    ("1.2.250.1.213.1.1.4.2.280", "ES-PREF"): "Etablissement de santé de préférence",
+    (_R259, "ADMPHYS"): "Responsable de l'admission",
+    (_R259, "ATTPHYS"): "Référent - Responsable du patient dans la structure de soins",
+    (_R259, "DISPHYS"): "Responsable de la sortie",
+    (_R259, "PCP"): "Médecin traitant",
+    (_R85, "330"): "Coordonnateur de parcours",
+    (_R85, "353"): "Membre de l'équipe de soins",
+    (_R258, "CORRE"): "Correspondant",
+    (_R258, "PRELV"): "Préleveur",
+    (_R258, "ES-REF"): "Etablissement de santé de référence",
+    (_R258, "ES-PREF"): "Etablissement de santé de préférence",
 }
 
 
@@ -136,32 +142,9 @@ def to_person(target: Resolved, mc: MappingContext, *, as_author: bool = True) -
             if practitioner is None:
                 return None
             mc.mark(practitioner, "participant")
-    errors_before = len(mc.report.errors)
-    id_nat = _ps_idnat(practitioner, mc) if practitioner else None
-    if id_nat is None and role is not None:
-        id_nat = _ps_idnat(role, mc)
-    if id_nat is None and len(mc.report.errors) > errors_before:
-        return None  # a malformed national id was reported
-    if id_nat is None:
-        where = practitioner or target
-        mc.report.add(
-            Problem.MISSING_AUTHOR_IDENTIFIER,
-            expression=f"{where.path}.identifier",
-            author=where.raw.get("id") or where.path,
-            accepted=_ACCEPTED_IDS,
-        )
+    person = person_of(practitioner, role, mc, required=True)
+    if person is None:
         return None
-    name = _human_name(practitioner.raw if practitioner else {})
-    if name is None:
-        where = practitioner or target
-        mc.report.add(
-            Problem.MISSING_ELEMENT,
-            expression=f"{where.path}.name" if practitioner else f"{where.path}.practitioner",
-            element="Practitioner.name (author family name)",
-        )
-        return None
-    family, given, prefix = name
-    specialty = _specialty(role, practitioner, mc)
     organization = site_organization(mc)
     if role is not None and role.raw.get("organization") is not None:
         expression = f"{role.path}.organization"
@@ -169,35 +152,64 @@ def to_person(target: Resolved, mc: MappingContext, *, as_author: bool = True) -
         if org is not None:
             found = to_organization(org, mc)
             organization = author_organization(found, expression, mc) if as_author else found or organization
+    return person, organization
+
+
+def person_of(
+    practitioner: Resolved | None, role: Resolved | None, mc: MappingContext, *, required: bool
+) -> Person | None:
+    """The Person of a Practitioner (and its PractitionerRole): PS_IdNat, name, J01 speciality, telecoms,
+    addresses. A malformed national id is always reported; a missing id or name only when ``required`` (an
+    author, a biologist), else the person is quietly left out (e.g. the prescriber of a lab order)."""
+    errors_before = len(mc.report.errors)
+    id_nat = _ps_idnat(practitioner, mc) if practitioner else None
+    if id_nat is None and role is not None:
+        id_nat = _ps_idnat(role, mc)
+    if id_nat is None and len(mc.report.errors) > errors_before:
+        return None  # a malformed national id was reported
+    where = practitioner or role
+    if id_nat is None:
+        if required and where is not None:
+            mc.report.add(
+                Problem.MISSING_AUTHOR_IDENTIFIER,
+                expression=f"{where.path}.identifier",
+                author=where.raw.get("id") or where.path,
+                accepted=_ACCEPTED_IDS,
+            )
+        return None
+    name = _human_name(practitioner.raw if practitioner else {})
+    if name is None:
+        if required and where is not None:
+            mc.report.add(
+                Problem.MISSING_ELEMENT,
+                expression=f"{where.path}.name" if practitioner else f"{where.path}.practitioner",
+                element="Practitioner.name (author family name)",
+            )
+        return None
+    family, given, prefix = name
     source = practitioner.raw if practitioner else {}
-    person = Person(
+    return Person(
         id_nat=id_nat,
         family=family,
         given=given,
         prefix=prefix,
-        profession=specialty,
-        telecoms=to_telecoms(source.get("telecom") or (role.raw.get("telecom") if role else None) or []),
-        addresses=tuple(a for a in (to_address(x) for x in source.get("address") or []) if a),
+        profession=_specialty(role, practitioner, mc),
+        telecoms=to_telecoms(source.get("telecom") or (role.raw.get("telecom") if role else None)),
+        addresses=to_addresses(source.get("address")),
     )
-    return person, organization
 
 
 def _ps_idnat(target: Resolved, mc: MappingContext) -> str | None:
     identifiers = [(i, x) for i, x in enumerate(target.raw.get("identifier") or []) if isinstance(x, dict)]
     for system in (SYSTEM_IDNATPS, SYSTEM_RPPS):  # IDNPS first: it is already the PS_IdNat
         for i, ident in identifiers:
-            if ident.get("system") != system or not ident.get("value"):
+            if _system(ident) != system or not ident.get("value"):
                 continue
             value = str(ident["value"])
             try:
                 return check_ps_idnat(value) if system == SYSTEM_IDNATPS else ps_idnat_from_rpps(value)
             except IdentifierError as exc:
-                mc.report.add(
-                    Problem.INVALID_VALUE,
-                    expression=f"{target.path}.identifier[{i}].value",
-                    element=f"identifier {system}",
-                    reason=exc.reason,
-                )
+                _malformed(target, i, f"identifier {system}", exc, mc)
                 return None
     return None
 
@@ -214,40 +226,50 @@ def _human_name(raw: dict[str, Any]) -> tuple[str, tuple[str, ...], str | None] 
 
 def _specialty(role: Resolved | None, practitioner: Resolved | None, mc: MappingContext) -> Code | None:
     """J01 speciality: a J01 coding of PractitionerRole.specialty, else the FR Core/Annuaire split form (TRE_G15
-    profession in PractitionerRole.code or Practitioner.qualification + TRE_R38 speciality in
+    profession in PractitionerRole.code or Practitioner.qualification + savoir-faire speciality in
     PractitionerRole.specialty) combined, else a J01 coding of PractitionerRole.code, else the qualifications."""
-    vs = ValueSetName.AUTHOR_SPECIALTY
     if role is not None:
-        specialties = [c for c in role.raw.get("specialty") or [] if isinstance(c, dict)]
-        for concept in specialties:
-            for coding in concept.get("coding") or []:
-                found = mc.terminology.lookup(vs, coding.get("code", ""), coding.get("system"))
-                if found:
-                    return found
-        qualifications = practitioner.raw.get("qualification") or [] if practitioner is not None else []
-        profession = _coded(role.raw.get("code"), _G15_OID) or _coded(
-            [q.get("code") for q in qualifications if isinstance(q, dict)], _G15_OID
-        )
-        speciality = _coded(specialties, _R38_OID)
-        if profession is not None and speciality is not None:
-            found = mc.terminology.lookup(vs, f"G15_{profession}/{speciality}")
-            if found:
-                return found
-        if specialties:
-            first = (specialties[0].get("coding") or [{}])[0]
-            mc.unknown_code(vs, first, f"{role.path}.specialty[0].coding[0]", "PractitionerRole.specialty")
-            return None
-        for concept in role.raw.get("code") or []:
-            for coding in (concept or {}).get("coding") or []:
-                found = mc.terminology.lookup(vs, coding.get("code", ""), coding.get("system"))
-                if found:
-                    return found
-        if profession is not None:
-            found = mc.terminology.lookup(vs, f"G15_{profession}")
-            if found:
-                return found
+        found, settled = _role_specialty(role, practitioner, mc)
+        if settled:
+            return found
     if practitioner is not None:
         return _specialty_from_qualifications(practitioner.raw, mc)
+    return None
+
+
+def _role_specialty(role: Resolved, practitioner: Resolved | None, mc: MappingContext) -> tuple[Code | None, bool]:
+    """(J01 code, settled) from a PractitionerRole; not settled: the qualifications may still say it."""
+    vs = ValueSetName.AUTHOR_SPECIALTY
+    specialties = [c for c in role.raw.get("specialty") or [] if isinstance(c, dict)]
+    found = _first_in(vs, specialties, mc)
+    if found:
+        return found, True
+    qualifications = practitioner.raw.get("qualification") or [] if practitioner is not None else []
+    profession = _coded(role.raw.get("code"), _G15_OID) or _coded(
+        [q.get("code") for q in qualifications if isinstance(q, dict)], _G15_OID
+    )
+    speciality = _coded(specialties, _SAVOIR_FAIRE_OID)
+    if profession is not None and speciality is not None:
+        found = mc.terminology.lookup(vs, f"G15_{profession}/{speciality}")
+        if found:
+            return found, True
+    if specialties:
+        first = (specialties[0].get("coding") or [{}])[0]
+        mc.unknown_code(vs, first, f"{role.path}.specialty[0].coding[0]", "PractitionerRole.specialty")
+        return None, True
+    found = _first_in(vs, [c for c in role.raw.get("code") or [] if isinstance(c, dict)], mc)
+    if found is None and profession is not None:
+        found = mc.terminology.lookup(vs, f"G15_{profession}")
+    return found, found is not None
+
+
+def _first_in(vs: ValueSetName, concepts: list[dict[str, Any]], mc: MappingContext) -> Code | None:
+    """The first coding of these CodeableConcepts that is in ``vs``."""
+    for concept in concepts:
+        for coding in concept.get("coding") or []:
+            found = mc.terminology.lookup(vs, coding.get("code", ""), coding.get("system"))
+            if found:
+                return found
     return None
 
 
@@ -313,7 +335,7 @@ def to_organization(target: Resolved, mc: MappingContext) -> Organization | None
     id_nat: str | None = None
     identifiers = [(i, x) for i, x in enumerate(raw.get("identifier") or []) if isinstance(x, dict) and x.get("value")]
     for i, ident in sorted(identifiers, key=lambda ix: _org_id_rank(ix[1])):
-        system, value = ident.get("system"), str(ident["value"]).strip()
+        system, value = _system(ident), str(ident["value"]).strip()
         try:
             if system == SYSTEM_IDNATST:
                 id_nat = check_struct_idnat(value)
@@ -322,12 +344,7 @@ def to_organization(target: Resolved, mc: MappingContext) -> Organization | None
             elif system == SYSTEM_SIRENE and len(value) == 14 and value.isdigit():
                 id_nat = "3" + value
         except IdentifierError as exc:
-            mc.report.add(
-                Problem.INVALID_VALUE,
-                expression=f"{target.path}.identifier[{i}].value",
-                element=f"Organization.identifier {system}",
-                reason=exc.reason,
-            )
+            _malformed(target, i, f"Organization.identifier {system}", exc, mc)
             return None
         if id_nat:
             break
@@ -337,13 +354,25 @@ def to_organization(target: Resolved, mc: MappingContext) -> Organization | None
     return Organization(
         id_nat=id_nat,
         name=name,
-        addresses=tuple(a for a in (to_address(x) for x in raw.get("address") or []) if a),
-        telecoms=to_telecoms(raw.get("telecom") or []),
+        addresses=to_addresses(raw.get("address")),
+        telecoms=to_telecoms(raw.get("telecom")),
     )
 
 
+def _malformed(target: Resolved, index: int, element: str, exc: IdentifierError, mc: MappingContext) -> None:
+    """A national identifier that breaks its rule (facade.model.identifiers): 422 at its value."""
+    mc.report.add(
+        Problem.INVALID_VALUE, expression=f"{target.path}.identifier[{index}].value", element=element, reason=exc.reason
+    )
+
+
+def _system(ident: dict[str, Any]) -> str:
+    """An identifier's system, a trailing slash forgiven (``https://finess.esante.gouv.fr/``)."""
+    return str(ident.get("system") or "").rstrip("/")
+
+
 def _org_id_rank(ident: dict[str, Any]) -> int:
-    system = ident.get("system")
+    system = _system(ident)
     if system == SYSTEM_IDNATST:
         return 0
     if system == SYSTEM_FINESS:
@@ -379,6 +408,7 @@ __all__ = [
     "AUTHOR_TYPES",
     "PERSON_TYPES",
     "author_organization",
+    "person_of",
     "site_organization",
     "to_author",
     "to_organization",

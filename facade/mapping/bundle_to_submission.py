@@ -13,14 +13,9 @@ Submission rules (spec digest §3.2, §3.5, §7.3):
 * one patient per submission: every DocumentReference.subject (and List.subject) must designate the same INS;
 * sourcePatientId: the first local id (IPP) as ``IPP^^^&OID&ISO^PI``, else the INS CX.
 
-Lab results (CR-BIO, ``lab_report``):
-* a DocumentReference of type 11502-2 (LOINC) in a bundle that also carries the results (a DiagnosticReport,
-  designated by ``context.related`` or else the first one; or bare Observations) becomes a level-3 CR-BIO: header
-  as mapped from the DocumentReference, body from the results, the PDF attachment as the mandatory PDF copy,
-  formatCode ``urn:ihe:lab:xd-lab:2008``. A CDA supplied as content is passed through as usual;
-* an ITI-65 bundle with no DocumentReference but a DiagnosticReport (or bare Observations of one patient): the
-  whole document is derived from the report (``lab_document_from_report``, LAB_METADATA_DERIVED information);
-  the SubmissionSet List is optional there (built as for ITI-105 when absent).
+Lab results (CR-BIO): which documents are built from the bundle's DiagnosticReport / Observations, or derived
+from them when there is no DocumentReference, is decided once by ``facade.mapping.lab.routing``; the SubmissionSet
+List is optional for a derived document (built as for ITI-105 when absent).
 """
 
 from __future__ import annotations
@@ -32,37 +27,33 @@ from facade.errors import Issue, Problem, ValidationReport
 from facade.fhir.parse import ParsedEntry, ParsedRequest
 from facade.fhir.references import ReferenceResolver, Resolved
 from facade.fhir.validate import InputPolicy, RequestShape, check_shape
-from facade.ids import derived_entry_uuid
 from facade.mapping.authors import PERSON_TYPES, site_organization, to_person
-from facade.mapping.content import media_type_of
 from facade.mapping.context import MappingContext, extension
 from facade.mapping.document import to_document_request
-from facade.mapping.lab_report import PersonMapper, apply_lab_report, lab_document_from_report, to_lab_report
-from facade.mapping.patient import to_patient
-from facade.mapping.related import Related, merge, order_reference_ids, read_related
+from facade.mapping.lab.routing import (
+    LabRoute,
+    as_lab_report,
+    check_unused_lab_entries,
+    derived_lab_document,
+    lab_content_type,
+    lab_subjects,
+    route,
+)
+from facade.mapping.patient import ins_identifiers, to_patient
+from facade.mapping.related import read_related
 from facade.model.document import (
     Author,
     BuildContext,
     Code,
     DocumentRequest,
-    NonXmlBody,
     Patient,
-    Person,
     Submission,
 )
 from facade.model.identifiers import oid_from_urn
 from facade.terminology.catalogue import Catalogue
 from facade.terminology.tables import Terminology, ValueSetName
-from facade.terminology.uri_mapper import uri_to_oid
 
 EXT_DESIGNATION_TYPE = "https://profiles.ihe.net/ITI/MHD/StructureDefinition/ihe-designationType"
-LOINC_OID = "2.16.840.1.113883.6.1"
-CR_BIO_TYPE = "11502-2"
-LAB_RESULT_TYPES = ("DiagnosticReport", "Observation")
-LAB_CONTENT_TYPES = ("DiagnosticReport", "Observation", "Specimen", "ServiceRequest")
-LAB_PARTICIPANT_TYPES = ("Practitioner", "PractitionerRole", "Organization")
-TRE_R209_OID = "1.2.250.1.213.2.2"  # TypeActivite (JDV_J59 contentTypeCode)
-LAB_CONTENT_TYPE_CODE = "26"  # Analyses médicales biologiques
 
 
 @dataclass(frozen=True)
@@ -95,44 +86,22 @@ def to_submission(
     ``catalogue``: the document-type catalogue (default: the packaged one)."""
     catalogue = catalogue or Catalogue.load()
     mc = MappingContext(ctx, terminology, policy, ReferenceResolver(parsed), ValidationReport())
-    derive_lab = _derives_lab_document(parsed)
-    shape = _check_shape(parsed, policy, mc, derive_lab)
+    lab = route(parsed, mc)
+    shape = _check_shape(parsed, policy, mc, lab.derive)
     lst = shape.submission_set
-    subjects = _lab_subjects(parsed) if derive_lab else [(d, f"{d.path}.subject") for d in shape.document_references]
-    if lst is not None and lst.raw.get("subject") is not None:
-        subjects.append((lst, f"{lst.path}.subject"))
-    patient, patient_target = _patient(parsed, subjects, mc)
+    patient, patient_target = _patient(parsed, _subjects(parsed, shape, lab), mc)
     source_patient_id = _source_patient_id(patient) if patient else None
-
-    mapped: list[tuple[ParsedEntry, DocumentRequest]] = []
-    if derive_lab:
-        derived = _derived_lab_document(parsed, patient, source_patient_id, mc, catalogue)
-        if derived is not None:
-            mapped.append(derived)
-    for number, doc in enumerate(shape.document_references, start=1):
-        mc.mark(doc, "document", number - 1)
-        related = read_related(doc, mc)
-        lab = _is_lab_document(parsed, doc, mc)
-        row = catalogue.by_key("cr-bio")
-        level3 = row.n3_format_code if lab and row is not None else None
-        request = to_document_request(
-            doc, number, patient, source_patient_id, mc, related=related, level3_format=level3
-        )
-        if lab:
-            request = _as_lab_report(parsed, doc, request, related, mc, catalogue, number - 1)
-        if request is not None:
-            mapped.append((doc, request))
+    mapped = _documents(parsed, shape, lab, patient, source_patient_id, mc, catalogue)
     _check_unique_ids(mapped, mc)
-    _check_unused_lab_entries(parsed, mc)
+    check_unused_lab_entries(parsed, mc)
     documents = [request for _, request in mapped]
 
     unique_id = _submission_unique_id(lst, mc)
-    content_type = _content_type(lst, parsed, mc)
+    content_type = _content_type(lst, parsed, lab, mc)
     author = _submission_author(lst, documents, mc)
     if lst is not None:
         mc.mark(lst, "submission-set")
-        listed = tuple(e for e, _ in mapped) if derive_lab else shape.document_references
-        _check_list_entries(lst, listed, mc)
+        _check_list_entries(lst, tuple(e for e, _ in mapped) if lab.derive else shape.document_references, mc)
     if patient_target is not None:
         mc.mark(patient_target, "patient")
 
@@ -156,12 +125,49 @@ def to_submission(
     return MappingResult(submission, mc.report.warnings, _entry_refs(parsed, submission, mc))
 
 
-def _derives_lab_document(parsed: ParsedRequest) -> bool:
-    """An ITI-65 bundle without DocumentReference whose content is lab results: the document is derived."""
-    if parsed.kind != "iti65":
-        return False
-    types = {e.resource_type for e in parsed.entries}
-    return "DocumentReference" not in types and bool(types & set(LAB_RESULT_TYPES))
+def _subjects(parsed: ParsedRequest, shape: RequestShape, lab: LabRoute) -> list[tuple[ParsedEntry, str]]:
+    """Every ``subject`` that designates the submission's patient: the DocumentReferences' (or, for a derived lab
+    document, the results'), and the List's."""
+    if lab.derive:
+        subjects = lab_subjects(parsed)
+    else:
+        subjects = [(d, f"{d.path}.subject") for d in shape.document_references]
+    lst = shape.submission_set
+    if lst is not None and lst.raw.get("subject") is not None:
+        subjects.append((lst, f"{lst.path}.subject"))
+    return subjects
+
+
+def _documents(
+    parsed: ParsedRequest,
+    shape: RequestShape,
+    lab: LabRoute,
+    patient: Patient | None,
+    source_patient_id: str | None,
+    mc: MappingContext,
+    catalogue: Catalogue,
+) -> list[tuple[ParsedEntry, DocumentRequest]]:
+    """Every document of the submission, with the entry it comes from: the derived lab document, or one per
+    DocumentReference (a CR-BIO one built from the bundle's results)."""
+    mapped: list[tuple[ParsedEntry, DocumentRequest]] = []
+    if lab.derive:
+        derived = derived_lab_document(parsed, patient, source_patient_id, mc, catalogue)
+        if derived is not None:
+            mapped.append(derived)
+    row = catalogue.by_key("cr-bio")
+    for number, doc in enumerate(shape.document_references, start=1):
+        mc.mark(doc, "document", number - 1)
+        related = read_related(doc, mc)
+        is_lab = lab.is_lab(doc)
+        level3 = row.n3_format_code if is_lab and row is not None else None
+        request = to_document_request(
+            doc, number, patient, source_patient_id, mc, related=related, level3_format=level3
+        )
+        if is_lab:
+            request = as_lab_report(parsed, doc, request, related, mc, catalogue, number - 1)
+        if request is not None:
+            mapped.append((doc, request))
+    return mapped
 
 
 def _check_shape(parsed: ParsedRequest, policy: InputPolicy, mc: MappingContext, derive_lab: bool) -> RequestShape:
@@ -176,217 +182,6 @@ def _check_shape(parsed: ParsedRequest, policy: InputPolicy, mc: MappingContext,
         if not (i.problem is Problem.MISSING_RESOURCE and i.details.get("resource") == "DocumentReference")
     )
     return shape
-
-
-def _lab_subjects(parsed: ParsedRequest) -> list[tuple[ParsedEntry, str]]:
-    """Where the patient of a derived lab document is designated: the DiagnosticReport, else the Observations."""
-    report = next((e for e in parsed.entries if e.resource_type == "DiagnosticReport"), None)
-    if report is not None:
-        return [(report, f"{report.path}.subject")]
-    observations = [e for e in parsed.entries if e.resource_type == "Observation"]
-    with_subject = [(e, f"{e.path}.subject") for e in observations if e.raw.get("subject") is not None]
-    return with_subject or [(observations[0], f"{observations[0].path}.subject")]
-
-
-def _is_lab_document(parsed: ParsedRequest, doc: ParsedEntry, mc: MappingContext) -> bool:
-    """A CR-BIO DocumentReference (type 11502-2) whose bundle carries the results and whose content is not a CDA."""
-    if parsed.kind != "iti65" or not any(e.resource_type in LAB_RESULT_TYPES for e in parsed.entries):
-        return False
-    codings = [c for c in (doc.raw.get("type") or {}).get("coding") or [] if isinstance(c, dict)]
-    if not any(c.get("code") == CR_BIO_TYPE and uri_to_oid(str(c.get("system") or "")) == LOINC_OID for c in codings):
-        return False
-    contents = [c for c in doc.raw.get("content") or [] if isinstance(c, dict)]
-    content_type = str(((contents[0].get("attachment") or {}) if contents else {}).get("contentType") or "")
-    return media_type_of(content_type) not in mc.policy.cda_media_types
-
-
-def _as_lab_report(
-    parsed: ParsedRequest,
-    doc: ParsedEntry,
-    request: DocumentRequest | None,
-    related: Related,
-    mc: MappingContext,
-    catalogue: Catalogue,
-    document_index: int,
-) -> DocumentRequest | None:
-    """The DocumentReference's document as a level-3 CR-BIO built from the bundle's results (H7's mapping).
-    The lab mapping runs even when the header failed, so every problem is reported at once."""
-    report_index = related.report_indexes[0] if related.report_indexes else _first(parsed, "DiagnosticReport")
-    reports = [e for e in parsed.entries if e.resource_type == "DiagnosticReport"]
-    if not related.report_indexes and len(reports) > 1:  # never guess which report is this document's
-        mc.report.add(
-            Problem.INVALID_VALUE,
-            expression=f"{doc.path}.context.related",
-            element=f"{doc.path}.context.related",
-            reason=f"the bundle has {len(reports)} DiagnosticReports: reference this document's one here",
-        )
-    body = request.document.body if request is not None else None
-    pdf = body.data if isinstance(body, NonXmlBody) and body.media_type == "application/pdf" else None
-    if isinstance(body, NonXmlBody) and pdf is None:
-        mc.report.inform(
-            Problem.INFORMATION,
-            expression=f"{doc.path}.content[0].attachment",
-            text=f"CR-BIO: the {body.media_type} attachment is replaced by the structured results and a generated "
-            "PDF copy (send the lab's PDF rendering as the attachment to keep it)",
-        )
-    errors_before = len(mc.report.errors)
-    mapping = to_lab_report(
-        parsed.model,
-        catalogue=catalogue,
-        validation=mc.report,
-        facility_lab=site_organization(mc),
-        report_index=report_index,
-        pdf_copy=pdf,
-        person_of=_person_of(parsed, mc),
-        patient=request.document.patient if request is not None else None,
-    )
-    used = mapping.used if mapping is not None else frozenset()
-    _mark_lab_entries(parsed, mc, document_index, report_index, used, report_role="content")
-    if mapping is None:
-        if len(mc.report.errors) == errors_before:  # to_lab_report found nothing usable without saying why
-            mc.report.add(
-                Problem.MISSING_RESOURCE, expression="Bundle.entry", resource="DiagnosticReport or Observation"
-            )
-        return None
-    row = catalogue.by_key("cr-bio")
-    if request is None or row is None or row.n3_format_code is None:
-        return None
-    lab_doc = apply_lab_report(request.document, mapping, catalogue)
-    return dataclasses.replace(
-        request,
-        document=lab_doc,
-        format_code=row.n3_format_code,
-        reference_ids=merge(request.reference_ids, order_reference_ids(lab_doc.order_ids)),
-    )
-
-
-def _derived_lab_document(
-    parsed: ParsedRequest,
-    patient: Patient | None,
-    source_patient_id: str | None,
-    mc: MappingContext,
-    catalogue: Catalogue,
-) -> tuple[ParsedEntry, DocumentRequest] | None:
-    report_index = _first(parsed, "DiagnosticReport")
-    anchor = parsed.entries[report_index] if report_index is not None else _first_entry(parsed, "Observation")
-    for extra in [e for e in parsed.entries if e.resource_type == "DiagnosticReport"][1:]:
-        # one derived document per submission: which results belong together is the sender's call (issue 4 §2)
-        mc.report.add(
-            Problem.INVALID_VALUE,
-            expression=extra.path,
-            element="Bundle.entry (DiagnosticReport)",
-            reason="one DiagnosticReport per submission without DocumentReference: send one bundle per report, "
-            "or a DocumentReference per report (context.related)",
-        )
-    used: set[int] = set()
-    if patient is None or source_patient_id is None:
-        _mark_lab_entries(parsed, mc, 0, report_index, used, report_role="document")
-        # the patient's problems are reported; still collect the lab ones (every issue in one answer)
-        to_lab_report(
-            parsed.model,
-            catalogue=catalogue,
-            validation=mc.report,
-            facility_lab=site_organization(mc),
-            person_of=_person_of(parsed, mc),
-        )
-        return None
-    errors_before = len(mc.report.errors)
-    request = lab_document_from_report(
-        parsed.model,
-        ctx=mc.build,
-        catalogue=catalogue,
-        validation=mc.report,
-        patient=patient,
-        source_patient_id=source_patient_id,
-        entry_id="Document01",  # replaced below: the entryUUID derives from the uniqueId generated there
-        person_of=_person_of(parsed, mc),
-        author_organization=site_organization(mc) if mc.policy.author_institution == "site" else None,
-        used=used,
-    )
-    _mark_lab_entries(parsed, mc, 0, report_index, used, report_role="document")
-    if request is None and len(mc.report.errors) == errors_before:  # never submit nothing silently
-        mc.report.add(Problem.MISSING_RESOURCE, expression="Bundle.entry", resource="DiagnosticReport or Observation")
-    if request is None or anchor is None:
-        return None
-    # no DocumentReference, hence no official identifier: the entryUUID derives from the uniqueId (never a fullUrl)
-    entry_uuid = derived_entry_uuid(request.document.id)
-    mc.report.inform(
-        Problem.INFORMATION,
-        expression=anchor.path,
-        text=f"the DocumentEntry entryUUID {entry_uuid} was derived from the uniqueId "
-        "(quote it to replace this document)",
-    )
-    return anchor, dataclasses.replace(request, entry_id=entry_uuid)
-
-
-def _person_of(parsed: ParsedRequest, mc: MappingContext) -> PersonMapper:
-    """The lab mapping's responsible biologist goes through our author mapping (same identifier and J01 rules)."""
-
-    def person_of(index: int) -> Person | None:
-        entry = parsed.entries[index]
-        found = to_person(Resolved(entry.raw, entry.path, entry), mc, as_author=False)
-        return found[0] if found is not None else None
-
-    return person_of
-
-
-def _first(parsed: ParsedRequest, resource_type: str) -> int | None:
-    return next((e.index for e in parsed.entries if e.resource_type == resource_type), None)
-
-
-def _first_entry(parsed: ParsedRequest, resource_type: str) -> ParsedEntry | None:
-    return next((e for e in parsed.entries if e.resource_type == resource_type), None)
-
-
-def _mark_lab_entries(
-    parsed: ParsedRequest,
-    mc: MappingContext,
-    document_index: int,
-    report_index: int | None,
-    used: frozenset[int] | set[int],
-    *,
-    report_role: str,
-) -> None:
-    """Transaction-response roles of the lab resources the document is built from (``used``: first role wins,
-    see MappingContext.mark); the others stay "unused" (``_check_unused_lab_entries`` says so)."""
-    if report_index is not None:
-        mc.mark(parsed.entries[report_index], report_role, document_index)
-    for entry in parsed.entries:
-        if entry.index not in used:
-            continue
-        if entry.resource_type in LAB_CONTENT_TYPES:
-            mc.mark(entry, "content", document_index)
-        elif entry.resource_type in LAB_PARTICIPANT_TYPES:
-            mc.mark(entry, "participant")
-
-
-def _check_unused_lab_entries(parsed: ParsedRequest, mc: MappingContext) -> None:
-    """Once every document is mapped: a lab result no document's report reaches (DiagnosticReport.result /
-    Observation.hasMember) is an error, never a silent drop; an unreferenced Specimen or ServiceRequest is a
-    warning (nothing of the patient's results is lost). Skipped when the lab mapping already failed (its
-    entries are not marked then) or when the bundle carries no lab document."""
-    lab_types = (*LAB_RESULT_TYPES, "Specimen", "ServiceRequest")
-    lab_entries = [e for e in parsed.entries if e.resource_type in lab_types]
-    if mc.report.errors or not any(e.index in mc.roles for e in lab_entries):
-        return
-    for entry in lab_entries:
-        if entry.index in mc.roles:
-            continue
-        text = f"{entry.full_url or entry.path} is not reached from the document's DiagnosticReport"
-        if entry.resource_type in LAB_RESULT_TYPES:
-            mc.report.add(
-                Problem.INVALID_VALUE,
-                expression=entry.path,
-                element=f"Bundle.entry ({entry.resource_type})",
-                reason=f"{text} (result / hasMember): it would not be sent; reference it or send it separately",
-            )
-        else:
-            mc.report.warn(
-                Problem.INVALID_VALUE,
-                expression=entry.path,
-                element=f"Bundle.entry ({entry.resource_type})",
-                reason=f"{text}: ignored",
-            )
 
 
 def _drop_duplicates(report: ValidationReport) -> None:
@@ -441,13 +236,7 @@ def _patient(
 
 
 def _ins_key(target: Resolved) -> tuple[tuple[str, str], ...]:
-    return tuple(
-        sorted(
-            (str(i.get("system")), str(i.get("value")))
-            for i in target.raw.get("identifier") or []
-            if isinstance(i, dict) and str(i.get("system", "")).startswith("urn:oid:1.2.250.1.213.1.4.")
-        )
-    )
+    return tuple(sorted(ins_identifiers(target.raw)))
 
 
 def _source_patient_id(patient: Patient) -> str:
@@ -502,7 +291,7 @@ def _submission_unique_id(lst: ParsedEntry | None, mc: MappingContext) -> str:
     return new_id
 
 
-def _content_type(lst: ParsedEntry | None, parsed: ParsedRequest, mc: MappingContext) -> Code | None:
+def _content_type(lst: ParsedEntry | None, parsed: ParsedRequest, lab: LabRoute, mc: MappingContext) -> Code | None:
     if lst is not None:
         found = extension(lst.raw, EXT_DESIGNATION_TYPE)
         if found is not None:
@@ -513,7 +302,7 @@ def _content_type(lst: ParsedEntry | None, parsed: ParsedRequest, mc: MappingCon
                 "SubmissionSet designationType (contentTypeCode)",
                 required=True,
             )
-    lab_only = _lab_content_type(parsed, mc)
+    lab_only = lab_content_type(lab, mc)
     if lab_only is not None:
         return lab_only
     if mc.policy.default_content_type is not None:
@@ -524,18 +313,6 @@ def _content_type(lst: ParsedEntry | None, parsed: ParsedRequest, mc: MappingCon
         element="SubmissionSet designationType (contentTypeCode, JDV_J59); none is configured by default",
     )
     return None
-
-
-def _lab_content_type(parsed: ParsedRequest, mc: MappingContext) -> Code | None:
-    """contentTypeCode of a submission of lab reports only (derived, or every DocumentReference a CR-BIO built
-    from the results): TRE_R209 ``26`` Analyses médicales biologiques, when JDV_J59 has it."""
-    documents = [e for e in parsed.entries if e.resource_type == "DocumentReference"]
-    lab_only = _derives_lab_document(parsed) or (
-        bool(documents) and all(_is_lab_document(parsed, d, mc) for d in documents)
-    )
-    if not lab_only:
-        return None
-    return mc.terminology.lookup(ValueSetName.CONTENT_TYPE, LAB_CONTENT_TYPE_CODE, TRE_R209_OID)
 
 
 def _submission_author(lst: ParsedEntry | None, documents: list[DocumentRequest], mc: MappingContext) -> Author | None:

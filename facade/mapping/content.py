@@ -24,6 +24,8 @@ from facade.errors import Problem
 from facade.fhir.parse import ParsedEntry
 from facade.fhir.references import Resolved
 from facade.mapping.context import MappingContext
+from facade.model.document import Code, Patient
+from facade.model.identifiers import is_ins_oid
 
 HL7 = "urn:hl7-org:v3"
 _NS = {"hl7": HL7}
@@ -236,4 +238,50 @@ def read_cda_header(data: bytes, data_expr: str, type_expr: str, media: str, mc:
     )
 
 
-__all__ = ["CdaHeader", "Content", "media_type_of", "read_cda_header", "read_content"]
+def check_cda_header(
+    p: str,
+    header: CdaHeader,
+    unique_id: str | None,
+    type_code: Code | None,
+    patient: Patient | None,
+    mc: MappingContext,
+) -> None:
+    """A CDA passed through must agree with its DocumentReference (uniqueId, typeCode, the patient's INS)."""
+    data_expr = f"{p}.content[0].attachment"
+    if header.id_extension:
+        mc.report.add(
+            Problem.CDA_INPUT_INVALID,
+            expression=data_expr,
+            reason=f"ClinicalDocument/id has an extension ({header.id_extension}): the DMP needs a bare OID",
+        )
+    if unique_id is not None and header.id_root != unique_id:
+        mc.report.add(
+            Problem.CDA_HEADER_MISMATCH,
+            expression=f"{p}.masterIdentifier",
+            element="DocumentReference.masterIdentifier",
+            fhir_value=f"urn:oid:{unique_id}",
+            cda_value=f"ClinicalDocument/id/@root={header.id_root}",
+        )
+    if type_code is not None and header.code != type_code.code:
+        mc.report.add(
+            Problem.CDA_HEADER_MISMATCH,
+            expression=f"{p}.type",
+            element="DocumentReference.type",
+            fhir_value=type_code.code,
+            cda_value=f"ClinicalDocument/code/@code={header.code}",
+        )
+    if patient is None:
+        return
+    ins = patient.ins
+    if (ins.oid, ins.value) not in header.patient_ids:
+        cda_ins = [f"{r}|{e}" for r, e in header.patient_ids if is_ins_oid(r)]
+        mc.report.add(
+            Problem.CDA_HEADER_MISMATCH,
+            expression=f"{p}.subject",
+            element="DocumentReference.subject (Patient INS)",
+            fhir_value=f"{ins.oid}|{ins.value}",
+            cda_value=f"recordTarget/patientRole/id={', '.join(cda_ins) or '(no INS)'}",
+        )
+
+
+__all__ = ["CdaHeader", "Content", "check_cda_header", "media_type_of", "read_cda_header", "read_content"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from facade.errors import Problem, ValidationReport
 from facade.fhir.parse import JsonObject, ParsedEntry
@@ -36,9 +36,17 @@ class MappingContext:
         self.roles.setdefault(entry.index, (role, document))
 
     def resolve(
-        self, reference: Any, container: ParsedEntry, expression: str, *, expected: tuple[str, ...]
+        self,
+        reference: Any,
+        container: ParsedEntry,
+        expression: str,
+        *,
+        expected: tuple[str, ...],
+        other_types: Literal["refuse", "ignore"] = "refuse",
     ) -> Resolved | None:
-        """Resolve a Reference; report UNRESOLVED_REFERENCE / a wrong target type at ``expression``."""
+        """Resolve a Reference; report UNRESOLVED_REFERENCE / a wrong target type at ``expression``. A target of
+        another type is an error, or with ``other_types="ignore"`` a warning (an optional link, e.g. a result's
+        specimen: the reference is ignored, never silently)."""
         target = self.resolver.resolve(reference, container)
         ref_text = reference.get("reference") if isinstance(reference, dict) else None
         if target is None:
@@ -49,12 +57,18 @@ class MappingContext:
             )
             return None
         if target.resource_type not in expected:
-            self.report.add(
-                Problem.INVALID_VALUE,
-                expression=f"{expression}.reference",
-                element=expression,
-                reason=f"{ref_text} is a {target.resource_type}; expected {' or '.join(expected)}",
-            )
+            reason = f"{ref_text} is a {target.resource_type}; expected {' or '.join(expected)}"
+            if other_types == "ignore":
+                self.report.warn(
+                    Problem.INVALID_VALUE,
+                    expression=f"{expression}.reference",
+                    element=expression,
+                    reason=f"{reason}: ignored",
+                )
+            else:
+                self.report.add(
+                    Problem.INVALID_VALUE, expression=f"{expression}.reference", element=expression, reason=reason
+                )
             return None
         return target
 

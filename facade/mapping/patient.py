@@ -19,9 +19,10 @@ from typing import Any, Literal
 
 from facade.errors import Problem
 from facade.fhir.references import Resolved
+from facade.mapping.contact import to_addresses, to_telecoms
 from facade.mapping.context import MappingContext, extension, parse_fhir_datetime
-from facade.model.document import Address, Ins, InstanceId, Patient, Telecom
-from facade.model.identifiers import IdentifierError, NirKeyError, oid_from_urn, parse_nir
+from facade.model.document import Ins, InstanceId, Patient
+from facade.model.identifiers import IdentifierError, NirKeyError, is_ins_oid, oid_from_urn, parse_nir
 
 FR_CORE = "https://hl7.fr/ig/fhir/core"
 EXT_IDENTITY_RELIABILITY = f"{FR_CORE}/StructureDefinition/fr-core-identity-reliability"
@@ -37,13 +38,9 @@ CS_LEGACY_0445 = frozenset(
         "https://interopsante.org/fhir/CodeSystem/fr-v2-0445",
     }
 )
-INS_OID_PREFIX = "1.2.250.1.213.1.4."
 V2_0203 = "http://terminology.hl7.org/CodeSystem/v2-0203"
 
 _GENDER: dict[str, Literal["M", "F", "UN"]] = {"male": "M", "female": "F", "other": "UN", "unknown": "UN"}
-_ADDRESS_USE = {"home": "H", "work": "WP", "temp": "TMP", "old": "OLD"}
-_TELECOM_USE = {"home": "H", "work": "WP", "mobile": "MC", "temp": "TMP"}
-_TELECOM_SCHEME = {"phone": "tel:", "email": "mailto:", "fax": "fax:", "url": ""}
 
 
 def to_patient(target: Resolved, mc: MappingContext) -> Patient | None:
@@ -72,21 +69,34 @@ def to_patient(target: Resolved, mc: MappingContext) -> Patient | None:
         used_given_name=used_given,
         birthplace_cog=cog,
         birthplace_city=city,
-        addresses=tuple(a for a in (to_address(x) for x in raw.get("address") or []) if a),
+        addresses=to_addresses(raw.get("address")),
         telecoms=to_telecoms(raw.get("telecom") or []),
     )
 
 
-def _is_ins(ident: dict[str, Any]) -> bool:
-    oid = oid_from_urn(str(ident.get("system") or ""))
-    if oid is not None and oid.startswith(INS_OID_PREFIX):
+def is_ins(ident: dict[str, Any]) -> bool:
+    """An INS identifier: its system is an INS OID, or its type is ``INS-*`` (FR Core fr-core-cs-v2-0203)."""
+    if is_ins_oid(oid_from_urn(str(ident.get("system") or "")) or ""):
         return True
     codings = (ident.get("type") or {}).get("coding") or []
     return any(str(c.get("code", "")).startswith("INS-") for c in codings if isinstance(c, dict))
 
 
+def ins_identifiers(raw: dict[str, Any]) -> set[tuple[str, str]]:
+    """(INS OID, matricule without spaces, upper case) of every identifier of a Patient whose system is an INS
+    OID: what tells whether two Patient resources are the same person."""
+    out: set[tuple[str, str]] = set()
+    for ident in raw.get("identifier") or []:
+        if not isinstance(ident, dict):
+            continue
+        oid = oid_from_urn(str(ident.get("system") or "").rstrip("/"))
+        if oid is not None and is_ins_oid(oid):
+            out.add((oid, "".join(str(ident.get("value") or "").split()).upper()))
+    return out
+
+
 def _ins(raw: dict[str, Any], path: str, mc: MappingContext) -> Ins | None:
-    candidates = [(i, x) for i, x in enumerate(raw.get("identifier") or []) if isinstance(x, dict) and _is_ins(x)]
+    candidates = [(i, x) for i, x in enumerate(raw.get("identifier") or []) if isinstance(x, dict) and is_ins(x)]
     if not candidates:
         mc.report.add(Problem.MISSING_ELEMENT, expression=f"{path}.identifier", element="Patient.identifier (INS)")
         return None
@@ -149,7 +159,20 @@ def _check_qualified(raw: dict[str, Any], path: str, mc: MappingContext) -> None
 def _names(
     raw: dict[str, Any], path: str, mc: MappingContext
 ) -> tuple[str, tuple[str, ...], str, str | None, str | None] | None:
+    """(birth family name, birth given names, first birth given name, used family name, used given name)."""
     names = [(i, n) for i, n in enumerate(raw.get("name") or []) if isinstance(n, dict)]
+    birth = _birth_names(names, path, mc)
+    if birth is None:
+        return None
+    usual = next((n for _, n in names if n.get("use") == "usual"), None)
+    return (*birth, *_used_names(usual))
+
+
+def _birth_names(
+    names: list[tuple[int, dict[str, Any]]], path: str, mc: MappingContext
+) -> tuple[str, tuple[str, ...], str] | None:
+    """The INS traits of the official (else maiden) name: birth family name, birth given names list (the
+    fr-core-patient-birth-list-given-name extension, else the given names) and the first birth given name."""
     official = next(((i, n) for i, n in names if n.get("use") == "official"), None)
     official = official or next(((i, n) for i, n in names if n.get("use") == "maiden"), None)
     if official is None or not str(official[1].get("family") or "").strip():
@@ -171,12 +194,16 @@ def _names(
             element="Patient.name.given (first birth given name, INS trait)",
         )
         return None
-    first_given = given[0] if given else given_list[0]
-    usual = next((n for _, n in names if n.get("use") == "usual"), None)
-    used_family = str(usual.get("family") or "").strip() or None if usual else None
-    used_given_names = [g for g in (usual or {}).get("given") or [] if isinstance(g, str) and g.strip()]
-    used_given = used_given_names[0].strip() if used_given_names else None
-    return str(name["family"]).strip(), given_list, first_given, used_family, used_given
+    return str(name["family"]).strip(), given_list, given[0] if given else given_list[0]
+
+
+def _used_names(usual: dict[str, Any] | None) -> tuple[str | None, str | None]:
+    """(used family name, first used given name) of the usual name, when there is one."""
+    if usual is None:
+        return None, None
+    used_family = str(usual.get("family") or "").strip() or None
+    used_given_names = [g for g in usual.get("given") or [] if isinstance(g, str) and g.strip()]
+    return used_family, used_given_names[0].strip() if used_given_names else None
 
 
 def _birth_time(raw: dict[str, Any], path: str, mc: MappingContext) -> str | None:
@@ -229,7 +256,7 @@ def _local_ids(raw: dict[str, Any], mc: MappingContext) -> tuple[InstanceId, ...
     out: list[InstanceId] = []
     ipp_oid = mc.build.facility.ipp_oid
     for ident in raw.get("identifier") or []:
-        if not isinstance(ident, dict) or _is_ins(ident) or not ident.get("value"):
+        if not isinstance(ident, dict) or is_ins(ident) or not ident.get("value"):
             continue
         oid = oid_from_urn(str(ident.get("system") or ""))
         codings = (ident.get("type") or {}).get("coding") or []
@@ -239,39 +266,4 @@ def _local_ids(raw: dict[str, Any], mc: MappingContext) -> tuple[InstanceId, ...
     return tuple(out)
 
 
-def to_address(raw: Any) -> Address | None:
-    if not isinstance(raw, dict):
-        return None
-    lines = tuple(str(x) for x in raw.get("line") or [] if x)
-    if not (lines or raw.get("city") or raw.get("postalCode")):
-        return None
-    return Address(
-        lines=lines,
-        city=raw.get("city"),
-        postal_code=raw.get("postalCode"),
-        country=raw.get("country"),
-        use=_ADDRESS_USE.get(str(raw.get("use"))),
-    )
-
-
-def to_telecoms(raw: list[Any]) -> tuple[Telecom, ...]:
-    out: list[Telecom] = []
-    for item in raw:
-        if not isinstance(item, dict) or not item.get("value"):
-            continue
-        scheme = _TELECOM_SCHEME.get(str(item.get("system")))
-        if scheme is None:
-            continue
-        value = str(item["value"]).strip()
-        if scheme == "tel:" or scheme == "fax:":
-            value = value.replace(" ", "").replace(".", "")
-        out.append(
-            Telecom(
-                value if scheme == "" or value.startswith(scheme) else scheme + value,
-                _TELECOM_USE.get(str(item.get("use"))),
-            )
-        )
-    return tuple(out)
-
-
-__all__ = ["identity_status", "to_address", "to_patient", "to_telecoms"]
+__all__ = ["identity_status", "ins_identifiers", "is_ins", "to_patient"]

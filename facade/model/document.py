@@ -12,13 +12,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
+from facade.model import oids
+
 # --- OIDs used across the model (spec digest §5) ---
-OID_PS_IDNAT = "1.2.250.1.71.4.2.1"  # PS national id (8+RPPS, 0+ADELI, 3+FINESS/internal ...)
-OID_STRUCT_IDNAT = "1.2.250.1.71.4.2.2"  # structure national id (1+FINESS, 3+SIRET, 4+RPPS rang ...)
-OID_INS_NIR = "1.2.250.1.213.1.4.8"
-OID_INS_NIA = "1.2.250.1.213.1.4.9"
-OID_INS_NIR_TEST = "1.2.250.1.213.1.4.10"
-OID_INS_NIR_DEMO = "1.2.250.1.213.1.4.11"
+OID_PS_IDNAT = oids.PS_IDNAT  # PS national id (8+RPPS, 0+ADELI, 3+FINESS/internal ...)
+OID_STRUCT_IDNAT = oids.STRUCT_IDNAT  # structure national id (1+FINESS, 3+SIRET, 4+RPPS rang ...)
+OID_INS_NIR = oids.INS_NIR
+OID_INS_NIA = oids.INS_NIA
+OID_INS_NIR_TEST = oids.INS_NIR_TEST
+OID_INS_NIR_DEMO = oids.INS_NIR_DEMO
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from facade.model import oids
 from facade.model.document import (
     OID_INS_NIA,
     OID_INS_NIR,
@@ -27,6 +28,13 @@ from facade.model.document import (
 INS_OIDS_PRODUCTION: frozenset[str] = frozenset({OID_INS_NIR, OID_INS_NIA})
 INS_OIDS_TEST: frozenset[str] = INS_OIDS_PRODUCTION | {OID_INS_NIR_TEST, OID_INS_NIR_DEMO}
 INS_OIDS_ALL: frozenset[str] = INS_OIDS_TEST
+INS_OID_PREFIX = oids.INS_ARC  # the INS arc: NIR .8, NIA .9, test .10, demo .11
+
+
+def is_ins_oid(oid: str) -> bool:
+    """An OID of the INS arc (production, test or demo: which are accepted is the InputPolicy's call)."""
+    return oid.startswith(INS_OID_PREFIX)
+
 
 # FHIR identifier systems (FR Core, spec digest §7.1)
 SYSTEM_RPPS = "https://rpps.esante.gouv.fr"
@@ -39,8 +47,10 @@ _NIR_BODY = re.compile(r"^[1-478](\d{4})(\d{2}|2A|2B)(\d{6})$")
 _OID = re.compile(r"^[0-2](\.(0|[1-9]\d*))+$")
 _RPPS = re.compile(r"^\d{11}$")
 _ADELI = re.compile(r"^\d{9}$")
-_FINESS = re.compile(r"^(\d{2}|2A|2B)\d{7}$")
+# department (2 digits, 2A/2B Corsica; the ANS test structures use "0B") + 7 digits, e.g. 690000880, 0B0127189
+_FINESS = re.compile(r"^[0-9][0-9AB]\d{7}$")
 _INPUT_NOISE = re.compile(r"[\s.]")
+_INS_CX = re.compile(r"(?P<ins>[0-9A-B]{15})\^\^\^&(?P<oid>[0-9.]+)&ISO\^NH")
 
 
 class IdentifierError(ValueError):
@@ -175,20 +185,53 @@ def struct_idnat_from_finess(finess: str) -> str:
     return "1" + finess
 
 
+# Struct_IdNat: prefix + identifier (spec digest §5.4, PDSM4DMP StructIdNat). The one rule, strict: the DMP checks
+# the VIHF Identifiant_Structure against it, so mapping refuses at the FHIR element what signing would refuse later.
+STRUCT_IDNAT_RULES: dict[str, tuple[re.Pattern[str], str]] = {
+    "0": (re.compile(r"0[0-9A-Z]{9}"), "'0' + ADELI (9 characters)"),
+    "1": (re.compile(r"1[0-9][0-9AB][0-9]{7}"), "'1' + FINESS (9 characters)"),
+    "2": (re.compile(r"2[0-9]{9}"), "'2' + SIREN (9 digits)"),
+    "3": (re.compile(r"3[0-9]{14}"), "'3' + SIRET (14 digits)"),
+    "4": (re.compile(r"4[0-9]{11}[0-9]{1,4}"), "'4' + RPPS (11 digits) + rang"),
+}
+
+
 def check_struct_idnat(value: str) -> str:
-    """Accept a Struct_IdNat as given (IDNST): ``1``+FINESS, ``3``+SIRET, ``2``+SIREN, ``4``+RPPS-rang, ``0``+ADELI."""
+    """A Struct_IdNat (IDNST) as given, checked against its prefix's rule: ``0``+ADELI, ``1``+FINESS,
+    ``2``+SIREN, ``3``+SIRET, ``4``+RPPS+rang. Raises IdentifierError with the rule it breaks."""
     value = value.strip().upper()
-    if value.startswith("1") and not _FINESS.match(value[1:]):
-        raise IdentifierError(value, "an IDNST starting with 1 is 1 + a 9-character FINESS")
-    if not value or len(value) < 2:
-        raise IdentifierError(value, "not a structure national identifier")
+    rule = STRUCT_IDNAT_RULES.get(value[:1])
+    if rule is None:
+        expected = ", ".join(desc for _, desc in STRUCT_IDNAT_RULES.values())
+        raise IdentifierError(value, f"unknown prefix; expected one of {expected}")
+    if not rule[0].fullmatch(value):
+        raise IdentifierError(value, f"expected {rule[1]}")
     return value
+
+
+def ins_cx_problem(cx: str, accepted_oids: frozenset[str] = INS_OIDS_ALL) -> str | None:
+    """Why an INS in HL7 CX form (``<15-character INS>^^^&<INS OID>&ISO^NH``, the VIHF patient id) is wrong;
+    None when it is right (an INS OID, a well-formed matricule and its key)."""
+    m = _INS_CX.fullmatch(cx)
+    if m is None:
+        return "expected <15-character INS>^^^&<INS OID>&ISO^NH"
+    if m["oid"] not in accepted_oids:
+        return f"assigning authority {m['oid']} is not an INS OID ({', '.join(sorted(accepted_oids))})"
+    try:
+        parse_nir(m["ins"])
+    except NirKeyError as exc:
+        return f"NIR key {exc.key} is wrong (expected {exc.expected})"
+    except IdentifierError as exc:
+        return exc.reason
+    return None
 
 
 __all__ = [
     "INS_OIDS_ALL",
+    "INS_OID_PREFIX",
     "INS_OIDS_PRODUCTION",
     "INS_OIDS_TEST",
+    "STRUCT_IDNAT_RULES",
     "SYSTEM_FINESS",
     "SYSTEM_IDNATPS",
     "SYSTEM_IDNATST",
@@ -199,7 +242,9 @@ __all__ = [
     "check_ps_idnat",
     "check_struct_idnat",
     "format_nir",
+    "ins_cx_problem",
     "is_finess",
+    "is_ins_oid",
     "is_oid",
     "nir_key",
     "normalize_nir",

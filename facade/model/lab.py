@@ -23,10 +23,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+from facade.model import oids
 from facade.model.document import Code, InstanceId, Organization, Person
 
-LOINC_OID = "2.16.840.1.113883.6.1"
-INTERPRETATION_OID = "2.16.840.1.113883.5.83"  # HL7 ObservationInterpretation (JDV_HL7_ObservationInterpretation-CISIS)
+LOINC_OID = oids.LOINC
+INTERPRETATION_OID = oids.HL7_OBSERVATION_INTERPRETATION  # JDV_HL7_ObservationInterpretation-CISIS
 
 ResultStatus = Literal["completed", "aborted"]  # observation/statusCode allowed by the CR-BIO schematron
 OrganizerStatus = Literal["completed", "active", "aborted"]  # act / organizer statusCode

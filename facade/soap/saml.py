@@ -41,6 +41,7 @@ from signxml.verifier import SignatureConfiguration, XMLVerifier
 from facade import xmldoc
 from facade.credentials import Credential, signing_usage_problem
 from facade.errors import Issue, Problem, SecurityError
+from facade.model.identifiers import IdentifierError, check_struct_idnat, ins_cx_problem
 
 __all__ = [
     "AUTOMATE",
@@ -82,21 +83,11 @@ R01_SPECIALITY = "1.2.250.1.71.4.2.5"  # TRE_R01 EnsembleSavoirFaire
 A00_NON_PS = "1.2.250.1.213.1.1.4.6"  # TRE_A00 ProducteurDocNonPS (AUTOMATE)
 PURPOSE_SYSTEM = "1.2.250.1.213.1.1.4.248"
 SECTOR_SYSTEM = "1.2.250.1.71.4.2.4"
-INS_OIDS = frozenset({"1.2.250.1.213.1.4.8", "1.2.250.1.213.1.4.9", "1.2.250.1.213.1.4.10", "1.2.250.1.213.1.4.11"})
 AUTH_MODES = frozenset({"DIRECTE", "INDIRECTE", "INDIRECTE_RENFORCEE"})
 PURPOSES = {"normal": "Accès normal"}  # the only purpose of use confirmed by the sources (spec digest §1.4)
 PROFESSIONS_NEEDING_SPECIALITY = {"10": "Médecin", "21": "Pharmacien"}
 
-# Struct_IdNat: prefix + identifier (spec digest §5.4)
-_STRUCT_IDNAT = {
-    "0": (re.compile(r"0[0-9A-Z]{9}"), "'0' + ADELI (9 characters)"),
-    "1": (re.compile(r"1[0-9][0-9AB][0-9]{7}"), "'1' + FINESS (9 characters)"),
-    "2": (re.compile(r"2[0-9]{9}"), "'2' + SIREN (9 digits)"),
-    "3": (re.compile(r"3[0-9]{14}"), "'3' + SIRET (14 digits)"),
-    "4": (re.compile(r"4[0-9]{11}[0-9]{1,4}"), "'4' + RPPS (11 digits) + rang"),
-}
 _SECTOR = re.compile(r"SA[0-9]{2}\^" + re.escape(SECTOR_SYSTEM))
-_INS_CX = re.compile(r"(?P<nir>[0-9]{5}(?:[0-9]{2}|2A|2B)[0-9]{6})(?P<key>[0-9]{2})\^\^\^&(?P<oid>[0-9.]+)&ISO\^NH")
 _NCNAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
 
 
@@ -144,14 +135,14 @@ def check_claims(claims: VihfClaims) -> list[Issue]:
         issues.append(Issue(problem, details=details))
 
     sid = claims.structure_id
-    rule = _STRUCT_IDNAT.get(sid[:1])
-    if rule is None:
-        add(Problem.VIHF_STRUCTURE_ID, value=sid, reason=f"unknown prefix; expected one of {_struct_prefixes()}")
-    elif not rule[0].fullmatch(sid):
-        add(Problem.VIHF_STRUCTURE_ID, value=sid, reason=f"expected {rule[1]}")
+    try:
+        if check_struct_idnat(sid) != sid:  # the rule upper-cases and strips: the VIHF carries it exactly
+            add(Problem.VIHF_STRUCTURE_ID, value=sid, reason="not in its canonical form (upper case, no spaces)")
+    except IdentifierError as exc:
+        add(Problem.VIHF_STRUCTURE_ID, value=sid, reason=exc.reason)
     if not _SECTOR.fullmatch(claims.sector):
         add(Problem.VIHF_SECTOR, value=claims.sector)
-    ins_reason = _ins_cx_problem(claims.patient_ins_cx)
+    ins_reason = ins_cx_problem(claims.patient_ins_cx)
     if ins_reason:
         add(Problem.VIHF_PATIENT_ID, value=claims.patient_ins_cx, reason=ins_reason)
     issues.extend(_role_issues(claims.roles))
@@ -173,25 +164,8 @@ def check_claims(claims: VihfClaims) -> list[Issue]:
     return issues
 
 
-def _struct_prefixes() -> str:
-    return ", ".join(desc for _, desc in _STRUCT_IDNAT.values())
-
-
 def _one_of(values: Mapping[str, Any] | frozenset[str]) -> str:
     return "expected one of " + ", ".join(sorted(values))
-
-
-def _ins_cx_problem(cx: str) -> str | None:
-    m = _INS_CX.fullmatch(cx)
-    if m is None:
-        return "expected <15-character INS>^^^&<INS OID>&ISO^NH"
-    if m["oid"] not in INS_OIDS:
-        return f"assigning authority {m['oid']} is not an INS OID ({', '.join(sorted(INS_OIDS))})"
-    nir = m["nir"].replace("2A", "19").replace("2B", "18")  # Corsica (spec digest §5.2)
-    expected = 97 - int(nir) % 97
-    if int(m["key"]) != expected:
-        return f"NIR key {m['key']} is wrong (expected {expected:02d})"
-    return None
 
 
 def _role_issues(roles: Sequence[Role]) -> list[Issue]:

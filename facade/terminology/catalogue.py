@@ -8,6 +8,9 @@ from ASS_A11, the kit's volet schematron alias). Adding a type is adding a row (
 ``data/lab_chapters.csv``: LOINC result code -> CR-BIO chapter (and sub-chapter) LOINC codes; rows keyed
 ``v2-0074|<code>`` map a DiagnosticReport.category (HL7 v2 diagnostic service section) to a chapter; the ``*`` row
 is the fallback chapter for codes the table does not know.
+
+``data/lab_interpretations.csv``: JDV_HL7_ObservationInterpretation-CISIS (the CR-BIO schematron checks
+membership): HL7 v3 ObservationInterpretation code -> the French display sent in the CDA.
 """
 
 from __future__ import annotations
@@ -18,12 +21,13 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
+from facade.model import oids
 from facade.model.document import Code, InstanceId
 
-LOINC_OID = "2.16.840.1.113883.6.1"
-CLASS_OID = "1.2.250.1.213.1.1.4.1"  # TRE_A03-ClasseDocument (XDS classCode codingScheme)
-IHE_FORMAT_OID = "1.3.6.1.4.1.19376.1.2.3"  # TRE_A11-IheFormatCode
-CISIS_FORMAT_OID = "1.2.250.1.213.1.1.4.2.282"  # TRE_A06-FormatCodeComplementaire
+LOINC_OID = oids.LOINC
+CLASS_OID = oids.TRE_A03_CLASSE_DOCUMENT  # XDS classCode codingScheme
+IHE_FORMAT_OID = oids.TRE_A11_IHE_FORMAT_CODE
+CISIS_FORMAT_OID = oids.TRE_A06_FORMAT_CODE_COMPLEMENTAIRE
 _N1_FORMATS = {  # ASS_A12: nonXMLBody/text/@mediaType -> formatCode (TRE_A11)
     "application/pdf": "urn:ihe:iti:xds-sd:pdf:2008",
     "text/plain": "urn:ihe:iti:xds-sd:text:2008",
@@ -123,6 +127,11 @@ class Catalogue:
     def fallback_chapter(self) -> ChapterEntry:
         return self._chapters["*"]
 
+    @property
+    def interpretations(self) -> dict[str, str]:
+        """JDV_HL7_ObservationInterpretation-CISIS: code -> French display (``data/lab_interpretations.csv``)."""
+        return _interpretations()
+
     def known_loinc_codes(self) -> frozenset[str]:
         return frozenset(k for k in self._chapters if not k.startswith(("*", "v2-0074|")))
 
@@ -154,6 +163,11 @@ def _load_catalogue() -> Catalogue:
             sub_chapter=Code(sub, LOINC_OID, row["sub_chapter_display"]) if sub else None,
         )
     return Catalogue(types, chapters)
+
+
+@lru_cache(maxsize=1)
+def _interpretations() -> dict[str, str]:
+    return {row["code"]: row["display"] for row in _read_csv("lab_interpretations.csv")}
 
 
 def render_markdown(catalogue: Catalogue) -> str:

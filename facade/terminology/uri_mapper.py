@@ -4,43 +4,49 @@ FHIR inputs name code systems by canonical URI (``http://loinc.org``, NOS
 ``https://mos.esante.gouv.fr/NOS/TRE_A05-TypeDocComplementaire/FHIR/TRE-A05-TypeDocComplementaire``, ``urn:oid:...``);
 CDA and XDS need the OID. NOS tables are recognised by their TRE identifier whatever the URI flavour (MOS
 ``/NOS/TRE_xxx``, SMT ``/CodeSystem/tre-xxx-...``), so a new ANS URL scheme does not break the mapping.
-OIDs: NOS TRE headers in the conformance kit (terminologies/nos-svs-2-41) and the PDSm bindings (spec digest §3.3).
+OIDs: NOS TRE headers in the conformance kit (terminologies/nos-svs-2-41) and the PDSm bindings (spec digest §3.3);
+the ones the facade writes are named in ``facade.model.oids``.
 """
 
 from __future__ import annotations
 
 import re
 
+from facade.model import oids
+
 # NOS tables: TRE id -> (OID, canonical MOS name). "URN"/"ASTM" are the pseudo-OIDs IHE/ANS use for those tables.
 _NOS: dict[str, tuple[str, str]] = {
-    "A00": ("1.2.250.1.213.1.1.4.6", "TRE_A00-ProducteurDocNonPS"),
-    "A01": ("1.2.250.1.213.1.1.4.9", "TRE_A01-CadreExercice"),
-    "A02": ("1.2.250.1.213.1.1.4.5", "TRE_A02-ProfessionSavFaire-CISIS"),
-    "A03": ("1.2.250.1.213.1.1.4.1", "TRE_A03-ClasseDocument"),
-    "A04": ("2.16.840.1.113883.6.1", "TRE_A04-Loinc"),
+    "A00": (oids.TRE_A00_PRODUCTEUR_DOC_NON_PS, "TRE_A00-ProducteurDocNonPS"),
+    "A01": (oids.TRE_A01_CADRE_EXERCICE, "TRE_A01-CadreExercice"),
+    "A02": (oids.TRE_A02_PROFESSION_SAVFAIRE_CISIS, "TRE_A02-ProfessionSavFaire-CISIS"),
+    "A03": (oids.TRE_A03_CLASSE_DOCUMENT, "TRE_A03-ClasseDocument"),
+    "A04": (oids.LOINC, "TRE_A04-Loinc"),
     "A05": ("1.2.250.1.213.1.1.4.12", "TRE_A05-TypeDocComplementaire"),
-    "A06": ("1.2.250.1.213.1.1.4.2.282", "TRE_A06-FormatCodeComplementaire"),
-    "A07": ("1.2.250.1.213.1.1.4.13", "TRE_A07-StatutVisibiliteDocument"),
-    "A08": ("2.16.840.1.113883.5.25", "TRE_A08-HL7Confidentiality"),
+    "A06": (oids.TRE_A06_FORMAT_CODE_COMPLEMENTAIRE, "TRE_A06-FormatCodeComplementaire"),
+    "A07": (oids.TRE_A07_STATUT_VISIBILITE_DOCUMENT, "TRE_A07-StatutVisibiliteDocument"),
+    "A08": (oids.HL7_CONFIDENTIALITY, "TRE_A08-HL7Confidentiality"),
     "A09": ("1.2.840.10008.2.6.1", "TRE_A09-DICOMuidRegistry"),
     "A10": ("URN", "TRE_A10-NomenclatureURN"),
-    "A11": ("1.3.6.1.4.1.19376.1.2.3", "TRE_A11-IheFormatCode"),
+    "A11": (oids.TRE_A11_IHE_FORMAT_CODE, "TRE_A11-IheFormatCode"),
     "A12": ("ASTM", "TRE_A12-NomenclatureASTM"),
     "A13": ("2.16.840.1.113883.5.90", "TRE_A13-HL7ParticipationType"),
-    "G15": ("1.2.250.1.71.1.2.7", "TRE_G15-ProfessionSante"),
-    "R02": ("1.2.250.1.71.4.2.4", "TRE_R02-SecteurActivite"),
+    "G15": (oids.TRE_G15_PROFESSION_SANTE, "TRE_G15-ProfessionSante"),
+    "R02": (oids.TRE_R02_SECTEUR_ACTIVITE, "TRE_R02-SecteurActivite"),
     "R11": ("1.2.250.1.213.1.6.1.11", "TRE_R11-CiviliteExercice"),
-    "R38": ("1.2.250.1.71.4.2.5", "TRE_R38-SpecialiteOrdinale"),
+    # FR Core's URI for the savoir-faire codes (SM26 ...): the OID is TRE_R01's (see facade.model.oids). R01 comes
+    # after R38 so that oid_to_uri keeps answering the FR Core URI.
+    "R38": (oids.TRE_R01_ENSEMBLE_SAVOIR_FAIRE, "TRE_R38-SpecialiteOrdinale"),
+    "R01": (oids.TRE_R01_ENSEMBLE_SAVOIR_FAIRE, "TRE_R01-EnsembleSavoirFaire"),
     "R81": ("1.2.250.1.213.1.6.1.69", "TRE_R81-Civilite"),
-    "R85": ("1.2.250.1.213.1.6.1.107", "TRE_R85-RolePriseCharge"),
+    "R85": (oids.TRE_R85_ROLE_PRISE_CHARGE, "TRE_R85-RolePriseCharge"),
     "R94": ("1.2.250.1.213.1.6.1.4", "TRE_R94-ProfessionSocial"),
     "R95": ("1.2.250.1.213.1.6.1.109", "TRE_R95-UsagerTitre"),
     "R96": ("1.2.250.1.213.1.6.1.110", "TRE_R96-AutreFonctionSanitaire"),
-    "R209": ("1.2.250.1.213.2.2", "TRE_R209-TypeActivite"),  # PDSm designationType binding; GIE TD2.1 sample
+    "R209": (oids.TRE_R209_TYPE_ACTIVITE, "TRE_R209-TypeActivite"),  # PDSm designationType binding; GIE TD2.1 sample
     "R216": ("2.16.840.1.113883.5.111", "TRE_R216-HL7RoleCode"),
     "R217": ("1.2.250.1.213.1.1.4.327", "TRE_R217-ProtectionJuridique"),
-    "R258": ("1.2.250.1.213.1.1.4.2.280", "TRE_R258-RelationPriseCharge"),
-    "R259": ("2.16.840.1.113883.5.88", "TRE_R259-HL7ParticipationFunction"),
+    "R258": (oids.TRE_R258_RELATION_PRISE_CHARGE, "TRE_R258-RelationPriseCharge"),
+    "R259": (oids.TRE_R259_HL7_PARTICIPATION_FUNCTION, "TRE_R259-HL7ParticipationFunction"),
     "R303": ("2.16.840.1.113883.5.1", "TRE_R303-HL7v3AdministrativeGender"),
     "R304": ("2.16.840.1.113883.5.4", "TRE_R304-HL7v3ActCode"),
     "R305": ("1.2.250.1.213.1.1.4.2.291", "TRE_R305-TypeRencontre"),
@@ -48,20 +54,20 @@ _NOS: dict[str, tuple[str, str]] = {
 
 # International code systems: canonical FHIR URI -> OID (first URI of an OID is the one oid_to_uri returns).
 _STANDARD: dict[str, str] = {
-    "http://loinc.org": "2.16.840.1.113883.6.1",
-    "http://snomed.info/sct": "2.16.840.1.113883.6.96",
+    "http://loinc.org": oids.LOINC,
+    "http://snomed.info/sct": oids.SNOMED_CT,
     "http://hl7.org/fhir/sid/icd-10": "2.16.840.1.113883.6.3",
-    "http://unitsofmeasure.org": "2.16.840.1.113883.6.8",
-    "http://terminology.hl7.org/CodeSystem/v3-Confidentiality": "2.16.840.1.113883.5.25",
+    "http://unitsofmeasure.org": oids.UCUM,
+    "http://terminology.hl7.org/CodeSystem/v3-Confidentiality": oids.HL7_CONFIDENTIALITY,
     "http://terminology.hl7.org/CodeSystem/v3-AdministrativeGender": "2.16.840.1.113883.5.1",
     "http://terminology.hl7.org/CodeSystem/v3-ActCode": "2.16.840.1.113883.5.4",
     "http://terminology.hl7.org/CodeSystem/v3-ParticipationType": "2.16.840.1.113883.5.90",
-    "http://terminology.hl7.org/CodeSystem/v3-ParticipationFunction": "2.16.840.1.113883.5.88",
+    "http://terminology.hl7.org/CodeSystem/v3-ParticipationFunction": oids.TRE_R259_HL7_PARTICIPATION_FUNCTION,
     "http://terminology.hl7.org/CodeSystem/v3-RoleCode": "2.16.840.1.113883.5.111",
-    "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation": "2.16.840.1.113883.5.83",
+    "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation": oids.HL7_OBSERVATION_INTERPRETATION,
     "http://dicom.nema.org/resources/ontology/DCM": "1.2.840.10008.2.16.4",
     # older FHIR R3-era URIs still sent by some clients
-    "http://hl7.org/fhir/v3/Confidentiality": "2.16.840.1.113883.5.25",
+    "http://hl7.org/fhir/v3/Confidentiality": oids.HL7_CONFIDENTIALITY,
     "http://hl7.org/fhir/v3/AdministrativeGender": "2.16.840.1.113883.5.1",
 }
 

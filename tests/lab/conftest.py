@@ -11,12 +11,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fhir.resources.R4B.bundle import Bundle
 
 from facade.cda.render import DEFAULT_TEMPLATES_DIR, CdaRenderer
 from facade.cda.validation import CdaSchema
 from facade.errors import ValidationReport
+from facade.fhir.parse import ParsedRequest, parse_request
+from facade.fhir.references import ReferenceResolver
+from facade.fhir.validate import InputPolicy
 from facade.ids import SequentialOids
+from facade.mapping.context import MappingContext
 from facade.model.document import (
     BuildContext,
     Code,
@@ -26,7 +29,9 @@ from facade.model.document import (
     InstanceId,
     Patient,
 )
+from facade.model.identifiers import INS_OIDS_TEST
 from facade.terminology.catalogue import Catalogue
+from facade.terminology.tables import Terminology
 from tests.cda.golden_files import Validate, check_golden
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,12 +39,32 @@ BUNDLES = ROOT / "conformance" / "bundles" / "cr-bio"
 PARIS = timezone(timedelta(hours=1))
 
 
-def load_bundle(name: str) -> Bundle:
-    return Bundle.model_validate_json((BUNDLES / name).read_bytes())
+FACILITY = FacilitySettings(
+    finess_ej="750712176",
+    finess_eg="750712184",
+    site_name="CH de Démonstration",
+    source_id="1.2.250.1.999.1.1.7898",
+    oid_root="1.2.250.1.999.1.1.4",
+    sector=Code("SA01", "1.2.250.1.71.4.2.4", "Etablissement public de santé"),
+    practice_setting=Code("ETABLISSEMENT", "1.2.250.1.213.1.1.4.9", "Etablissement de santé"),
+    ipp_oid="1.2.250.1.999.1.1.1",
+)
+NOW = datetime(2024, 1, 4, 16, 30, tzinfo=PARIS)
+LAB_POLICY = InputPolicy(accepted_ins_oids=INS_OIDS_TEST)
 
 
-def bundle_from(data: dict[str, Any]) -> Bundle:
-    return Bundle.model_validate(data)
+def load_bundle(name: str) -> ParsedRequest:
+    return parse_request((BUNDLES / name).read_bytes())
+
+
+def bundle_from(data: dict[str, Any]) -> ParsedRequest:
+    return parse_request(json.dumps(data).encode("utf-8"))
+
+
+def context_for(parsed: ParsedRequest, ctx: BuildContext | None = None) -> MappingContext:
+    """The MappingContext the submission mapping gives the lab mapping: one resolver, one report."""
+    ctx = ctx or BuildContext(facility=FACILITY, now=NOW, new_oid=SequentialOids())
+    return MappingContext(ctx, Terminology.load(), LAB_POLICY, ReferenceResolver(parsed), ValidationReport())
 
 
 def raw_bundle(name: str) -> dict[str, Any]:
@@ -54,21 +79,12 @@ def catalogue() -> Catalogue:
 
 @pytest.fixture
 def facility() -> FacilitySettings:
-    return FacilitySettings(
-        finess_ej="750712176",
-        finess_eg="750712184",
-        site_name="CH de Démonstration",
-        source_id="1.2.250.1.999.1.1.7898",
-        oid_root="1.2.250.1.999.1.1.4",
-        sector=Code("SA01", "1.2.250.1.71.4.2.4", "Etablissement public de santé"),
-        practice_setting=Code("ETABLISSEMENT", "1.2.250.1.213.1.1.4.9", "Etablissement de santé"),
-        ipp_oid="1.2.250.1.999.1.1.1",
-    )
+    return FACILITY
 
 
 @pytest.fixture
 def ctx(facility: FacilitySettings) -> BuildContext:
-    return BuildContext(facility=facility, now=datetime(2024, 1, 4, 16, 30, tzinfo=PARIS), new_oid=SequentialOids())
+    return BuildContext(facility=facility, now=NOW, new_oid=SequentialOids())
 
 
 @pytest.fixture
@@ -93,20 +109,18 @@ LabDocumentBuilder = Callable[..., tuple[DocumentRequest | None, ValidationRepor
 @pytest.fixture
 def lab_document(ctx: BuildContext, catalogue: Catalogue, patient: Patient) -> LabDocumentBuilder:
     """bundle -> (DocumentRequest | None, ValidationReport) through lab_document_from_report."""
-    from facade.mapping.lab_report import lab_document_from_report
+    from facade.mapping.lab import lab_document_from_report
 
-    def build(bundle: Bundle, **kwargs: Any) -> tuple[DocumentRequest | None, ValidationReport]:
-        validation = ValidationReport()
+    def build(parsed: ParsedRequest, **kwargs: Any) -> tuple[DocumentRequest | None, ValidationReport]:
+        mc = context_for(parsed, ctx)
         request = lab_document_from_report(
-            bundle,
-            ctx=ctx,
+            mc,
             catalogue=catalogue,
-            validation=validation,
             patient=patient,
             source_patient_id="1234567890121^^^&1.2.250.1.999.1.1.1&ISO^PI",
             **kwargs,
         )
-        return request, validation
+        return request, mc.report
 
     return build
 

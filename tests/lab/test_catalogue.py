@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from facade.mapping.lab_report_pdf import text_pdf
+from facade.mapping.lab.pdf import text_pdf
 from facade.terminology.catalogue import Catalogue, render_markdown
 
 from .conftest import ROOT

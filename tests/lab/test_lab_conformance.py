@@ -15,12 +15,11 @@ import pytest
 from lxml import etree
 
 from facade.cda.render import CdaRenderer
-from facade.errors import ValidationReport
-from facade.mapping.lab_report import apply_lab_report, find_lab_report, to_lab_report
+from facade.mapping.lab import apply_lab_report, find_lab_report, to_lab_report
 from facade.model.document import ClinicalDocument, InstanceId, NonXmlBody, Organization
 from facade.terminology.catalogue import Catalogue
 
-from .conftest import ROOT, LabDocumentBuilder, compare_golden, load_bundle
+from .conftest import ROOT, LabDocumentBuilder, compare_golden, context_for, load_bundle
 
 pytestmark = pytest.mark.conformance
 CR_BIO_BUNDLES = ["glycemie", "panels", "coded-value", "microbiologie", "pdf-copy", "observations-only"]
@@ -50,15 +49,14 @@ def _cr_bio_document(name: str, lab_document: LabDocumentBuilder, catalogue: Cat
         return request.document
     # DocumentReference bundle: its attachment is the lab's PDF rendering; the header (here the derived one)
     # becomes a CR-BIO through apply_lab_report, as the DocumentReference mapping does.
-    docref = next(e.resource for e in bundle.entry if e.resource.get_resource_type() == "DocumentReference")
-    validation = ValidationReport()
+    docref = next(e.raw for e in bundle.entries if e.resource_type == "DocumentReference")
+    mc = context_for(bundle)
     mapping = to_lab_report(
-        bundle,
+        mc,
         catalogue=catalogue,
-        validation=validation,
         facility_lab=Organization("1750712184", "CH de Démonstration"),
-        report_index=find_lab_report(bundle),
-        pdf_copy=docref.content[0].attachment.data,
+        report_index=find_lab_report(mc),
+        pdf_copy=base64.b64decode(docref["content"][0]["attachment"]["data"]),
     )
     assert mapping is not None and mapping.report.pdf_supplied
     return apply_lab_report(request.document, mapping, catalogue)

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from facade.errors import BundleValidationError, Problem, ValidationReport
-from facade.mapping.lab_report import (
+from facade.mapping.lab import (
     LabMapping,
     apply_lab_report,
     find_lab_report,
@@ -30,15 +30,15 @@ from facade.model.lab import (
 )
 from facade.terminology.catalogue import Catalogue
 
-from .conftest import LabDocumentBuilder, bundle_from, load_bundle, raw_bundle
+from .conftest import LabDocumentBuilder, bundle_from, context_for, load_bundle, raw_bundle
 
 SITE = Organization(id_nat="1750712184", name="CH de Démonstration")
 
 
 def _map(data: dict[str, Any], catalogue: Catalogue, **kwargs: Any) -> tuple[LabMapping | None, ValidationReport]:
-    validation = ValidationReport()
-    mapping = to_lab_report(bundle_from(data), catalogue=catalogue, validation=validation, facility_lab=SITE, **kwargs)
-    return mapping, validation
+    mc = context_for(bundle_from(data))
+    mapping = to_lab_report(mc, catalogue=catalogue, facility_lab=SITE, **kwargs)
+    return mapping, mc.report
 
 
 def _entry(data: dict[str, Any], uuid_tail: int) -> dict[str, Any]:
@@ -99,8 +99,8 @@ def test_glycemie_report_maps_every_element(lab_document: LabDocumentBuilder, ca
     assert specimen.type == Code("BLDV", "2.16.840.1.113883.18.311", "Sang veineux")
     assert specimen.id == InstanceId("1.2.250.1.999.1.1.2", "S-0001")
     assert specimen.collected is not None and specimen.received is not None
-    assert report.responsible.person.profession == Code(
-        "G15_10/SM03", "1.2.250.1.213.1.1.4.5", "Biologie médicale (SM)"
+    assert report.responsible.person.profession == Code(  # looked up in JDV_J01, as for any author
+        "G15_10/SM03", "1.2.250.1.213.1.1.4.5", "Médecin - Biologie médicale (SM)"
     )
     assert report.responsible.accreditation == InstanceId("1.2.250.1.213.6.3.1", "8-1234")
     assert report.ordering_provider is not None and report.ordering_provider.person.id_nat == "810002422979"
@@ -166,12 +166,11 @@ def test_pdf_rendering_from_the_document_reference_is_used(catalogue: Catalogue,
     bundle = bundle_from(data)
     docref = _entry(data, 90)
     pdf = base64.b64decode(docref["content"][0]["attachment"]["data"])
-    dr_index = find_lab_report(bundle)
+    mc = context_for(bundle)
+    validation = mc.report
+    dr_index = find_lab_report(mc)
     assert dr_index == _index(data, 10)
-    validation = ValidationReport()
-    mapping = to_lab_report(
-        bundle, catalogue=catalogue, validation=validation, facility_lab=SITE, report_index=dr_index, pdf_copy=pdf
-    )
+    mapping = to_lab_report(mc, catalogue=catalogue, facility_lab=SITE, report_index=dr_index, pdf_copy=pdf)
     assert mapping is not None and not validation.errors
     assert mapping.report.pdf_copy == pdf and mapping.report.pdf_supplied
     assert Problem.LAB_PDF_GENERATED not in [i.problem for i in validation.issues]
@@ -236,6 +235,15 @@ def test_quantity_in_another_unit_system_is_rejected(catalogue: Catalogue) -> No
 @pytest.mark.parametrize("unit", ["mmol/L", "g/L", "10*9/L", "m[IU]/L", "%", "/mL", "ug/mL", "mL/min/{1.73_m2}", "1"])
 def test_valid_ucum_units_pass(unit: str) -> None:
     assert ucum_error(unit) is None
+
+
+def test_ucum_check_is_cached_per_unit_and_bounded() -> None:
+    """Units repeat endlessly: a repeated unit is answered from a bounded cache, the verdict unchanged."""
+    assert ucum_error.cache_info().maxsize == 2048
+    first = ucum_error("mEq/L")
+    hits = ucum_error.cache_info().hits
+    assert ucum_error("mEq/L") == first is not None  # still invalid (case-sensitive UCUM)
+    assert ucum_error.cache_info().hits == hits + 1
 
 
 def test_unknown_loinc_code_is_rendered_and_warned_never_dropped(catalogue: Catalogue) -> None:

@@ -19,14 +19,14 @@ from facade.fhir.parse import parse_request
 from facade.fhir.validate import InputPolicy
 from facade.ids import SequentialOids
 from facade.mapping.bundle_to_submission import MappingResult, to_submission
-from facade.mapping.lab_report import LabMapping, iter_results, to_lab_report
+from facade.mapping.lab import LabMapping, iter_results, to_lab_report
 from facade.model.document import BuildContext, Code, Organization, Patient, StructuredBody
 from facade.model.identifiers import INS_OIDS_TEST
 from facade.model.lab import LabReport, NullValue
 from facade.terminology.catalogue import Catalogue
 from facade.terminology.tables import Terminology
 
-from .conftest import LabDocumentBuilder, bundle_from, raw_bundle
+from .conftest import LabDocumentBuilder, bundle_from, context_for, raw_bundle
 
 SITE = Organization(id_nat="1750712184", name="CH de Démonstration")
 NS = {"c": "urn:hl7-org:v3"}
@@ -57,9 +57,9 @@ def _keys(issues: list[Issue]) -> set[tuple[str, str | None]]:
 
 
 def _map(data: dict[str, Any], catalogue: Catalogue, **kwargs: Any) -> tuple[LabMapping | None, ValidationReport]:
-    validation = ValidationReport()
-    mapping = to_lab_report(bundle_from(data), catalogue=catalogue, validation=validation, facility_lab=SITE, **kwargs)
-    return mapping, validation
+    mc = context_for(bundle_from(data))
+    mapping = to_lab_report(mc, catalogue=catalogue, facility_lab=SITE, **kwargs)
+    return mapping, mc.report
 
 
 @pytest.fixture
