@@ -60,20 +60,31 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
     from facade.app import create_app, server_config
     from facade.runtime import Runtime
-    from facade.settings import get_settings
+    from facade.settings import get_settings, unknown_variables
 
+    problems: list[str] = []
+    environment = os.environ.get("FACADE_ENVIRONMENT", "production").lower()  # until the settings say
     try:
         settings = get_settings()
+        environment = settings.environment
         runtime = Runtime(settings)
-        runtime.check_startup()  # certificates, kit, VIHF configuration: refuse to start with one clear line
+        runtime.check_startup()  # certificates, kit, VIHF configuration: refuse to start, one line per problem
     except ValidationError as exc:
         for error in exc.errors():
             where = ".".join(str(p) for p in error["loc"]) or "settings"
-            print(f"facade: refusing to start: {where}: {error['msg']}", file=sys.stderr)
-        return 3
+            message = str(error["msg"]).removeprefix("Value error, ")
+            problems += [f"{where}: {line}" for line in message.splitlines()]
     except FacadeError as exc:
-        for issue in exc.issues:
-            print(f"facade: refusing to start: {issue.problem.spec.code}: {issue.message}", file=sys.stderr)
+        problems += [f"{issue.problem.spec.code}: {issue.message}" for issue in exc.issues]
+    for name in unknown_variables(os.environ):
+        line = f"{name} names no setting (misspelt?)"
+        if environment != "development":
+            problems.append(line)
+        else:
+            print(f"facade: warning: {line}: ignored", file=sys.stderr)
+    if problems:
+        for line in problems:
+            print(f"facade: refusing to start: {line}", file=sys.stderr)
         return 3
     # server_config: JSON logs with redaction, HTTPS and client certificates when auth.mode = mtls
     uvicorn.Server(server_config(settings, create_app(runtime=runtime), host=args.host, port=args.port)).run()

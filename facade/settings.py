@@ -11,6 +11,7 @@ import json
 import os
 import re
 import tomllib
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -353,7 +354,7 @@ class Settings(BaseSettings):
     def _refuse_unsafe(self) -> Settings:
         refusals = self.refusals()
         if refusals:  # all of them at once: an operator fixes the configuration in one round
-            raise ValueError("; ".join(refusals))
+            raise ValueError("\n".join(refusals))  # one line each (facade serve prints them so)
         return self
 
     def refusals(self) -> list[str]:
@@ -422,3 +423,21 @@ class _TomlSource(PydanticBaseSettingsSource):
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return Settings()
+
+
+def variable_names(model: type[BaseModel] = Settings, prefix: str = "FACADE_") -> frozenset[str]:
+    """Every environment variable that names a setting (nested groups with ``__``), upper case."""
+    names: set[str] = set()
+    for name, field in model.model_fields.items():
+        names.add(f"{prefix}{name}".upper())
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            names |= variable_names(annotation, f"{prefix}{name}__")
+    return frozenset(names)
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """``FACADE_*`` variables that name no setting: a typo (``FACADE_AUTH__MODEE=none``) would otherwise be ignored
+    silently and the facade would run with the default it was meant to change."""
+    known = variable_names()
+    return sorted(name for name in environ if name.upper().startswith("FACADE_") and name.upper() not in known)

@@ -217,3 +217,47 @@ def test_an_unreadable_kit_is_one_line_and_exit_3(tmp_path: Path, capsys: pytest
     assert err.startswith("facade preview: configuration: ") and "CDA_extended.xsd" in err
     assert "Traceback" not in err
     assert not (tmp_path / "out").exists()  # nothing converted
+
+
+def test_serve_lists_every_problem_one_per_line_and_refuses_a_misspelt_variable(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 14 item 9: every problem, one line each, exit 3; an unknown FACADE_* variable is refused in production."""
+    from facade.settings import get_settings
+
+    get_settings.cache_clear()
+    monkeypatch.setenv("FACADE_ENVIRONMENT", "production")
+    monkeypatch.setenv("FACADE_AUTH__MODEE", "none")  # the typo the attacker found silently ignored
+    monkeypatch.setenv("FACADE_BASE_URL", "not-a-url")
+    try:
+        assert main(["serve", "--port", "1"]) == 3
+    finally:
+        get_settings.cache_clear()
+    lines = capsys.readouterr().err.splitlines()
+    assert all(line.startswith("facade: refusing to start: ") for line in lines)
+    assert any("FACADE_AUTH__MODE" in line and "MODEE" not in line for line in lines)  # auth mode missing
+    assert any("base_url must be an absolute" in line for line in lines)
+    assert any(line.endswith("FACADE_AUTH__MODEE names no setting (misspelt?)") for line in lines)
+    assert "Traceback" not in "\n".join(lines)
+
+
+def test_an_unknown_variable_is_only_a_warning_in_development(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from facade.settings import get_settings, unknown_variables
+
+    assert unknown_variables({"FACADE_AUTH__MODEE": "none", "FACADE_AUTH__MODE": "mtls", "HOME": "/"}) == [
+        "FACADE_AUTH__MODEE"
+    ]
+    assert unknown_variables({"facade_dmp__auth__p12": "x", "FACADE_DMP": "{}"}) == []
+    get_settings.cache_clear()
+    monkeypatch.setenv("FACADE_ENVIRONMENT", "development")
+    monkeypatch.setenv("FACADE_AUTH__MODEE", "none")
+    monkeypatch.setenv("FACADE_BASE_URL", "not-a-url")  # something else stops it, so no server starts here
+    try:
+        assert main(["serve", "--port", "1"]) == 3
+    finally:
+        get_settings.cache_clear()
+    lines = capsys.readouterr().err.splitlines()
+    assert "facade: warning: FACADE_AUTH__MODEE names no setting (misspelt?): ignored" in lines
+    assert not any("MODEE" in line for line in lines if line.startswith("facade: refusing to start"))
