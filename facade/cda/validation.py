@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -71,9 +72,15 @@ class XmlSchema:
             tree = xmldoc.parse(xml, large_text=True).getroottree()  # an N1 CDA's base64 may exceed 10 MB
         except xmldoc.XmlError as exc:
             return [_unparsable(artefact, exc)]
+        return self.tree_issues(tree, artefact)
+
+    def tree_issues(
+        self, tree: etree._ElementTree, artefact: str, line: Callable[[int], int] = lambda n: n
+    ) -> list[Issue]:
+        """XSD problems of an already parsed document; ``line`` maps its line numbers to the bytes reported on."""
         return [
-            Issue(Problem.OUTPUT_XSD, None, {"artefact": artefact, "line": line, "reason": msg}, diagnostics=path)
-            for line, msg, path in self.errors(tree)
+            Issue(Problem.OUTPUT_XSD, None, {"artefact": artefact, "line": line(n), "reason": msg}, diagnostics=path)
+            for n, msg, path in self.errors(tree)
         ]
 
 
