@@ -157,12 +157,17 @@ class FullValidator:
         self._profiles = profiles
         self._lock = threading.Lock()
 
-    def warm_up(self) -> None:
-        """Compile the structuration-minimale schematron now (seconds) rather than on the first document."""
+    def warm_up(self, doc_types: tuple[str, ...] = ()) -> None:
+        """Compile the profiles' schematrons (structuration minimale) and the volets of ``doc_types`` (validate.py
+        aliases, e.g. ``cr-bio``) now (seconds) rather than on the first document."""
         mod = self._module
         with self._lock:
             for p in self._profiles:
                 self._validator._executable(mod.SCH_DIR / mod.PROFILES[p])
+            for alias in doc_types:
+                _alias, sch_rel = mod.resolve_type(alias)
+                if sch_rel:
+                    self._validator._executable(mod.SCH_DIR / sch_rel)
 
     def issues(self, xml: bytes, artefact: str, *, doc_type: str | None = None) -> list[Issue]:
         """Every problem of ``xml`` (a CDA, or an ebRIM/lcm/SOAP message: XSD only). ``doc_type`` forces the volet
