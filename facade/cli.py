@@ -78,8 +78,20 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             print(f"facade: refusing to start: {issue.problem.spec.code}: {issue.message}", file=sys.stderr)
         return 3
     # server_config: JSON logs with redaction, HTTPS and client certificates when auth.mode = mtls
-    uvicorn.Server(server_config(settings, create_app(runtime=runtime), host=args.host, port=args.port)).run()
+    config = server_config(settings, create_app(runtime=runtime), host=args.host, port=args.port)
+    if args.workers > 1:
+        from facade.workers import serve_workers
+
+        return serve_workers(runtime, config, args.workers)
+    uvicorn.Server(config).run()
     return 0
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
 
 
 def _pki_for(directory: Path, facility: object) -> object:
@@ -196,6 +208,9 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("serve", help="run the facade (settings from FACADE_* variables)")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8080)
+    s.add_argument(
+        "--workers", type=_positive, default=1, help="worker processes sharing the port (one per core; default 1)"
+    )
     s.set_defaults(func=_cmd_serve)
 
     d = sub.add_parser(
