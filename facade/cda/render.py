@@ -50,6 +50,7 @@ class CdaRenderer:
         except (AttributeError, KeyError, TypeError, ValueError) as exc:  # model value a filter cannot render
             raise DocumentBuildError(Problem.TEMPLATE_RENDER, template=name, reason=repr(exc)) from exc
         data = text.encode("utf-8")
+        del text  # an N1's PDF is in it as base64: one copy less alive during the parse
         try:  # large_text: an N1 carries its document as one base64 text node (a 10 MiB PDF is 14 MB of text)
             tree = xmldoc.parse(data, large_text=True).getroottree()
         except xmldoc.XmlError as exc:
