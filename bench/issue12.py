@@ -49,6 +49,7 @@ from bench.procs import (  # noqa: E402
     BundleFactory,
     CrBioFactory,
     cpu_seconds,
+    descendants,
     pdf_bundle,
     reset_peak_rss,
     status_kb,
@@ -227,6 +228,7 @@ def throughput(root: Path, n: int, clients: int, workers: int) -> dict[str, Any]
             settled = time.perf_counter() - start
         facade_cpu = cpu_seconds(stack.facade.pid) - facade_cpu
         sim_cpu = cpu_seconds(stack.simulator.pid) - sim_cpu
+        workers_rss = [status_kb(p, "VmRSS") / 1024 for p in descendants(stack.facade.pid)[1:] or [stack.facade.pid]]
     finally:
         stack.stop()
     codes = sorted(set(answers.values()))
@@ -238,6 +240,7 @@ def throughput(root: Path, n: int, clients: int, workers: int) -> dict[str, Any]
         "answered_per_second": n / answered,
         "facade_cpu_ms": facade_cpu * 1000 / n,
         "simulator_cpu_ms": sim_cpu * 1000 / n,
+        "rss_mb_per_process": statistics.fmean(workers_rss),
     }
 
 
@@ -330,6 +333,8 @@ def report(r: dict[str, Any]) -> None:
         c = p["convert"]
         print(f"{'p99/p50 of convert':<28}{c['p99'] / c['median']:.2f}  (p99 {c['p99']:.2f} ms)")
     if e := r.get("e2e"):
+        fl, fl_cpu = e["floor"]["median"], e["floor"]["cpu"]["median"]
+        print(f"e2e: floor just before: wall {fmt(e['floor'])}, CPU {fl_cpu:.2f} ms")
         base = fl + e["rtt_ms"]
         print(f"e2e: keep-alive mTLS round trip {e['rtt_ms']:.2f} ms; floor + 1 RTT = {base:.2f} ms")
         for name in ("pdf_letter", "cr_bio"):
@@ -342,11 +347,13 @@ def report(r: dict[str, Any]) -> None:
     if t := r.get("throughput"):
         one = t[0]["per_second"]
         for x in t:
+            fl_cpu = x["floor"]["cpu"]["median"]
             print(
-                f"throughput {x['workers']} worker(s), 32 clients, {x['n']} PDF letters: {x['per_second']:.1f}/s "
+                f"throughput {x['workers']} worker(s), 32 clients, {x['n']} PDF letters (floor CPU just after "
+                f"{fl_cpu:.2f} ms): {x['per_second']:.1f}/s "
                 f"(x{x['per_second'] / one:.2f} of 1 worker; answers {x['answers']}); facade CPU "
                 f"{x['facade_cpu_ms']:.2f} ms/subm. = x{x['facade_cpu_ms'] / fl_cpu:.2f} floor CPU; simulator CPU "
-                f"{x['simulator_cpu_ms']:.2f} ms/subm."
+                f"{x['simulator_cpu_ms']:.2f} ms/subm.; RSS {x['rss_mb_per_process']:.0f} MB per facade process"
             )
     if mem := r.get("memory"):
         for size, x in mem.items():
@@ -378,10 +385,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if "pipeline" in only:
             result["pipeline"] = pipeline(floor, args.runs, work / "pipeline")
+        # the floor again just before each process section: the load of the machine moves between sections
         if "e2e" in only:
-            result["e2e"] = e2e(work / "e2e", args.n, 20)
+            ref = floor_only(floor, 100)
+            result["e2e"] = {**e2e(work / "e2e", args.n, 20), "floor": ref}
         if "throughput" in only:
-            result["throughput"] = [throughput(work / "tp", args.tn, args.clients, w) for w in (1, 2)]
+            result["throughput"] = [
+                {**throughput(work / "tp", args.tn, args.clients, w), "floor": floor_only(floor, 100)} for w in (1, 2)
+            ]
         if "memory" in only:
             result["memory"] = memory(work / "mem", (5, 10, 20))
         if "coldstart" in only:

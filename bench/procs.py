@@ -142,6 +142,7 @@ __all__ = [
     "CrBioFactory",
     "FacadeTuning",
     "cpu_seconds",
+    "descendants",
     "pdf_bundle",
     "reset_peak_rss",
     "status_kb",
