@@ -87,8 +87,20 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             print(f"facade: refusing to start: {line}", file=sys.stderr)
         return 3
     # server_config: JSON logs with redaction, HTTPS and client certificates when auth.mode = mtls
-    uvicorn.Server(server_config(settings, create_app(runtime=runtime), host=args.host, port=args.port)).run()
+    config = server_config(settings, create_app(runtime=runtime), host=args.host, port=args.port)
+    if args.workers > 1:
+        from facade.workers import serve_workers
+
+        return serve_workers(runtime, config, args.workers)
+    uvicorn.Server(config).run()
     return 0
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
 
 
 def _pki_for(directory: Path, facility: object) -> object:
@@ -296,11 +308,13 @@ def _add_preview(sub: Subparsers) -> None:
     p.set_defaults(func=_cmd_preview)
 
 
+
 def _add_servers(sub: Subparsers) -> None:
     formatter = _HelpFormatter
     s = sub.add_parser("serve", formatter_class=formatter, help="run the facade (settings from FACADE_* variables)")
     s.add_argument("--host", default="127.0.0.1", help="address to listen on")
     s.add_argument("--port", type=int, default=8080, help="TCP port to listen on")
+    s.add_argument("--workers", type=_positive, default=1, help="worker processes sharing the port (one per core)")
     s.set_defaults(func=_cmd_serve)
 
     d = sub.add_parser(

@@ -12,13 +12,13 @@ from datetime import datetime
 
 from lxml import etree
 
+from facade.cda.canonical import CanonicalDocument, canonical_form
 from facade.cda.render import CdaRenderer
 from facade.cda.validation import CdaSchema, FullValidator
 from facade.errors import BundleValidationError, DocumentBuildError, Issue, Problem
 from facade.fhir.parse import parse_request
 from facade.mapping.bundle_to_submission import InputPolicy, MappingResult, to_submission
 from facade.model.document import BuildContext, FacilitySettings, RenderedDocument, SignatureDocument
-from facade.soap.xades import canonical_document
 from facade.terminology.tables import Terminology
 from facade.xds.ebrim import to_registry_object_list, to_submit_objects_request
 
@@ -69,14 +69,18 @@ class Converter:
         # The canonical (C14N with comments) bytes are what is hashed, sized, signed in the XAdES manifest and sent:
         # the manifest digest then equals the digest of the bytes on the wire, whether or not the receiver applies
         # the manifest's C14N transform (spec digest §4.2, the safer reading).
+        # Each CDA is parsed once: that tree is canonicalised and XSD-checked, and the XAdES signer hashes the
+        # canonical bytes as they are (CanonicalXml).
+        parsed_docs = [
+            canonical_form(self.renderer.render_tree(req.document)[1]) for req in mapping.submission.documents
+        ]
         rendered = tuple(
-            RenderedDocument(req, canonical_document(self.renderer.render(req.document)))
-            for req in mapping.submission.documents
+            RenderedDocument(req, c.cda) for req, c in zip(mapping.submission.documents, parsed_docs, strict=True)
         )
         by_document: dict[str, tuple[Issue, ...]] = {}
         supplied_errors: list[Issue] = []
-        for n, doc in enumerate(rendered):
-            issues = tuple(self._check(doc, full=full))
+        for n, (doc, canonical) in enumerate(zip(rendered, parsed_docs, strict=True)):
+            issues = tuple(self._check(doc, canonical, full=full))
             if doc.request.document.passthrough is not None:
                 # A CDA supplied by the sender that fails validation is the sender's problem (422), not ours.
                 where = _attachment_expression(parsed.root, mapping, n)
@@ -89,11 +93,11 @@ class Converter:
             raise BundleValidationError(supplied_errors[0].problem, issues=supplied_errors)
         return Conversion(mapping, rendered, tuple(mapping.warnings), by_document)
 
-    def _check(self, doc: RenderedDocument, *, full: bool) -> Sequence[Issue]:
+    def _check(self, doc: RenderedDocument, canonical: CanonicalDocument, *, full: bool) -> Sequence[Issue]:
         artefact = f"CDA {doc.request.document.id}"
         issues: list[Issue] = []
-        if self.schema is not None:
-            issues += self.schema.issues(doc.cda, artefact)
+        if self.schema is not None:  # lines are those of the canonical bytes sent
+            issues += self.schema.tree_issues(canonical.tree, artefact, canonical.line)
         if full:
             if self.full_validator is None:
                 issues.append(Issue(Problem.VALIDATION_KIT_MISSING, details={"reason": "no validation kit configured"}))

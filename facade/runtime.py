@@ -13,6 +13,7 @@ import os
 import secrets
 import socket
 import threading
+import time
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
@@ -52,6 +53,7 @@ from facade.transport.mtls import MtlsTransport
 log = logging.getLogger("facade")
 
 PLACEHOLDER_INS_CX = "279035121518989^^^&1.2.250.1.213.1.4.10&ISO^NH"  # ANS example test INS (valid key)
+WARM_DOC_TYPES = ("cr-bio",)  # validate.py aliases of the volets whose schematron is compiled at start-up
 
 
 def load_credential(config: CredentialConfig, what: str) -> Credential:
@@ -264,6 +266,8 @@ class Runtime:
 
     def start(self) -> None:
         self.check_startup()
+        if self.settings.validation_warm_up:
+            self.warm_up_full_validation()
         if self.send_enabled:
             # Leases of a killed process of this host are released now, not after their expiry: the records are
             # retried at once, flagged ambiguous (a duplicate answer then means the earlier attempt landed).
@@ -275,6 +279,26 @@ class Runtime:
             for n in range(self.settings.outbox.workers):
                 relay = self.new_relay(f"w{n}")
                 self._relay_threads.append(relay.start(self._stop, poll_interval=self.settings.outbox.poll_seconds))
+
+    def warm_up_full_validation(self) -> threading.Thread | None:
+        """Compile the schematrons of ?validate=full in the background (struct-min and the CR-BIO volet, the
+        facade's structured model) so the first full validation does not pay for it. None without a kit."""
+        validator = self.converter.full_validator
+        if validator is None:
+            return None
+
+        def warm() -> None:
+            started = time.monotonic()
+            try:
+                validator.warm_up(WARM_DOC_TYPES)
+            except Exception:  # a kit that cannot compile fails the same way on request, where it is reported
+                log.exception("schematron warm-up failed")
+                return
+            log.info("schematrons compiled in %.1f s (?validate=full is warm)", time.monotonic() - started)
+
+        thread = threading.Thread(target=warm, name="schematron-warm-up", daemon=True)
+        thread.start()
+        return thread
 
     def stop(self) -> None:
         self._stop.set()

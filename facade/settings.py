@@ -318,6 +318,9 @@ class Settings(BaseSettings):
     state_dir: Path = Path(".facade")
     database_url: str = ""  # default: sqlite file under state_dir
     validation_kit: Path | None = None  # ANS conformance kit (XSD at runtime, schematron in $preview?validate=full)
+    # compile the ?validate=full schematrons at start-up in a background thread (seconds of CPU, ~0.5 GB, and Saxon
+    # holds the GIL meanwhile: the process answers nothing until it is done), instead of on the first such request
+    validation_warm_up: bool = False
     templates_dir: Path = PACKAGE_DIR / "templates" / "cda"
     facility: FacilityConfig = Field(default_factory=FacilityConfig)
     input: InputConfig = Field(default_factory=InputConfig)

@@ -6,6 +6,7 @@ import base64
 import re
 from datetime import UTC, datetime
 
+from jinja2.filters import do_indent
 from markupsafe import Markup
 
 # Characters XML 1.0 forbids (C0 controls except TAB/LF/CR, surrogates, U+FFFE/U+FFFF): a FHIR string may carry
@@ -58,6 +59,24 @@ def truncate_title(value: str, limit: int = 128) -> str:
     return value if len(value) <= limit else value[: limit - 1].rstrip() + "…"
 
 
+# every line break str.splitlines knows besides "\n": Jinja's indent turns each into "\n" (and "\r\n" into one)
+_OTHER_LINE_BREAKS = re.compile("[\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+_LINE_START = re.compile("\n(?=[^\n])")
+
+
+def indent(s: str, width: int | str = 4, first: bool = False, blank: bool = False) -> str:
+    """Jinja's ``indent``, same output, without its per-line Markup work (a quarter of lab rendering time): one
+    regex substitution on the plain string, the result re-marked safe when the input was (it is already escaped).
+    Strings with other line breaks, and ``blank=True``, take Jinja's own filter."""
+    if blank or not isinstance(s, str) or _OTHER_LINE_BREAKS.search(s):
+        return do_indent(s, width, first, blank)
+    pad = width if isinstance(width, str) else " " * width
+    text = _LINE_START.sub("\n" + pad.replace("\\", "\\\\"), str(s))  # lines that are not empty
+    if first:
+        text = pad + text
+    return Markup(text) if isinstance(s, Markup) else text  # noqa: S704 - s was already markup-safe
+
+
 # PN prefix (JDV_J245-Civilite-CISIS) vs suffix (JDV_J246-Titre-CISIS): STRUCMIN puts the civility in <prefix> and
 # the title (DR) in <suffix>; anything else in a FHIR prefix has no CI-SIS place and is dropped.
 _CIVILITY = {"M": "M", "MR": "M", "M.": "M", "MONSIEUR": "M", "MME": "MME", "MADAME": "MME"}
@@ -75,6 +94,7 @@ def name_suffix(value: str | None) -> str | None:
 
 
 FILTERS = {
+    "indent": indent,
     "name_prefix": name_prefix,
     "name_suffix": name_suffix,
     "hl7_ts": hl7_ts,
@@ -91,6 +111,7 @@ __all__ = [
     "name_suffix",
     "hl7_ts",
     "hl7_ts_utc",
+    "indent",
     "strip_control",
     "truncate_title",
     "xml_text",

@@ -1,4 +1,4 @@
-"""ClinicalDocument -> CDA R2 bytes: Jinja template, then safe re-parse, then the ANS XSD when a schema is given.
+"""ClinicalDocument -> CDA R2 bytes: Jinja template, then one safe parse, then the ANS XSD when a schema is given.
 
 The bytes returned are exactly what is sent (the XDS hash and size are computed on them): nothing reformats them.
 """
@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import jinja2
+from lxml import etree
 
 from facade import xmldoc
 from facade.cda.environment import create_environment
@@ -29,11 +30,17 @@ class CdaRenderer:
         return f"{doc.template}/document.xml.j2"
 
     def render(self, doc: ClinicalDocument) -> bytes:
-        """UTF-8 CDA. Raises DocumentBuildError (TEMPLATE_RENDER) for template failures or ill-formed output,
-        CdaSchemaError (CDA_NOT_SCHEMA_VALID) when the output fails the XSD. A passthrough document (the CDA was
-        supplied) is returned byte for byte after the same checks; its failures are the caller's (CDA_INPUT_INVALID)."""
+        """UTF-8 CDA, as rendered (or supplied): see ``render_tree``."""
+        return self.render_tree(doc)[0]
+
+    def render_tree(self, doc: ClinicalDocument) -> tuple[bytes, etree._ElementTree]:
+        """UTF-8 CDA and its only parse (the pipeline canonicalises and XSD-checks that tree).
+
+        Raises DocumentBuildError (TEMPLATE_RENDER) for template failures or ill-formed output, CdaSchemaError
+        (CDA_NOT_SCHEMA_VALID) when the output fails the XSD. A passthrough document (the CDA was supplied) is
+        returned byte for byte after the same checks; its failures are the caller's (CDA_INPUT_INVALID)."""
         if doc.passthrough is not None:
-            return self._check_passthrough(doc.passthrough)
+            return doc.passthrough, self._check_passthrough(doc.passthrough)
         name = self.template_name(doc)
         try:
             text = self._env.get_template(name).render(doc=doc)
@@ -43,6 +50,7 @@ class CdaRenderer:
         except (AttributeError, KeyError, TypeError, ValueError) as exc:  # model value a filter cannot render
             raise DocumentBuildError(Problem.TEMPLATE_RENDER, template=name, reason=repr(exc)) from exc
         data = text.encode("utf-8")
+        del text  # an N1's PDF is in it as base64: one copy less alive during the parse
         try:  # large_text: an N1 carries its document as one base64 text node (a 10 MiB PDF is 14 MB of text)
             tree = xmldoc.parse(data, large_text=True).getroottree()
         except xmldoc.XmlError as exc:
@@ -51,9 +59,9 @@ class CdaRenderer:
             ) from exc
         if self._schema is not None:
             self._schema.check(tree)
-        return data
+        return data, tree
 
-    def _check_passthrough(self, data: bytes) -> bytes:
+    def _check_passthrough(self, data: bytes) -> etree._ElementTree:
         try:  # the caller bounded the size (max_document_bytes) before decoding
             tree = xmldoc.parse(data, large_text=True).getroottree()
         except xmldoc.UnsafeXmlError as exc:
@@ -66,7 +74,7 @@ class CdaRenderer:
             except CdaSchemaError as exc:
                 issues = [Issue(Problem.CDA_INPUT_INVALID, None, dict(i.details)) for i in exc.issues]
                 raise RequestError(Problem.CDA_INPUT_INVALID, issues=issues) from exc
-        return data
+        return tree
 
 
 __all__ = ["DEFAULT_TEMPLATES_DIR", "CdaRenderer"]

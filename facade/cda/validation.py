@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -71,9 +72,15 @@ class XmlSchema:
             tree = xmldoc.parse(xml, large_text=True).getroottree()  # an N1 CDA's base64 may exceed 10 MB
         except xmldoc.XmlError as exc:
             return [_unparsable(artefact, exc)]
+        return self.tree_issues(tree, artefact)
+
+    def tree_issues(
+        self, tree: etree._ElementTree, artefact: str, line: Callable[[int], int] = lambda n: n
+    ) -> list[Issue]:
+        """XSD problems of an already parsed document; ``line`` maps its line numbers to the bytes reported on."""
         return [
-            Issue(Problem.OUTPUT_XSD, None, {"artefact": artefact, "line": line, "reason": msg}, diagnostics=path)
-            for line, msg, path in self.errors(tree)
+            Issue(Problem.OUTPUT_XSD, None, {"artefact": artefact, "line": line(n), "reason": msg}, diagnostics=path)
+            for n, msg, path in self.errors(tree)
         ]
 
 
@@ -150,12 +157,17 @@ class FullValidator:
         self._profiles = profiles
         self._lock = threading.Lock()
 
-    def warm_up(self) -> None:
-        """Compile the structuration-minimale schematron now (seconds) rather than on the first document."""
+    def warm_up(self, doc_types: tuple[str, ...] = ()) -> None:
+        """Compile the profiles' schematrons (structuration minimale) and the volets of ``doc_types`` (validate.py
+        aliases, e.g. ``cr-bio``) now (seconds) rather than on the first document."""
         mod = self._module
         with self._lock:
             for p in self._profiles:
                 self._validator._executable(mod.SCH_DIR / mod.PROFILES[p])
+            for alias in doc_types:
+                _alias, sch_rel = mod.resolve_type(alias)
+                if sch_rel:
+                    self._validator._executable(mod.SCH_DIR / sch_rel)
 
     def issues(self, xml: bytes, artefact: str, *, doc_type: str | None = None) -> list[Issue]:
         """Every problem of ``xml`` (a CDA, or an ebRIM/lcm/SOAP message: XSD only). ``doc_type`` forces the volet

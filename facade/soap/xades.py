@@ -23,7 +23,6 @@ Choices on uncertain points:
 from __future__ import annotations
 
 import base64
-import copy
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -38,6 +37,7 @@ from cryptography.x509 import verification as xv
 from lxml import etree
 
 from facade import xmldoc
+from facade.cda.canonical import CanonicalXml, canonicalize
 from facade.credentials import Credential, signing_usage_problem, verify_certificate_chain
 from facade.errors import Problem, SecurityError
 from facade.ids import system_now
@@ -101,24 +101,6 @@ def _xa(parent: etree._Element, local: str, text: str | None = None) -> etree._E
     return el
 
 
-def canonicalize(el: etree._Element | etree._ElementTree, *, with_comments: bool) -> bytes:
-    """Inclusive C14N 1.0 of a whole document, or of an element's subtree as it stands in its document.
-
-    lxml canonicalises a non-root element wrongly when its default namespace is declared on an ancestor (children
-    come out with xmlns=""), so the subtree is first copied under a root carrying every in-scope declaration.
-    """
-    if isinstance(el, etree._Element) and el.getparent() is not None:
-        apex = etree.Element(el.tag, attrib=dict(el.attrib), nsmap=el.nsmap)
-        apex.text = el.text
-        for child in el:
-            copied = copy.deepcopy(child)
-            apex.append(copied)
-            copied.tail = child.tail
-        el = apex
-    data: bytes = etree.tostring(el, method="c14n", exclusive=False, with_comments=with_comments)
-    return data
-
-
 def _b64_digest(data: bytes, algorithm: str) -> str:
     return base64.b64encode(hashlib.new(_ALGORITHMS[algorithm][2], data).digest()).decode("ascii")
 
@@ -126,19 +108,22 @@ def _b64_digest(data: bytes, algorithm: str) -> str:
 def document_digest(document: bytes, algorithm: str = "sha1") -> str:
     """Base64 digest of a document as the manifest references it: C14N 1.0 with comments of the parsed bytes.
 
-    The document must be sent exactly as given (its canonical form is what the DMP recomputes).
+    The document must be sent exactly as given (its canonical form is what the DMP recomputes). Bytes already in
+    that form (``CanonicalXml``, made from the pipeline's only parse of the CDA) are hashed as they are.
     """
+    if isinstance(document, CanonicalXml):
+        return _b64_digest(document, algorithm)
     tree = _parse(document, document=True).getroottree()
     return _b64_digest(canonicalize(tree, with_comments=True), algorithm)
 
 
-def canonical_document(document: bytes) -> bytes:
+def canonical_document(document: bytes) -> CanonicalXml:
     """The document's C14N-with-comments form (UTF-8, no XML declaration).
 
     Sending these bytes makes the manifest digest equal to the digest of the bytes on the wire, so a receiver that
     skips the manifest transform still matches (DRIM sends the CDA canonicalised for this reason, spec digest §4.2).
     """
-    return canonicalize(_parse(document, document=True).getroottree(), with_comments=True)
+    return CanonicalXml(canonicalize(_parse(document, document=True).getroottree(), with_comments=True))
 
 
 class LotSigner:

@@ -4,18 +4,24 @@ from datetime import UTC, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from jinja2.filters import do_indent
 from markupsafe import Markup
 
+from facade.cda.environment import create_environment
 from facade.cda.filters import (
     b64,
     hl7_ts,
     hl7_ts_utc,
+    indent,
     name_prefix,
     name_suffix,
     strip_control,
     truncate_title,
     xml_text,
 )
+from facade.cda.render import DEFAULT_TEMPLATES_DIR
 
 PARIS = ZoneInfo("Europe/Paris")
 
@@ -86,3 +92,22 @@ def test_truncate_title_limits_to_128_characters() -> None:
 def test_prefix_is_split_into_civility_and_title(prefix: str | None, civility: str | None, title: str | None) -> None:
     assert name_prefix(prefix) == civility
     assert name_suffix(prefix) == title
+
+
+_PIECES = ["\n", " ", "a", "<", "&", "\r", "\u2028", "é", "\\", "\\1"]
+_LINES = st.lists(st.sampled_from(_PIECES), max_size=40).map("".join)
+
+
+@given(text=_LINES, width=st.one_of(st.integers(0, 12), st.sampled_from(["\t", "--", "\\1"])), first=st.booleans())
+def test_indent_gives_exactly_jinjas_output(text: str, width: int | str, first: bool) -> None:
+    for value in (text, Markup(text)):
+        ours = indent(value, width, first)
+        assert ours == do_indent(value, width, first)
+        assert type(ours) is type(do_indent(value, width, first))  # Markup stays Markup: it is not escaped again
+
+
+def test_indent_is_the_environments_filter() -> None:
+    env = create_environment(DEFAULT_TEMPLATES_DIR)
+    assert env.filters["indent"] is indent
+    out = env.from_string("{% macro m() %}<a>\n<b/>\n\n</a>{% endmacro %}  {{ m()|indent(2) }}").render()
+    assert out == "  <a>\n  <b/>\n\n  </a>"

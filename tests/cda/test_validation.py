@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -7,6 +8,8 @@ import pytest
 from facade.cda.render import CdaRenderer
 from facade.cda.validation import CdaSchema, FullValidator
 from facade.errors import Problem
+from facade.runtime import Runtime
+from facade.settings import Settings
 
 from .model_samples import n1_document
 
@@ -59,3 +62,32 @@ def test_full_validator_checks_ebrim_messages_by_xsd(full_validator: FullValidat
     broken = data.replace(b' classifiedObject="SubmissionSet01" id="cl01"', b' id="cl01"', 1)
     issues = full_validator.issues(broken, "metadata.xml")
     assert issues and issues[0].problem is Problem.OUTPUT_XSD and "classifiedObject" in issues[0].message
+
+
+def _warm_up_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "schematron-warm-up"]
+
+
+def test_schematrons_are_not_warmed_unless_configured(kit_path: Path, tmp_path: Path) -> None:
+    runtime = Runtime(Settings(environment="development", state_dir=tmp_path, validation_kit=kit_path))
+    runtime.start()
+    try:
+        assert _warm_up_threads() == []
+    finally:
+        runtime.stop()
+
+
+@pytest.mark.conformance
+def test_start_up_compiles_the_full_validation_schematrons_in_the_background(kit_path: Path, tmp_path: Path) -> None:
+    settings = Settings(environment="development", state_dir=tmp_path, validation_kit=kit_path, validation_warm_up=True)
+    runtime = Runtime(settings)
+    runtime.start()
+    try:
+        (thread,) = _warm_up_threads()
+        thread.join(timeout=600)
+        validator = runtime.converter.full_validator
+        assert validator is not None
+        compiled = " ".join(validator._validator._exec)
+        assert "StrucMin" in compiled and "CR-BIO" in compiled
+    finally:
+        runtime.stop()
