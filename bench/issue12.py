@@ -23,7 +23,6 @@ Ratios: "x floor throughput" = floor median / median (the issue's convention; 1.
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import os
 import platform
