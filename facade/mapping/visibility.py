@@ -86,9 +86,8 @@ def check_visibility(
     when = (document_date or mc.build.now).date()
     age = age_at(birth_time, when)
     if "INVISIBLE_REPRESENTANTS_LEGAUX" in codes and age is not None and age >= MAJORITY_AGE:
-        expression = next(
-            e for e, c in labels if isinstance(c, dict) and c.get("code") == "INVISIBLE_REPRESENTANTS_LEGAUX"
-        )
+        found = (e for e, c in labels if isinstance(c, dict) and c.get("code") == "INVISIBLE_REPRESENTANTS_LEGAUX")
+        expression = next(found, f"{doc.path}.securityLabel")
         mc.report.add(
             Problem.VISIBILITY_ADULT_LEGAL_REPRESENTATIVES,
             expression=expression,
@@ -130,10 +129,12 @@ def _codings(doc: ParsedEntry) -> Iterator[tuple[str, Any]]:
 
 
 def _is_level(coding: Any) -> bool:
-    """An HL7 confidentiality code (v3-Confidentiality, TRE_A08 or its OID): the explicit decision."""
-    if not isinstance(coding, dict) or not isinstance(coding.get("system"), str):
+    """An HL7 confidentiality code (v3-Confidentiality, TRE_A08 or its OID; without a system, as the J58 look-up
+    reads it, since N/R/V are unambiguous there): the explicit decision."""
+    if not isinstance(coding, dict) or coding.get("code") not in HL7_LEVELS:
         return False
-    return uri_to_oid(coding["system"]) == oids.HL7_CONFIDENTIALITY and coding.get("code") in HL7_LEVELS
+    system = coding.get("system")
+    return system is None or (isinstance(system, str) and uri_to_oid(system) == oids.HL7_CONFIDENTIALITY)
 
 
 def _resources(parsed: ParsedRequest) -> Iterator[tuple[str, JsonObject, str]]:

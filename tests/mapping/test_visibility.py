@@ -122,6 +122,12 @@ def test_the_nos_spelling_of_the_hl7_code_is_the_explicit_decision(run: Run) -> 
     assert masks(run, bundle((TRE_A08, "V"))) == ["V"]
 
 
+def test_a_systemless_level_code_is_the_explicit_decision_as_it_is_read(run: Run) -> None:
+    b = bundle((TRE_A07, "MASQUE_PS"))
+    b["entry"][1]["resource"]["securityLabel"].append({"coding": [{"code": "R"}]})
+    assert masks(run, b) == ["R", "MASQUE_PS"]
+
+
 def test_without_the_rule_a_missing_label_is_normal(run: Run) -> None:
     implicit = dataclasses.replace(TEST_POLICY, require_confidentiality_label=False)
     assert masks(run, bundle((TRE_A07, "MASQUE_PS")), implicit) == ["N", "MASQUE_PS"]
