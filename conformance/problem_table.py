@@ -112,6 +112,28 @@ HINTS: dict[str, tuple[str, str]] = {
         "lab",
         "Information: attach the lab's PDF (DocumentReference attachment or DiagnosticReport.presentedForm).",
     ),
+    "VISIBILITY_CODE_NOT_FOR_DMP": (
+        "content",
+        "Remove `MASQUE_PSOCIAL` / `MASQUE_PT`: the DMP knows only `MASQUE_PS`, `INVISIBLE_PATIENT`, "
+        "`INVISIBLE_REPRESENTANTS_LEGAUX`.",
+    ),
+    "VISIBILITY_MASKED_AND_INVISIBLE": (
+        "content",
+        "Keep `MASQUE_PS` or `INVISIBLE_PATIENT`; both only if your DMP allows it "
+        "(`FACADE_VISIBILITY__ALLOW_MASKED_AND_INVISIBLE`).",
+    ),
+    "VISIBILITY_ADULT_LEGAL_REPRESENTATIVES": (
+        "content",
+        "Drop `INVISIBLE_REPRESENTANTS_LEGAUX` (minors only), or correct the patient's `birthDate` / the `date`.",
+    ),
+    "VISIBILITY_CHOICE_MISSING": (
+        "content",
+        "Add the HL7 confidentiality code (`N`, `R` or `V`) to `securityLabel`, plus the TRE_A07 codes chosen.",
+    ),
+    "PATIENT_OPPOSITION": (
+        "content",
+        "Do not feed the DMP for this patient while the opposition holds; withdraw the Consent only if it was wrong.",
+    ),
     # output
     "TEMPLATE_RENDER": ("output", "Facade bug: report it with the X-Request-ID; nothing was sent."),
     "CDA_NOT_SCHEMA_VALID": (

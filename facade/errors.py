@@ -130,6 +130,41 @@ class Problem(Enum):
         "No PDF rendering of the report was supplied: the facade generated the mandatory PDF copy section",
         "information",
     )
+    # visibility and consent at submission (facade/mapping/visibility.py; spec digest lifecycle §5)
+    VISIBILITY_CODE_NOT_FOR_DMP = Spec(
+        "visibility-code-not-for-dmp",
+        "code-invalid",
+        422,
+        "{element}: {code} (TRE_A07) is not a DMP visibility code; the DMP knows MASQUE_PS, INVISIBLE_PATIENT and "
+        "INVISIBLE_REPRESENTANTS_LEGAUX (JDV_J58)",
+    )
+    VISIBILITY_MASKED_AND_INVISIBLE = Spec(
+        "visibility-masked-and-invisible",
+        "business-rule",
+        422,
+        "{element}: MASQUE_PS together with INVISIBLE_PATIENT is refused (DMP compatibility rule EX_2.1-1050) unless "
+        "the DMP parameter allowing it is set",
+    )
+    VISIBILITY_ADULT_LEGAL_REPRESENTATIVES = Spec(
+        "visibility-adult-legal-representatives",
+        "business-rule",
+        422,
+        "{element}: INVISIBLE_REPRESENTANTS_LEGAUX applies to a minor only; the patient is {age} at the document "
+        "date {date}",
+    )
+    VISIBILITY_CHOICE_MISSING = Spec(
+        "visibility-choice-missing",
+        "required",
+        422,
+        "{element}: the visibility decision must be explicit: at least the HL7 confidentiality code (N, R or V){why}",
+    )
+    PATIENT_OPPOSITION = Spec(
+        "patient-opposition",
+        "forbidden",
+        403,
+        "The request carries the patient's opposition to feeding the DMP ({consent}, provision.type deny): "
+        "nothing is sent",
+    )
 
     # --- our own build failures (500) ---
     TEMPLATE_RENDER = Spec("template-render", "exception", 500, "Template {template} failed: {reason}", "fatal")

@@ -100,6 +100,8 @@ class Runtime:
                 max_document_bytes=s.input.max_document_bytes,
                 accept_legacy_vali=s.input.accept_legacy_vali,
                 author_institution=s.facility.author_institution,
+                allow_masked_and_invisible=s.visibility.allow_masked_and_invisible,
+                require_confidentiality_label=s.visibility.require_confidentiality_label,
                 # ITI-105 and bundles without designationType: the configured SubmissionSet contentTypeCode (J59)
                 default_content_type=Code(
                     s.facility.content_type_code, "1.2.250.1.213.2.2", s.facility.content_type_display

@@ -307,6 +307,17 @@ class LoggingConfig(BaseModel):
     trust_request_id: bool = True  # reuse a well-formed client X-Request-ID (else a new id per request)
 
 
+class VisibilityConfig(BaseModel):
+    """Visibility rules at submission (facade/mapping/visibility.py, spec digest lifecycle §5)."""
+
+    # The DMP parameter allowing MASQUE_PS with INVISIBLE_PATIENT (rule EX_2.1-1050): set it only when your DMP
+    # allows the combination; off (the DMP's default) such a document is refused before anything is built.
+    allow_masked_and_invisible: bool = False
+    # Each DocumentReference states its HL7 confidentiality code (N/R/V) in securityLabel: the explicit decision.
+    # Always required for a minor's document, whatever this says.
+    require_confidentiality_label: bool = True
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FACADE_", env_nested_delimiter="__", extra="forbid")
 
@@ -324,6 +335,7 @@ class Settings(BaseSettings):
     templates_dir: Path = PACKAGE_DIR / "templates" / "cda"
     facility: FacilityConfig = Field(default_factory=FacilityConfig)
     input: InputConfig = Field(default_factory=InputConfig)
+    visibility: VisibilityConfig = Field(default_factory=VisibilityConfig)
     dmp: DmpConfig = Field(default_factory=DmpConfig)
     vihf: VihfConfig = Field(default_factory=VihfConfig)
     auth: AuthConfig = Field(default_factory=AuthConfig)

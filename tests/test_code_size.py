@@ -18,6 +18,7 @@ MAX_COMPLEXITY = 25
 # Known exceptions outside the mapping side, owned by issue-8 layering (service/API/outbox/send side) and by the
 # simulator, whose deliberate second reading of the wire stays as it is. Remove an entry when its owner fixes it.
 KNOWN_LARGE_MODULES = {
+    "facade/errors.py",  # the one Problem catalogue, past 500 with the issue-10 visibility codes; split: issue 8
     "facade/outbox/store.py",  # owned by issue-8 layering
     "facade/simulator/iti41.py",  # owned by issue-8 layering (simulator)
     "facade/soap/saml.py",  # owned by issue-8 layering

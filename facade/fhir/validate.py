@@ -51,6 +51,14 @@ class InputPolicy:
     (spec digest §3.2, [UNCERTAIN] whether the DMP enforces it) and the facility rule (§3.5). The bundle's
     Organization is still validated; one of another structure gets an information issue. "bundle": an author's
     PractitionerRole.organization with a national structure id is used as is (DE and SS may then differ)."""
+    allow_masked_and_invisible: bool = False
+    """The DMP parameter that allows MASQUE_PS together with INVISIBLE_PATIENT on one document (compatibility rule
+    EX_2.1-1050). Off: the combination is refused before anything is built, the DMP's default as issue 10 states it
+    (the rule's text was not found, spec digest lifecycle §5 [UNCERTAIN]: the safer reading)."""
+    require_confidentiality_label: bool = True
+    """The visibility decision is explicit (spec digest lifecycle §5 [REC]): each DocumentReference states at least
+    its HL7 confidentiality code (N/R/V) in ``securityLabel`` (MHD/PDSm comprehensive: 1..*). Off, a missing one means
+    N; a minor's document always needs it (whether the legal representatives see it is a decision)."""
 
 
 @dataclass(frozen=True)

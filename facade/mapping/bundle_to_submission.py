@@ -41,6 +41,7 @@ from facade.mapping.lab.routing import (
 )
 from facade.mapping.patient import ins_identifiers, to_patient
 from facade.mapping.related import read_related
+from facade.mapping.visibility import refuse_if_opposed
 from facade.model.document import (
     Author,
     BuildContext,
@@ -84,6 +85,7 @@ def to_submission(
 ) -> MappingResult:
     """Raises BundleValidationError (every issue, FHIRPath expressions) when the request cannot be submitted.
     ``catalogue``: the document-type catalogue (default: the packaged one)."""
+    refuse_if_opposed(parsed)  # the patient's opposition to feeding: refused before anything else (403)
     catalogue = catalogue or Catalogue.load()
     mc = MappingContext(ctx, terminology, policy, ReferenceResolver(parsed), ValidationReport())
     lab = route(parsed, mc)

@@ -41,6 +41,7 @@ from facade.mapping.versioning import (
     entry_uuid,
     read_version,
 )
+from facade.mapping.visibility import check_visibility, outside_dmp
 from facade.model import oids
 from facade.model.document import (
     Author,
@@ -109,6 +110,7 @@ def to_document_request(
     content = read_content(doc, mc)
     header = content.cda if content else None
     codes = _codes(doc, content, mc, level3_format)
+    check_visibility(doc, codes.masks, patient.birth_time if patient else None, codes.effective_time, mc)
     service = _service(doc, codes.effective_time, mc)
     time = codes.effective_time or mc.build.now
     authors = _authors(doc, time, mc)
@@ -316,6 +318,8 @@ def _confidentiality(raw: dict[str, Any], p: str, mc: MappingContext) -> tuple[C
     masks: list[Code] = []
     for i, label in enumerate(raw.get("securityLabel") or []):
         for j, coding in enumerate((label or {}).get("coding") or []):
+            if outside_dmp(coding):
+                continue  # not a DMP code: check_visibility reports it
             found = mc.coding(
                 ValueSetName.CONFIDENTIALITY,
                 coding,

@@ -7,8 +7,12 @@ RegistryResponse Failure; nothing is stored unless the whole submission is accep
 Error codes (IHE ITI TF-3 4.2.4 + spec §8): XDSMissingDocument / XDSMissingDocumentMetadata (Document ↔
 ExtrinsicObject), XDSNonIdenticalHash / XDSNonIdenticalSize, XDSDocumentUniqueIdError (uniqueId ≠ CDA id),
 XDSDuplicateUniqueIdInRegistry, XDSRegistryDuplicateUniqueIdInMessage, XDSPatientIdDoesNotMatch, XDSUnknownPatientId
-(INS unknown to the DMP: OID not accepted, bad key, or listed as unknown), XDSRegistryMetadataError for the rest,
-including an invalid XAdES lot signature and an unknown RPLC target.
+(INS unknown to the DMP: OID not accepted, bad key, or listed as unknown), and for a replacement (RPLC):
+UnresolvedReferenceException (target entryUUID unknown), XDSRegistryDeprecatedDocumentError (target already replaced,
+also when another submission replaced it meanwhile), XDSPatientIdDoesNotMatch (another patient's). The spec digest and
+the kit name no DMP-specific code for these: the IHE ones, which facade/xds/error_mapping.py already reads.
+XDSRegistryMetadataError for the rest, including an invalid XAdES lot signature. An accepted RPLC deprecates the
+replaced entry in the same registry transaction.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from facade.simulator import metadata as md
 from facade.simulator.config import SimulatorConfig
 from facade.simulator.metadata import RegistryObject, SubmissionRequest, read_submission
 from facade.simulator.mime import MimeError, MimePart, content_type_params, parse_multipart_related
-from facade.simulator.registry import APPROVED, NewDocument, Registry
+from facade.simulator.registry import APPROVED, DEPRECATED, NewDocument, Registry, ReplacedMeanwhile
 from facade.simulator.script import Behaviour, Script, Step
 from facade.simulator.soap12 import (
     PNR_RESPONSE_ACTION,
@@ -219,7 +223,10 @@ class Iti41Processor:
         errors = checked.run()
         if any(e.is_error for e in errors):
             return self._registry_answer(errors, message_id)
-        self._store(checked, request, now)
+        try:
+            self._store(checked, request, now)
+        except ReplacedMeanwhile as exc:  # another submission replaced the same entry since the checks
+            errors.append(RegistryError("XDSRegistryDeprecatedDocumentError", str(exc), exc.entry_uuid))
         return self._registry_answer(errors, message_id)
 
     def _store(self, checked: _Checks, request: IncomingRequest, now: datetime) -> None:
@@ -562,18 +569,32 @@ class _Checks:
                 continue
             if a.source not in entry_ids:
                 self.error("XDSRegistryMetadataError", f"RPLC depuis {a.source} : fiche inconnue du lot", a.source)
-                continue
-            target = self.p.registry.by_entry_uuid(a.target)
-            if target is None:
+            elif a.source in self.replaces or a.target in self.replaces.values():
                 self.error(
-                    "XDSRegistryMetadataError", f"RPLC : document à remplacer {a.target} inconnu du DMP", a.source
+                    "XDSRegistryMetadataError", f"RPLC {a.source} → {a.target} : remplacement en double", a.source
                 )
-            elif target.status != APPROVED:
-                self.error("XDSRegistryMetadataError", f"RPLC : document {a.target} n'est plus actif", a.source)
-            elif self.patient_cx is not None and parse_cx(target.patient_id) != self.patient:
-                self.error("XDSPatientIdDoesNotMatch", f"RPLC : document {a.target} d'un autre patient", a.source)
             else:
-                self.replaces[a.source] = a.target
+                self._replacement(a.source, a.target)
+
+    def _replacement(self, source: str, target_uuid: str) -> None:
+        """The target must be a current (Approved) entry of the same patient (IHE ITI TF-3 4.2.4.1 error codes)."""
+        target = self.p.registry.by_entry_uuid(target_uuid)
+        if target is None:
+            self.error(
+                "UnresolvedReferenceException", f"RPLC : document à remplacer {target_uuid} inconnu du DMP", source
+            )
+        elif target.status == DEPRECATED:
+            self.error(
+                "XDSRegistryDeprecatedDocumentError",
+                f"RPLC : document {target_uuid} déjà remplacé (Deprecated)",
+                source,
+            )
+        elif target.status != APPROVED:
+            self.error("XDSRegistryMetadataError", f"RPLC : document {target_uuid} n'est plus actif", source)
+        elif self.patient_cx is not None and parse_cx(target.patient_id) != self.patient:
+            self.error("XDSPatientIdDoesNotMatch", f"RPLC : document {target_uuid} d'un autre patient", source)
+        else:
+            self.replaces[source] = target_uuid
 
     # -- XAdES lot signature --
 

@@ -84,6 +84,14 @@ class NewDocument:
     entry_uuid: str | None = None  # sender-given urn:uuid entryUUID, else one is assigned
 
 
+class ReplacedMeanwhile(Exception):
+    """The entry an RPLC deprecates is no longer Approved when the submission is stored: nothing was stored."""
+
+    def __init__(self, entry_uuid: str) -> None:
+        super().__init__(f"RPLC : document {entry_uuid} déjà remplacé (Deprecated)")
+        self.entry_uuid = entry_uuid
+
+
 class Registry:
     def __init__(self, state_dir: Path) -> None:
         self.db_path = state_dir / "registry.sqlite"
@@ -145,9 +153,27 @@ class Registry:
         request_number: int | None,
         documents: Sequence[NewDocument],
     ) -> list[StoredDocument]:
-        """Register one submission atomically; files are written first so a registered row always has its file."""
+        """Register one submission atomically; files are written first so a registered row always has its file.
+        An RPLC deprecates its target in the same transaction, only if it is still Approved (else ReplacedMeanwhile
+        and nothing is stored: two replacements of one entry cannot both succeed)."""
         for doc in documents:
             self._file(doc.unique_id).write_bytes(doc.data)
+        try:
+            return self._insert(submission_unique_id, patient_id, source_id, received_at, request_number, documents)
+        except BaseException:
+            for doc in documents:
+                self._file(doc.unique_id).unlink(missing_ok=True)
+            raise
+
+    def _insert(
+        self,
+        submission_unique_id: str,
+        patient_id: str,
+        source_id: str | None,
+        received_at: str,
+        request_number: int | None,
+        documents: Sequence[NewDocument],
+    ) -> list[StoredDocument]:
         stored = []
         with self._lock, self._connect() as db:
             db.execute(
@@ -179,7 +205,12 @@ class Registry:
                     ),
                 )
                 if doc.replaces:
-                    db.execute("UPDATE document SET status = ? WHERE entry_uuid = ?", (DEPRECATED, doc.replaces))
+                    deprecated = db.execute(
+                        "UPDATE document SET status = ? WHERE entry_uuid = ? AND status = ?",
+                        (DEPRECATED, doc.replaces, APPROVED),
+                    )
+                    if deprecated.rowcount != 1:
+                        raise ReplacedMeanwhile(doc.replaces)  # the transaction rolls back
                 row = db.execute("SELECT * FROM document WHERE unique_id = ?", (doc.unique_id,)).fetchone()
                 stored.append(_doc(row))
         return stored

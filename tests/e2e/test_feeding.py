@@ -110,8 +110,8 @@ def test_replacement_of_a_document_unknown_to_the_dmp_is_refused(facade: Facade)
     assert response.status_code == 422
     outcome = response.json()
     assert outcome["resourceType"] == "OperationOutcome"
-    assert outcome["issue"][0]["code"] == "invalid"
-    assert ("urn:ihe:iti:xds:2007:errorCode", "XDSRegistryMetadataError") in outcome_codes(outcome)
+    assert outcome["issue"][0]["code"] == "not-found"
+    assert ("urn:ihe:iti:xds:2007:errorCode", "UnresolvedReferenceException") in outcome_codes(outcome)
     assert facade.task(response)["status"] == "failed"
     assert facade.simulator.simulator.registry.documents() == []
 

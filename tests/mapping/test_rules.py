@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 from typing import Any
 
 from facade.errors import Problem
 
-from .conftest import CONFORMANCE, Reject, Run, find, load
+from .conftest import CONFORMANCE, TEST_POLICY, Reject, Run, find, load
 
 DOC = "Bundle.entry[1].resource"
 LDL = load(CONFORMANCE / "ldl-ses" / "pdf-discharge-letter.json")
@@ -64,7 +65,9 @@ def test_format_that_disagrees_with_the_media_type_is_a_warning(run: Run) -> Non
 def test_defaults_from_the_facility(run: Run) -> None:
     b = ldl()
     del doc(b)["context"]["facilityType"], doc(b)["context"]["practiceSetting"], doc(b)["securityLabel"]
-    document = run(b).submission.documents[0].document
+    # a missing securityLabel means N only where the explicit visibility decision is not required
+    implicit = dataclasses.replace(TEST_POLICY, require_confidentiality_label=False)
+    document = run(b, implicit).submission.documents[0].document
     assert document.encounter.facility_type.code == "SA01"
     assert document.service_event.practice_setting.code == "ETABLISSEMENT"
     assert document.confidentiality.code == "N"

@@ -390,7 +390,7 @@ def test_replacement_needs_a_known_target_and_deprecates_it(
 ) -> None:
     unknown = Submission.single()
     unknown.rplc.append(("Document01", "urn:uuid:00000000-0000-4000-8000-000000000000"))
-    assert failure_codes(client, server, factory.request(unknown)) == ["XDSRegistryMetadataError"]
+    assert failure_codes(client, server, factory.request(unknown)) == ["UnresolvedReferenceException"]
 
     first = Submission.single()
     _, ok = send(client, server, factory.request(first))
