@@ -120,6 +120,7 @@ class Problem(Enum):
         "No PDF rendering of the report was supplied: the facade generated the mandatory PDF copy section",
         "information",
     )
+    XML_LIMIT = Spec("xml-limit", "too-costly", 422, "The XML supplied exceeds a limit: {reason}")
 
     # --- our own build failures (500) ---
     TEMPLATE_RENDER = Spec("template-render", "exception", 500, "Template {template} failed: {reason}", "fatal")
