@@ -112,6 +112,10 @@ HINTS: dict[str, tuple[str, str]] = {
         "lab",
         "Information: attach the lab's PDF (DocumentReference attachment or DiagnosticReport.presentedForm).",
     ),
+    "XML_LIMIT": (
+        "content",
+        "Supply a CDA with at most 64 attributes per element, 32 namespace prefixes and 100,000 elements.",
+    ),
     # output
     "TEMPLATE_RENDER": ("output", "Facade bug: report it with the X-Request-ID; nothing was sent."),
     "CDA_NOT_SCHEMA_VALID": (
@@ -228,6 +232,11 @@ HINTS: dict[str, tuple[str, str]] = {
         "or a subject in `FACADE_AUTH__AUDIT_SUBJECTS`.",
     ),
     "REQUEST_TIMEOUT": ("http", "Send the whole body without pausing; limit `FACADE_INPUT__BODY_TIMEOUT_SECONDS`."),
+    "HTTP_FRAMING": (
+        "http",
+        "Send one framing (Content-Length or chunked, never both) and headers under 16 KiB; the connection is closed.",
+    ),
+    "CLIENT_ABORTED": ("http", "Logged only (nobody reads the answer): the client closed the connection mid-body."),
     "NOT_FOUND": ("http", "Check the URL: the FHIR base is `/fhir`."),
     "METHOD_NOT_ALLOWED": ("http", "POST to submit or preview; GET for metadata, Task, AuditEvent."),
     "INTERNAL": ("http", "Report it with the X-Request-ID; the details are in the server log only."),

@@ -107,5 +107,8 @@ def server_config(settings: Settings, app: Any, *, host: str, port: int) -> uvic
         server_key_password=password,
         allow_tls13=auth.allow_tls13,
         log_level=settings.logging.level.lower(),
+        header_timeout=settings.input.header_timeout_seconds,
+        timeout_keep_alive=settings.input.keep_alive_seconds,
+        limit_concurrency=settings.input.max_connections,
         log_config=None,  # keep configure_logging's handler: uvicorn's default config would replace it
     )

@@ -305,6 +305,10 @@ class Problem(Enum):
 
     REQUEST_TIMEOUT = Spec("request-timeout", "timeout", 408, "The request body was not received within {seconds} s")
     FORBIDDEN = Spec("forbidden", "forbidden", 403, "{text}")
+    HTTP_FRAMING = Spec("http-framing", "structure", 400, "The HTTP request cannot be read: {reason}")
+    CLIENT_ABORTED = Spec(
+        "client-aborted", "incomplete", 499, "The client closed the connection after {received} bytes of the body"
+    )
 
     # --- submissions (feeding) ---
     SUBMISSION_QUEUED = Spec(
