@@ -237,6 +237,7 @@ HINTS: dict[str, tuple[str, str]] = {
         "Send one framing (Content-Length or chunked, never both) and headers under 16 KiB; the connection is closed.",
     ),
     "CLIENT_ABORTED": ("http", "Logged only (nobody reads the answer): the client closed the connection mid-body."),
+    "SERVER_BUSY": ("http", "Retry after `Retry-After` seconds; budget `FACADE_INPUT__MAX_BYTES_IN_FLIGHT`."),
     "NOT_FOUND": ("http", "Check the URL: the FHIR base is `/fhir`."),
     "METHOD_NOT_ALLOWED": ("http", "POST to submit or preview; GET for metadata, Task, AuditEvent."),
     "INTERNAL": ("http", "Report it with the X-Request-ID; the details are in the server log only."),

@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from facade import __version__
+from facade.api.budget import InFlightBudgetMiddleware
 from facade.api.outcomes import install_handlers
 from facade.api.routes import health_router, router
 from facade.auth import (
@@ -58,6 +59,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(router)
     app.include_router(health_router)
     # front door: the request context (id, access line) is outermost, so refusals are logged with their id too
+    limits = runtime.settings.input  # the budget sits inside authentication: anonymous bodies never count
+    app.add_middleware(InFlightBudgetMiddleware, limit=limits.max_bytes_in_flight, max_body_bytes=limits.max_body_bytes)
     app.add_middleware(AuthMiddleware, authenticator=build_authenticator(runtime.settings))
     app.add_middleware(
         RequestContextMiddleware,

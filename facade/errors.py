@@ -309,6 +309,13 @@ class Problem(Enum):
     CLIENT_ABORTED = Spec(
         "client-aborted", "incomplete", 499, "The client closed the connection after {received} bytes of the body"
     )
+    SERVER_BUSY = Spec(
+        "server-busy",
+        "transient",
+        503,
+        "{in_flight} bytes of other requests are in progress; {wanted} more would pass the limit of {limit}: "
+        "retry in {retry} s",
+    )
 
     # --- submissions (feeding) ---
     SUBMISSION_QUEUED = Spec(
