@@ -61,11 +61,13 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     from facade.app import create_app, server_config
+    from facade.logs import configure_logging
     from facade.runtime import Runtime
     from facade.settings import get_settings
 
     try:
         settings = get_settings()
+        configure_logging(level=settings.logging.level, fmt=settings.logging.format)  # before the first log line
         runtime = Runtime(settings)
         runtime.check_startup()  # certificates, kit, VIHF configuration: refuse to start with one clear line
     except ValidationError as exc:
