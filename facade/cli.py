@@ -70,6 +70,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         configure_logging(level=settings.logging.level, fmt=settings.logging.format)  # before the first log line
         runtime = Runtime(settings)
         runtime.check_startup()  # certificates, kit, VIHF configuration: refuse to start with one clear line
+        app = create_app(runtime=runtime)  # builds the authenticator: an unusable JWKS is refused here, one line
     except ValidationError as exc:
         for error in exc.errors():
             where = ".".join(str(p) for p in error["loc"]) or "settings"
@@ -80,7 +81,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             print(f"facade: refusing to start: {issue.problem.spec.code}: {issue.message}", file=sys.stderr)
         return 3
     # server_config: JSON logs with redaction, HTTPS and client certificates when auth.mode = mtls
-    uvicorn.Server(server_config(settings, create_app(runtime=runtime), host=args.host, port=args.port)).run()
+    uvicorn.Server(server_config(settings, app, host=args.host, port=args.port)).run()
     return 0
 
 
