@@ -17,6 +17,7 @@ ambiguous). Owners written before this scheme (no lock file) fall back to the pi
 
 from __future__ import annotations
 
+import atexit
 import fcntl
 import hashlib
 import logging
@@ -166,6 +167,12 @@ class OwnerJudge:
 
 _JUDGES: dict[tuple[str, Path, str | None], OwnerJudge] = {}
 _JUDGES_LOCK = threading.Lock()
+
+
+@atexit.register
+def _release_all() -> None:  # a clean exit removes its lock files (the kernel would drop the locks anyway)
+    for judge in list(_JUDGES.values()):
+        judge.release()
 
 
 def judge_for(
