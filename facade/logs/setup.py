@@ -125,6 +125,8 @@ def configure_logging(
         uv = logging.getLogger(name)
         uv.handlers.clear()
         uv.propagate = True
+        uv.disabled = False  # a dictConfig run earlier (uvicorn's default log config) may have switched it off
+        uv.setLevel(logging.NOTSET)  # the root's level decides, as for every other logger
     # signxml's DEBUG lines dump whole canonicalized XML (the VIHF, which carries the INS): never below INFO
     logging.getLogger("signxml").setLevel(max(logging.INFO, root.getEffectiveLevel()))
     access = logging.getLogger("uvicorn.access")
