@@ -134,6 +134,10 @@ HINTS: dict[str, tuple[str, str]] = {
         "content",
         "Do not feed the DMP for this patient while the opposition holds; withdraw the Consent only if it was wrong.",
     ),
+    "XML_LIMIT": (
+        "content",
+        "Supply a CDA with at most 64 attributes per element, 32 namespace prefixes and 100,000 elements.",
+    ),
     # output
     "TEMPLATE_RENDER": ("output", "Facade bug: report it with the X-Request-ID; nothing was sent."),
     "CDA_NOT_SCHEMA_VALID": (
@@ -254,6 +258,12 @@ HINTS: dict[str, tuple[str, str]] = {
         "or a subject in `FACADE_AUTH__AUDIT_SUBJECTS`.",
     ),
     "REQUEST_TIMEOUT": ("http", "Send the whole body without pausing; limit `FACADE_INPUT__BODY_TIMEOUT_SECONDS`."),
+    "HTTP_FRAMING": (
+        "http",
+        "Send one framing (Content-Length or chunked, never both) and headers under 16 KiB; the connection is closed.",
+    ),
+    "CLIENT_ABORTED": ("http", "Logged only (nobody reads the answer): the client closed the connection mid-body."),
+    "SERVER_BUSY": ("http", "Retry after `Retry-After` seconds; budget `FACADE_INPUT__MAX_BYTES_IN_FLIGHT`."),
     "NOT_FOUND": ("http", "Check the URL: the FHIR base is `/fhir`."),
     "METHOD_NOT_ALLOWED": ("http", "POST to submit or preview; GET for metadata, Task, AuditEvent."),
     "INTERNAL": ("http", "Report it with the X-Request-ID; the details are in the server log only."),

@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from facade import __version__
+from facade.api.budget import InFlightBudgetMiddleware
 from facade.api.health import health_router
 from facade.api.outcomes import install_handlers
 from facade.api.routes import router
@@ -60,6 +61,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(router)
     app.include_router(health_router)
     # front door: the request context (id, access line) is outermost, so refusals are logged with their id too
+    limits = runtime.settings.input  # the budget sits inside authentication: anonymous bodies never count
+    app.add_middleware(InFlightBudgetMiddleware, limit=limits.max_bytes_in_flight, max_body_bytes=limits.max_body_bytes)
     app.add_middleware(AuthMiddleware, authenticator=build_authenticator(runtime.settings))
     app.add_middleware(
         RequestContextMiddleware,
@@ -109,5 +112,8 @@ def server_config(settings: Settings, app: Any, *, host: str, port: int) -> uvic
         server_key_password=password,
         allow_tls13=auth.allow_tls13,
         log_level=settings.logging.level.lower(),
+        header_timeout=settings.input.header_timeout_seconds,
+        timeout_keep_alive=settings.input.keep_alive_seconds,
+        limit_concurrency=settings.input.max_connections,
         log_config=None,  # keep configure_logging's handler: uvicorn's default config would replace it
     )

@@ -59,6 +59,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     from facade.app import create_app, server_config
+    from facade.logs import configure_logging
     from facade.runtime import Runtime
     from facade.settings import get_settings, unknown_variables
 
@@ -67,8 +68,10 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     try:
         settings = get_settings()
         environment = settings.environment
+        configure_logging(level=settings.logging.level, fmt=settings.logging.format)  # before the first log line
         runtime = Runtime(settings)
         runtime.check_startup()  # certificates, kit, VIHF configuration: refuse to start, one line per problem
+        app = create_app(runtime=runtime)  # builds the authenticator: an unusable JWKS is refused here, one line
     except ValidationError as exc:
         for error in exc.errors():
             where = ".".join(str(p) for p in error["loc"]) or "settings"
@@ -87,7 +90,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             print(f"facade: refusing to start: {line}", file=sys.stderr)
         return 3
     # server_config: JSON logs with redaction, HTTPS and client certificates when auth.mode = mtls
-    config = server_config(settings, create_app(runtime=runtime), host=args.host, port=args.port)
+    config = server_config(settings, app, host=args.host, port=args.port)
     if args.workers > 1:
         from facade.workers import serve_workers
 

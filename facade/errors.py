@@ -165,6 +165,7 @@ class Problem(Enum):
         "The request carries the patient's opposition to feeding the DMP ({consent}, provision.type deny): "
         "nothing is sent",
     )
+    XML_LIMIT = Spec("xml-limit", "too-costly", 422, "The XML supplied exceeds a limit: {reason}")
 
     # --- our own build failures (500) ---
     TEMPLATE_RENDER = Spec("template-render", "exception", 500, "Template {template} failed: {reason}", "fatal")
@@ -354,6 +355,17 @@ class Problem(Enum):
         "security",
         400,
         "Host {host} is not a name of this facade ({allowed}); set FACADE_BASE_URL or FACADE_ALLOWED_HOSTS",
+    )
+    HTTP_FRAMING = Spec("http-framing", "structure", 400, "The HTTP request cannot be read: {reason}")
+    CLIENT_ABORTED = Spec(
+        "client-aborted", "incomplete", 499, "The client closed the connection after {received} bytes of the body"
+    )
+    SERVER_BUSY = Spec(
+        "server-busy",
+        "transient",
+        503,
+        "{in_flight} bytes of other requests are in progress; {wanted} more would pass the limit of {limit}: "
+        "retry in {retry} s",
     )
 
     # --- submissions (feeding) ---

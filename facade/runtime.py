@@ -36,6 +36,7 @@ from facade.feeding import Feeder
 from facade.ids import OidFactory, system_now
 from facade.mapping.bundle_to_submission import InputPolicy
 from facade.model.document import Code
+from facade.outbox.ownership import judge_for
 from facade.outbox.policy import RetryPolicy
 from facade.outbox.record import State
 from facade.outbox.relay import Relay, default_owner
@@ -273,7 +274,12 @@ class Runtime:
         if self.send_enabled:
             # Leases of a killed process of this host are released now, not after their expiry: the records are
             # retried at once, flagged ambiguous (a duplicate answer then means the earlier attempt landed).
-            released = self.outbox.recover_expired(datetime.now(UTC), dead_owner=owner_is_gone)
+            # Ownership: this process holds a lock a dead process cannot (outbox/ownership.py); a sweeper releases
+            # the leases of owners that lost theirs, within seconds, even of a zombie or of another host (PostgreSQL).
+            url = self.settings.resolved_database_url()
+            judge = judge_for(default_owner(), self.settings.state_dir, url if url.startswith("postgres") else None,
+                              owner_is_gone)  # fmt: skip
+            released = self.outbox.recover_expired(datetime.now(UTC), dead_owner=judge.is_gone)
             if released:
                 log.warning("outbox: %d submission(s) left in flight by a previous process resumed", len(released))
         if self.send_enabled and self.settings.outbox.relay and not self._relay_threads:
@@ -281,6 +287,7 @@ class Runtime:
             for n in range(self.settings.outbox.workers):
                 relay = self.new_relay(f"w{n}")
                 self._relay_threads.append(relay.start(self._stop, poll_interval=self.settings.outbox.poll_seconds))
+            self._relay_threads.append(judge.watch(self.outbox, self._stop))
 
     def warm_up_full_validation(self) -> threading.Thread | None:
         """Compile the schematrons of ?validate=full in the background (struct-min and the CR-BIO volet, the
@@ -352,8 +359,9 @@ class Runtime:
 
 
 def owner_is_gone(owner: str) -> bool:
-    """A lease owner ``host:pid:...`` (facade.outbox.relay.default_owner) that is a previous process of this host:
-    killed, or this very pid reused by a restart (pid 1 in a container). Owners on other hosts are never judged."""
+    """The fallback for a lease owner ``host:pid:...`` that holds no ownership lock (written before lock files, see
+    facade.outbox.ownership): a previous process of this host, killed, or this very pid reused by a restart (pid 1
+    in a container). A zombie counts as gone (it holds nothing any more). Owners on other hosts are never judged."""
     host, _, rest = owner.partition(":")
     pid_text = rest.split(":", 1)[0]
     if host != socket.gethostname() or not pid_text.isdigit():
@@ -367,4 +375,13 @@ def owner_is_gone(owner: str) -> bool:
         return True
     except PermissionError:  # alive, owned by another user
         return False
-    return False
+    return _is_zombie(pid)
+
+
+def _is_zombie(pid: int) -> bool:
+    """A killed child its parent has not reaped still answers ``kill(pid, 0)``: /proc says it is dead (state Z)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[:1] == ["Z"]

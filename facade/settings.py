@@ -88,6 +88,10 @@ class InputConfig(BaseModel):
     max_document_bytes: int = 10 * 1024 * 1024  # decoded document content
     max_json_depth: int = 64
     body_timeout_seconds: float = 30.0  # a client that stalls mid-body gets 408, not a hung worker
+    header_timeout_seconds: float = 10.0  # request line + headers complete within this, else the connection is closed
+    keep_alive_seconds: int = 5  # an idle keep-alive connection is closed after this
+    max_connections: int = 256  # open connections + requests in progress per process; 503 beyond
+    max_bytes_in_flight: int = 80 * 1024 * 1024  # request bodies in progress at once per process (4 × max_body_bytes)
     # Production accepts INS-NIR and INS-NIA only; test (4.10) and demo (4.11) OIDs must be enabled explicitly.
     accept_test_ins: bool = False
     # FR Core legacy identity status VALI (HL7 table 0445) is not "qualifiée": refused unless explicitly allowed.

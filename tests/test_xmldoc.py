@@ -254,6 +254,62 @@ def test_a_huge_attribute_value_is_refused_by_default() -> None:
         xmldoc.parse(b'<a b="' + b"x" * 10_000_001 + b'"/>')
 
 
+def _attributes(n: int) -> str:
+    return " ".join(f'a{i}="x"' for i in range(n))
+
+
+def _prefixes(n: int, start: int = 0) -> str:
+    return " ".join(f'xmlns:p{i}="urn:x:{i}"' for i in range(start, start + n))
+
+
+@pytest.mark.parametrize("large_text", [False, True])
+def test_attributes_per_element_are_bounded(large_text: bool) -> None:
+    """C14N sorts an element's attributes by insertion: 25k attributes on one element took 0.9 s, 100k 43 s."""
+    ok = f"<r><c {_attributes(xmldoc.MAX_ATTRIBUTES)}/><c {_attributes(xmldoc.MAX_ATTRIBUTES)}/></r>"
+    assert len(xmldoc.parse(ok.encode(), large_text=large_text)[1].attrib) == xmldoc.MAX_ATTRIBUTES
+    for n in (xmldoc.MAX_ATTRIBUTES + 1, 25_000):
+        with pytest.raises(xmldoc.XmlLimitError, match=f"{n} attributes; the limit is 64 per element") as err:
+            xmldoc.parse(f"<r>\n<c/>\n<c {_attributes(n)}/></r>".encode(), large_text=large_text)
+        assert err.value.line == 3
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        pytest.param(f"<r {_prefixes(50_000)}/>", id="50k xmlns on one element"),
+        pytest.param(f"<r {_prefixes(33)}/>", id="33 on one element"),
+        pytest.param("<r>" + "".join(f"<c {_prefixes(1, i)}/>" for i in range(33)) + "</r>", id="33 spread out"),
+        pytest.param("<r " + _prefixes(20) + "><c " + _prefixes(13, 20) + "/></r>", id="33 in scope"),
+    ],
+)
+def test_namespace_prefixes_per_document_are_bounded(document: str) -> None:
+    """C14N re-checks every namespace in scope at every element (cost ∝ elements × namespaces²): bounding the
+    prefixes of the whole document bounds both the declarations per element and those in scope."""
+    with pytest.raises(xmldoc.XmlLimitError, match="more than 32 namespace prefixes"):
+        xmldoc.parse(document.encode(), large_text=True)
+
+
+def test_namespace_prefixes_are_counted_whatever_the_encoding() -> None:
+    """UTF-16 does not spell ``xmlns`` as ASCII bytes: the byte count shortcut must not let it through."""
+    with pytest.raises(xmldoc.XmlLimitError, match="namespace prefixes"):
+        xmldoc.parse(f"<r {_prefixes(40)}/>".encode("utf-16"))
+    with pytest.raises(xmldoc.XmlLimitError, match="namespace prefixes"):
+        xmldoc.parse(f'<?xml version="1.0" encoding="UTF-16"?><r {_prefixes(40)}/>'.encode("utf-16"))
+
+
+def test_redeclaring_the_same_prefixes_is_not_limited() -> None:
+    """A sender may declare the default namespace on every element: one prefix, however often."""
+    many = "<r>" + '<c xmlns="urn:hl7-org:v3" xmlns:xsi="urn:xsi"/>' * 5_000 + "</r>"
+    assert len(xmldoc.parse(many.encode())) == 5_000
+    assert len(xmldoc.parse(f"<r {_prefixes(32)}/>".encode("utf-16")).nsmap) == 32
+
+
+def test_the_element_count_is_bounded() -> None:
+    assert len(xmldoc.parse(b"<r>" + b"<c/>" * (xmldoc.MAX_ELEMENTS - 1) + b"</r>")) == xmldoc.MAX_ELEMENTS - 1
+    with pytest.raises(xmldoc.XmlLimitError, match="100001 elements; the limit is 100000"):
+        xmldoc.parse(b"<r>" + b"<c/>" * xmldoc.MAX_ELEMENTS + b"</r>", large_text=True)
+
+
 def test_a_10_mib_pdf_wrapped_as_n1_renders_and_is_canonicalised() -> None:
     """The N1 base64 text node (14 MB for the 10 MiB max_document_bytes) used to fail the re-parse."""
     pdf = b"%PDF-1.4\n" + os.urandom(10 * 1024 * 1024 - 9)
@@ -428,6 +484,9 @@ def test_callers_map_malformed_xml_to_their_problem(tmp_path: Path) -> None:
     assert doc.value.problem is Problem.SIGNING_FAILED
     with pytest.raises(soap12.SoapFault, match="bien formé"):
         callers["simulator"](bad)
+    with pytest.raises(RequestError) as crowded:
+        callers["cda passthrough"](b"<x " + _attributes(1000).encode() + b"/>")
+    assert crowded.value.problem is Problem.XML_LIMIT and "the limit is 64" in str(crowded.value)
     assert soap12.best_effort_message_id(bad) is None
     (issue,) = _tiny_schema().issues(bad, "bad.xml")
     assert issue.problem is Problem.OUTPUT_XSD and issue.details["line"] == 1

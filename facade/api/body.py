@@ -1,14 +1,21 @@
-"""Reading request bodies safely: content type negotiation and a hard size limit (413 before parsing)."""
+"""Reading request bodies safely: content type negotiation and a hard size limit (413 before parsing).
+
+A client that disconnects mid-body is a client abort (499 in the access line, one info line, no traceback), not a
+server error: nobody is left to read the answer.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from fastapi import Request
+from starlette.requests import ClientDisconnect
 
 from facade.errors import BundleParseError, FacadeError, Problem
 from facade.settings import InputConfig
 
+log = logging.getLogger("facade.api")
 JSON_TYPES = ("application/fhir+json", "application/json", "application/json+fhir")
 
 
@@ -40,11 +47,15 @@ async def _read(request: Request, limit: int) -> bytes:
             raise FacadeError(Problem.BODY_TOO_LARGE, size=size, limit=limit)
     chunks: list[bytes] = []
     received = 0
-    async for chunk in request.stream():
-        received += len(chunk)
-        if received > limit:  # chunked uploads have no Content-Length: count while reading
-            raise FacadeError(Problem.BODY_TOO_LARGE, size=f"more than {limit}", limit=limit)
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            received += len(chunk)
+            if received > limit:  # chunked uploads have no Content-Length: count while reading
+                raise FacadeError(Problem.BODY_TOO_LARGE, size=f"more than {limit}", limit=limit)
+            chunks.append(chunk)
+    except ClientDisconnect:
+        log.info("client closed the connection mid-body after %d bytes", received)
+        raise FacadeError(Problem.CLIENT_ABORTED, received=received) from None
     return b"".join(chunks)
 
 

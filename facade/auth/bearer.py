@@ -19,11 +19,12 @@ from typing import Any
 
 import jwt
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from facade.auth.actor import Actor, AuthenticationError
-from facade.errors import Problem
+from facade.errors import FacadeError, Problem
 
 SUPPORTED_ALGORITHMS = ("RS256", "ES256")
 MAX_TOKEN_BYTES = 8192  # larger "tokens" are refused before any parsing
@@ -73,14 +74,23 @@ class KeySet:
 
     @classmethod
     def from_jwks_file(cls, path: Path) -> KeySet:
-        keys = _read_jwks(path)
-        return cls(keys, path, os.stat(path).st_mtime)
+        """The keys of a JWKS file; a file that cannot serve (unreadable, not JSON, private or symmetric keys, no
+        signature key) is a FacadeError(CONFIGURATION) with a one-line reason: ``facade serve`` refuses to start."""
+        try:
+            keys = _read_jwks(path)
+            return cls(keys, path, os.stat(path).st_mtime)
+        except (OSError, ValueError) as exc:
+            raise _unusable(f"the JWKS file {path}", exc) from None
 
     @classmethod
     def from_pem_files(cls, paths: Iterable[Path]) -> KeySet:
-        keys = [_Key(None, _read_pem_public_key(p), None) for p in paths]
+        paths = list(paths)
+        try:
+            keys = [_Key(None, _read_pem_public_key(p), None) for p in paths]
+        except (OSError, ValueError, UnsupportedAlgorithm) as exc:
+            raise _unusable(f"the public keys {', '.join(map(str, paths))}", exc) from None
         if not keys:
-            raise ValueError("no public key given")
+            raise FacadeError(Problem.CONFIGURATION, reason="no public key given for bearer tokens")
         return cls(keys)
 
     def candidates(self, kid: str | None, alg: str) -> list[PublicKey]:
@@ -106,27 +116,40 @@ class KeySet:
         return True
 
 
+def _unusable(what: str, exc: Exception) -> FacadeError:
+    """A one-line CONFIGURATION error (never the key material: the libraries' messages name types, not values)."""
+    if isinstance(exc, json.JSONDecodeError):
+        reason = f"not JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
+    elif isinstance(exc, UnicodeDecodeError):
+        reason = "not UTF-8 text"
+    elif isinstance(exc, OSError):
+        reason = f"cannot be read ({exc.strerror or type(exc).__name__})"
+    else:
+        reason = " ".join(str(exc).split())[:300]  # one line, whatever the library said
+    return FacadeError(Problem.CONFIGURATION, reason=f"{what}: {reason}")
+
+
 def _read_jwks(path: Path) -> list[_Key]:
     data = json.loads(Path(path).read_text(encoding="utf-8"))
     entries = data.get("keys") if isinstance(data, dict) else None
     if not isinstance(entries, list):
-        raise ValueError(f"{path}: not a JWKS (no 'keys' list)")
+        raise ValueError("not a JWKS (no 'keys' list)")
     keys: list[_Key] = []
     for entry in entries:
         if not isinstance(entry, dict) or entry.get("use", "sig") != "sig":
             continue
         if any(part in entry for part in ("d", "p", "q", "k")):
-            raise ValueError(f"{path}: the JWKS holds private or symmetric key material; give public keys only")
+            raise ValueError("it holds private or symmetric key material; give public keys only")
         if entry.get("kty") not in ("RSA", "EC"):
             continue
         try:
             key = jwt.PyJWK(entry).key
         except jwt.PyJWTError as exc:
-            raise ValueError(f"{path}: unreadable key {entry.get('kid')!r}: {exc}") from None
+            raise ValueError(f"unreadable key {entry.get('kid')!r}: {exc}") from None
         if isinstance(key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey):
             keys.append(_Key(entry.get("kid"), key, entry.get("alg")))
     if not keys:
-        raise ValueError(f"{path}: no RSA/EC signature key")
+        raise ValueError("no RSA/EC signature key (use 'sig')")
     return keys
 
 
@@ -134,7 +157,7 @@ def _read_pem_public_key(path: Path) -> PublicKey:
     data = Path(path).read_bytes()
     key = x509.load_pem_x509_certificate(data).public_key() if b"CERTIFICATE" in data else load_pem_public_key(data)
     if not isinstance(key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey):
-        raise ValueError(f"{path}: not an RSA or EC public key")
+        raise ValueError(f"{path} is not an RSA or EC public key")
     return key
 
 

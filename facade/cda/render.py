@@ -66,6 +66,8 @@ class CdaRenderer:
             tree = xmldoc.parse(data, large_text=True).getroottree()
         except xmldoc.UnsafeXmlError as exc:
             raise RequestError(Problem.XML_FORBIDDEN_CONSTRUCT, reason=str(exc)) from exc
+        except xmldoc.XmlLimitError as exc:
+            raise RequestError(Problem.XML_LIMIT, reason=str(exc)) from exc
         except xmldoc.MalformedXmlError as exc:
             raise RequestError(Problem.CDA_INPUT_INVALID, reason=f"not well-formed: {exc}") from exc
         if self._schema is not None:

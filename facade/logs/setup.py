@@ -37,10 +37,29 @@ class RequestContextFilter(logging.Filter):
         return True
 
 
+# Log injection (issue 14 item 10): a CR/LF in a URL forged a log line, NUL and ESC were written raw. Every control
+# character (C0, DEL, C1) and the Unicode line/paragraph separators are escaped in both formats, so one record is
+# always one line and no terminal escape reaches a console.
+_CONTROL = [*range(0x20), *range(0x7F, 0xA0), 0x2028, 0x2029]
+_TEXT_ESCAPES = {c: f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}" for c in _CONTROL} | {
+    0x0A: "\\n",
+    0x0D: "\\r",
+    0x09: "\\t",
+}
+_JSON_ESCAPES = {c: f"\\u{c:04x}" for c in _CONTROL if c >= 0x7F}  # json.dumps escapes C0 itself
+_DROPPED = frozenset({"color_message"})  # uvicorn's copy of the message with ANSI colour codes
+
+
+def escape_controls(text: str) -> str:
+    """Text for a text log line: control characters as visible escapes (``\\n``, ``\\x00``, ``\\x1b``...)."""
+    return text.translate(_TEXT_ESCAPES)
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: ts, level, logger, msg, request_id, actor, extra fields, exc.
 
-    Every string is redacted again here, so this formatter is safe even on a handler without ``RedactionFilter``.
+    Strings are redacted here unless ``RedactionFilter`` already did it for this record, so this formatter is safe
+    even on a handler without that filter.
     """
 
     def format(self, record: logging.LogRecord) -> str:
@@ -58,7 +77,7 @@ class JsonFormatter(logging.Formatter):
         if actor:
             out["actor"] = actor
         for key, value in record.__dict__.items():
-            if key not in _STANDARD_ATTRS and not key.startswith("_") and key not in out:
+            if key not in _STANDARD_ATTRS and not key.startswith("_") and key not in out and key not in _DROPPED:
                 out[key] = value
         if record.exc_info and not record.exc_text:
             record.exc_text = self.formatException(record.exc_info)
@@ -66,10 +85,23 @@ class JsonFormatter(logging.Formatter):
             out["exc"] = record.exc_text
         if record.stack_info:
             out["stack"] = record.stack_info
-        return json.dumps(redact_value(out), ensure_ascii=False, default=lambda v: redact(str(v)))
+        if not getattr(record, "_facade_redacted", False):
+            out = redact_value(out)
+        line = json.dumps(out, ensure_ascii=False, default=lambda v: redact(str(v)))
+        return line.translate(_JSON_ESCAPES)
 
 
-_TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
+class TextFormatter(logging.Formatter):
+    """``ts LEVEL logger [request id] message``, one line per record: a traceback is kept, its line breaks escaped."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        if getattr(record, "request_id", None) is None:
+            record.request_id = "-"
+        text = super().format(record)
+        return escape_controls(text if getattr(record, "_facade_redacted", False) else redact(text))
 
 
 def configure_logging(
@@ -86,13 +118,15 @@ def configure_logging(
     setattr(handler, _HANDLER_MARK, True)
     handler.addFilter(RequestContextFilter())
     handler.addFilter(RedactionFilter())
-    handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(_TEXT_FORMAT))
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     root.addHandler(handler)
     root.setLevel(level)
     for name in ("uvicorn", "uvicorn.error"):
         uv = logging.getLogger(name)
         uv.handlers.clear()
         uv.propagate = True
+        uv.disabled = False  # a dictConfig run earlier (uvicorn's default log config) may have switched it off
+        uv.setLevel(logging.NOTSET)  # the root's level decides, as for every other logger
     # signxml's DEBUG lines dump whole canonicalized XML (the VIHF, which carries the INS): never below INFO
     logging.getLogger("signxml").setLevel(max(logging.INFO, root.getEffectiveLevel()))
     access = logging.getLogger("uvicorn.access")

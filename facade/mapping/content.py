@@ -195,6 +195,9 @@ def read_cda_header(data: bytes, data_expr: str, type_expr: str, media: str, mc:
     except xmldoc.UnsafeXmlError as exc:
         mc.report.add(Problem.XML_FORBIDDEN_CONSTRUCT, expression=data_expr, reason=str(exc))
         return None
+    except xmldoc.XmlLimitError as exc:  # bounded before any tree work (C14N, XSD): a limit, not a syntax error
+        mc.report.add(Problem.XML_LIMIT, expression=data_expr, reason=str(exc))
+        return None
     except xmldoc.MalformedXmlError as exc:
         mc.report.add(Problem.CDA_INPUT_INVALID, expression=data_expr, reason=f"not well-formed XML: {exc}")
         return None

@@ -82,8 +82,17 @@ class RelayOutcome:
     record: OutboxRecord | None  # the record after the change (None when the lease was lost)
 
 
+_PROCESS_OWNER: tuple[int, str] | None = None
+
+
 def default_owner() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    """This process as a lease owner, ``host:pid:token``: the same for all its relays (each adds ``-<name>``), a new
+    token in each process (a restart that gets the same pid, as pid 1 in a container, is another owner)."""
+    global _PROCESS_OWNER
+    pid = os.getpid()
+    if _PROCESS_OWNER is None or _PROCESS_OWNER[0] != pid:  # recomputed in a forked child
+        _PROCESS_OWNER = (pid, f"{socket.gethostname()}:{pid}:{uuid.uuid4().hex[:8]}")
+    return _PROCESS_OWNER[1]
 
 
 _DUPLICATE = Failure(

@@ -37,6 +37,7 @@ EXAMPLES = int(os.environ.get("FACADE_FUZZ_EXAMPLES", "200"))
 HANG_SECONDS = 60  # watchdog: a request still running after this is a hang
 FUZZ = settings(
     max_examples=EXAMPLES,
+    derandomize=True,  # seeded: the same examples on every run (a failure reproduces); FACADE_FUZZ_EXAMPLES widens
     deadline=timedelta(seconds=10),  # generous: the point is "bounded", not "fast" (no timing assertion)
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
@@ -46,7 +47,7 @@ SEEDS = {
     "iti105": json.loads((BUNDLES / "iti105" / "simplified-publish.json").read_text(encoding="utf-8-sig")),
 }
 ENDPOINTS = ["/fhir/Bundle/$preview", "/fhir/DocumentReference/$preview", "/fhir", "/fhir/DocumentReference"]
-FHIR_TYPES = {"OperationOutcome", "Parameters", "Bundle", "Task"}
+FHIR_TYPES = {"OperationOutcome", "Parameters", "Bundle", "Task", "CapabilityStatement", "OperationDefinition"}
 DEAD_DMP = "https://127.0.0.1:9/si-dmp-server/v2/services/repository"  # nothing listens: inline sends fail fast
 
 
@@ -338,6 +339,48 @@ def test_random_and_mangled_tokens_are_401_never_500(
     if r.status_code != 200:
         assert r.json()["resourceType"] == "OperationOutcome"
         assert r.headers["www-authenticate"].startswith("Bearer")
+
+
+READ_PATHS = [
+    "/fhir/metadata",
+    "/fhir/OperationDefinition/preview",
+    "/fhir/Task/{x}",
+    "/fhir/Task/{x}/",
+    "/fhir/AuditEvent",
+    "/fhir/{x}",
+    "/fhir/Bundle/{x}",
+    "/{x}",
+    "/health",
+]
+QUERY_KEYS = ["date", "patient", "entity", "_count", "_format", "validate", "subtype", "{x}"]
+
+
+@FUZZ
+@given(
+    method=st.sampled_from(["GET", "GET", "GET", "HEAD", "DELETE", "PUT", "PATCH", "OPTIONS", "POST"]),
+    template=st.sampled_from(READ_PATHS),
+    segment=SPICY_TEXT,
+    query=st.lists(st.tuples(st.sampled_from(QUERY_KEYS), SPICY_TEXT), max_size=4),
+    accept=st.sampled_from(["application/fhir+json", "text/html", "*/*", "application/xml", "\x00", ""]),
+)
+def test_every_endpoint_and_method_answers_without_500(
+    fuzz_client: TestClient, method: str, template: str, segment: str, query: list[tuple[str, str]], accept: str
+) -> None:
+    """Reads (metadata, Task, AuditEvent, health), unknown paths and wrong methods with spicy path segments, query
+    parameters and Accept headers: never a 500, never a hang, a FHIR body on every /fhir path."""
+    from urllib.parse import quote
+
+    path = template.replace("{x}", quote(segment.encode("utf-8", "surrogatepass"), safe=""))
+    params = [(k.replace("{x}", segment or "x"), v) for k, v in query]
+    request = fuzz_client.build_request(method, path, params=params, headers={"accept": accept} if accept else {})
+    future = _pool.submit(fuzz_client.send, request)
+    try:
+        r = future.result(timeout=HANG_SECONDS)
+    except concurrent.futures.TimeoutError:
+        pytest.fail(f"{method} {path} hung for more than {HANG_SECONDS}s")
+    assert r.status_code < 500, f"{method} {path} -> {r.status_code}: {r.text[:2000]}"
+    if path.startswith("/fhir") and method != "HEAD" and r.status_code not in (204, 304):
+        _check(r, f"{method} {template}")
 
 
 def test_fuzz_seed_files_exist() -> None:

@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 
 from facade.auth import BearerPolicy, BearerVerifier, KeySet
 from facade.auth.actor import AuthenticationError
-from facade.errors import Problem
+from facade.errors import FacadeError, Problem
 
 from .conftest import AUDIENCE, ISSUER, SCOPE, Signer, whoami_app, write_jwks
 
@@ -178,8 +178,9 @@ def test_jwks_with_private_key_material_is_refused(tmp_path: Path, rsa_signer: S
     private = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(rsa_signer.key))
     path = tmp_path / "jwks.json"
     path.write_text(json.dumps({"keys": [{**private, "kid": "x"}]}))
-    with pytest.raises(ValueError, match="private"):
+    with pytest.raises(FacadeError, match="private") as refused:
         KeySet.from_jwks_file(path)
+    assert refused.value.problem is Problem.CONFIGURATION
 
 
 def test_small_rsa_and_wrong_curve_keys_never_verify(tmp_path: Path) -> None:
