@@ -43,7 +43,8 @@ from facade.outbox.store import Outbox
 from facade.pipeline import Converter
 from facade.readiness import DmpReachability, Facts, Readiness, assess
 from facade.settings import CredentialConfig, Settings
-from facade.soap.saml import AUTOMATE, VihfClaims, VihfSigner, check_claims
+from facade.soap.saml import VihfSigner
+from facade.soap.vihf_claims import AUTOMATE, VihfClaims, check_claims
 from facade.soap.xades import LotSigner
 from facade.submissions import SubmissionService
 from facade.terminology.tables import Terminology
