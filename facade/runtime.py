@@ -34,6 +34,7 @@ from facade.errors import FacadeError, Problem
 from facade.feeding import Feeder
 from facade.ids import OidFactory, system_now
 from facade.mapping.bundle_to_submission import InputPolicy
+from facade.model import oids
 from facade.model.document import Code
 from facade.outbox.policy import RetryPolicy
 from facade.outbox.record import State
@@ -101,7 +102,7 @@ class Runtime:
                 author_institution=s.facility.author_institution,
                 # ITI-105 and bundles without designationType: the configured SubmissionSet contentTypeCode (J59)
                 default_content_type=Code(
-                    s.facility.content_type_code, "1.2.250.1.213.2.2", s.facility.content_type_display
+                    s.facility.content_type_code, oids.TRE_R209_TYPE_ACTIVITE, s.facility.content_type_display
                 ),
             ),
             now=system_now,

@@ -19,7 +19,6 @@ MAX_COMPLEXITY = 25
 # simulator, whose deliberate second reading of the wire stays as it is. Remove an entry when its owner fixes it.
 KNOWN_LARGE_MODULES = {
     "facade/simulator/iti41.py",  # owned by issue-8 layering (simulator)
-    "facade/xds/ebrim.py",  # owned by issue-8 layering
 }
 KNOWN_LARGE_FUNCTIONS = {
     "facade/soap/xades.py:LotSigner.sign",  # owned by issue-8 layering
