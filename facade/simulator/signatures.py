@@ -14,7 +14,8 @@ from pathlib import Path
 from lxml import etree
 
 from facade.errors import Problem, SecurityError
-from facade.simulator.iti41 import CodeChecker, LotSignatureError
+from facade.simulator.iti41 import CodeChecker
+from facade.simulator.iti41_rules import LotSignatureError
 from facade.simulator.vihf import VihfSignatureError
 from facade.soap.vihf_verify import verify_vihf
 from facade.soap.xades import verify_lot_signature
