@@ -19,22 +19,9 @@ from signxml.verifier import SignatureConfiguration, XMLVerifier
 from facade import xmldoc
 from facade.credentials import signing_usage_problem
 from facade.errors import Problem, SecurityError
+from facade.soap import vihf_claims as vc
 from facade.soap.saml import ALGORITHMS, DS_NS, HL7_NS, SAML_NS, issuer_dn, qname
-from facade.soap.vihf_claims import (
-    A_LPS_HOMOLOGATION,
-    A_LPS_ID,
-    A_LPS_NAME,
-    A_LPS_VERSION,
-    A_MODE_NAMES,
-    A_PURPOSE,
-    A_RESOURCE_ID,
-    A_ROLE,
-    A_SECTOR,
-    A_STRUCTURE,
-    A_SUBJECT_ID,
-    Role,
-    VihfClaims,
-)
+from facade.soap.vihf_claims import Role, VihfClaims
 
 
 @dataclass(frozen=True)
@@ -58,29 +45,29 @@ class VerifiedVihf:
 
     @property
     def structure_id(self) -> str | None:
-        return self.value(A_STRUCTURE)
+        return self.value(vc.A_STRUCTURE)
 
     @property
     def auth_mode(self) -> str | None:
-        return next((v for n in A_MODE_NAMES if (v := self.value(n)) is not None), None)
+        return next((v for n in vc.A_MODE_NAMES if (v := self.value(n)) is not None), None)
 
     @property
     def patient_id(self) -> str | None:
-        return self.value(A_RESOURCE_ID)
+        return self.value(vc.A_RESOURCE_ID)
 
     def to_claims(self) -> VihfClaims:
         """For `check_claims` on a received token (the simulator applies the DMP rules)."""
         return VihfClaims(
-            structure_id=self.value(A_STRUCTURE) or "",
-            sector=self.value(A_SECTOR) or "",
-            subject_id=self.value(A_SUBJECT_ID) or "",
+            structure_id=self.value(vc.A_STRUCTURE) or "",
+            sector=self.value(vc.A_SECTOR) or "",
+            subject_id=self.value(vc.A_SUBJECT_ID) or "",
             name_id=self.name_id,
             roles=self.roles,
-            patient_ins_cx=self.value(A_RESOURCE_ID) or "",
-            lps_name=self.value(A_LPS_NAME) or "",
-            lps_version=self.value(A_LPS_VERSION) or "",
-            lps_homologation=self.value(A_LPS_HOMOLOGATION) or "",
-            lps_id=self.value(A_LPS_ID),
+            patient_ins_cx=self.value(vc.A_RESOURCE_ID) or "",
+            lps_name=self.value(vc.A_LPS_NAME) or "",
+            lps_version=self.value(vc.A_LPS_VERSION) or "",
+            lps_homologation=self.value(vc.A_LPS_HOMOLOGATION) or "",
+            lps_id=self.value(vc.A_LPS_ID),
             auth_mode=self.auth_mode or "",
             purpose=self.purpose_of_use.code if self.purpose_of_use else "",
         )
@@ -228,9 +215,9 @@ def _read_verified(
         if name in attributes:
             raise _invalid(f"attribute {name} appears twice")
         attributes[name] = tuple(values)
-        if name == A_ROLE:
+        if name == vc.A_ROLE:
             roles = tuple(ces)
-        elif name == A_PURPOSE and ces:
+        elif name == vc.A_PURPOSE and ces:
             purpose = ces[0]
     return VerifiedVihf(
         assertion_id=signed.get("ID") or "",
