@@ -30,7 +30,9 @@ from facade.outbox.record import (
     SubmissionStatus,
     UnknownSubmissionError,
 )
-from facade.outbox.sql import COLS, S_COLS, STATUS_COLUMNS, Cursor, SqlTables
+from facade.outbox.sql import COLS as _COLS
+from facade.outbox.sql import S_COLS as _S_COLS
+from facade.outbox.sql import STATUS_COLUMNS, Cursor, SqlTables
 
 # --- idempotency keys -------------------------------------------------------------------------------------------
 
@@ -198,7 +200,7 @@ class SqlOutbox(SqlTables):
         marks = ", ".join("?" for _ in uids)
         self._exec(
             cur,
-            f"SELECT {S_COLS}, d.unique_id FROM outbox_document d JOIN outbox_submission s"  # noqa: S608
+            f"SELECT {_S_COLS}, d.unique_id FROM outbox_document d JOIN outbox_submission s"  # noqa: S608
             f" ON s.id = d.submission_id WHERE d.unique_id IN ({marks}) AND s.state <> 'dead'"
             " ORDER BY s.created_at",
             uids,
@@ -221,7 +223,7 @@ class SqlOutbox(SqlTables):
         due = new.not_before or now
         self._exec(
             cur,
-            f"INSERT INTO outbox_submission ({COLS}) VALUES ({', '.join('?' for _ in STATUS_COLUMNS)})",  # noqa: S608
+            f"INSERT INTO outbox_submission ({_COLS}) VALUES ({', '.join('?' for _ in STATUS_COLUMNS)})",  # noqa: S608
             (
                 record_id,
                 new.idempotency_key,
@@ -293,7 +295,7 @@ class SqlOutbox(SqlTables):
             cur,
             f"UPDATE outbox_submission SET state = 'sending', lease_owner = ?, lease_until = ?,"  # noqa: S608
             f" attempts = attempts + 1, ambiguous = (ambiguous OR state = 'sending'), updated_at = ?"
-            f" WHERE id IN ({marks}) RETURNING {COLS}",
+            f" WHERE id IN ({marks}) RETURNING {_COLS}",
             (owner, self._ts(now + lease), self._ts(self._now()), *ids),
         )
         records = self._with_payloads(cur, cur.fetchall())
@@ -325,7 +327,7 @@ class SqlOutbox(SqlTables):
             self._exec(
                 cur,
                 f"UPDATE outbox_submission SET state = 'delivered', response = ?, lease_owner = NULL,"  # noqa: S608
-                f" lease_until = NULL, delivered_at = ?, updated_at = ? WHERE id = ? RETURNING {COLS}",
+                f" lease_until = NULL, delivered_at = ?, updated_at = ? WHERE id = ? RETURNING {_COLS}",
                 (self._json(dict(response)), self._ts(now), self._ts(now), submission_id),
             )
             record = self._with_payloads(cur, cur.fetchall())[0]
@@ -361,7 +363,7 @@ class SqlOutbox(SqlTables):
                 cur,
                 f"UPDATE outbox_submission SET state = ?, next_attempt_at = ?, last_error = ?,"  # noqa: S608
                 f" ambiguous = (ambiguous OR ?), lease_owner = NULL, lease_until = NULL, updated_at = ?"
-                f" WHERE id = ? RETURNING {COLS}",
+                f" WHERE id = ? RETURNING {_COLS}",
                 (
                     state.value,
                     self._ts(retry_at) if retry_at is not None else self._ts(current.next_attempt_at),
@@ -410,7 +412,7 @@ class SqlOutbox(SqlTables):
             self._exec(
                 cur,
                 f"UPDATE outbox_submission SET state = 'failed', next_attempt_at = ?, ambiguous = ?,"  # noqa: S608
-                f" lease_owner = NULL, lease_until = NULL, updated_at = ? WHERE id IN ({marks}) RETURNING {COLS}",
+                f" lease_owner = NULL, lease_until = NULL, updated_at = ? WHERE id IN ({marks}) RETURNING {_COLS}",
                 (self._ts(now), True, self._ts(stamp), *ids),
             )
             owners = dict((row[0], row[1]) for row in expired)  # noqa: C402
@@ -432,7 +434,7 @@ class SqlOutbox(SqlTables):
             self._exec(
                 cur,
                 f"UPDATE outbox_submission SET state = 'pending', attempts = 0, next_attempt_at = ?,"  # noqa: S608
-                f" retry_since = ?, updated_at = ? WHERE id = ? RETURNING {COLS}",
+                f" retry_since = ?, updated_at = ? WHERE id = ? RETURNING {_COLS}",
                 (self._ts(now), self._ts(now), self._ts(self._now()), submission_id),
             )
             record = self._with_payloads(cur, cur.fetchall())[0]
