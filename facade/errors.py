@@ -105,7 +105,7 @@ class Problem(Enum):
     )
     CDA_INPUT_INVALID = Spec("cda-input-invalid", "invalid", 422, "The CDA document supplied is not valid: {reason}")
     XML_FORBIDDEN_CONSTRUCT = Spec("xml-forbidden", "security", 400, "XML with a DTD or entities is refused: {reason}")
-    # lab report (CR-BIO) from DiagnosticReport / Observations (facade/mapping/lab_report.py)
+    # lab report (CR-BIO) from DiagnosticReport / Observations (facade/mapping/lab/)
     INVALID_UCUM_UNIT = Spec(
         "invalid-ucum-unit", "value", 422, "{element}: unit '{unit}' is not a valid UCUM code ({reason})"
     )

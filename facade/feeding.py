@@ -22,12 +22,14 @@ from lxml import etree
 
 from facade import xmldoc
 from facade.errors import FacadeError, Problem, RemoteRejectionError, SecurityError, TransportError
+from facade.model import oids
 from facade.model.document import SignatureDocument, Submission
 from facade.outbox.record import Failure, OutboxRecord, Payload, delivered_response
 from facade.outbox.relay import DeliveryResult
 from facade.pipeline import Conversion
 from facade.soap.envelope import SoapRequest, build_provide_and_register
-from facade.soap.saml import G15_PROFESSION, R01_SPECIALITY, Role, VihfClaims, VihfSigner, check_claims
+from facade.soap.saml import VihfSigner
+from facade.soap.vihf_claims import Role, VihfClaims, check_claims
 from facade.soap.xades import LotSigner
 from facade.transport.base import XdsTransport
 from facade.xds.error_mapping import check_response, is_duplicate
@@ -100,9 +102,11 @@ def author_subject(submission: Submission) -> VihfSubject:
     roles: list[Role] = []
     match = _J01.match(person.profession.code) if person.profession else None
     if match:
-        roles.append(Role(match["profession"], G15_PROFESSION, None, "TRE_G15-ProfessionSante"))
+        roles.append(Role(match["profession"], oids.TRE_G15_PROFESSION_SANTE, None, "TRE_G15-ProfessionSante"))
         if match["speciality"]:
-            roles.append(Role(match["speciality"], R01_SPECIALITY, None, "TRE_R01-EnsembleSavoirFaire"))
+            roles.append(
+                Role(match["speciality"], oids.TRE_R01_ENSEMBLE_SAVOIR_FAIRE, None, "TRE_R01-EnsembleSavoirFaire")
+            )
     elif person.profession is not None:
         raise SecurityError(
             Problem.VIHF_ROLE,

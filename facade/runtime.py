@@ -35,6 +35,7 @@ from facade.errors import FacadeError, Problem
 from facade.feeding import Feeder
 from facade.ids import OidFactory, system_now
 from facade.mapping.bundle_to_submission import InputPolicy
+from facade.model import oids
 from facade.model.document import Code
 from facade.outbox.ownership import judge_for
 from facade.outbox.policy import RetryPolicy
@@ -45,7 +46,8 @@ from facade.outbox.store import Outbox
 from facade.pipeline import Converter
 from facade.readiness import DmpReachability, Facts, Readiness, assess
 from facade.settings import CredentialConfig, Settings
-from facade.soap.saml import AUTOMATE, VihfClaims, VihfSigner, check_claims
+from facade.soap.saml import VihfSigner
+from facade.soap.vihf_claims import AUTOMATE, VihfClaims, check_claims
 from facade.soap.xades import LotSigner
 from facade.submissions import SubmissionService
 from facade.terminology.tables import Terminology
@@ -105,7 +107,7 @@ class Runtime:
                 require_confidentiality_label=s.visibility.require_confidentiality_label,
                 # ITI-105 and bundles without designationType: the configured SubmissionSet contentTypeCode (J59)
                 default_content_type=Code(
-                    s.facility.content_type_code, "1.2.250.1.213.2.2", s.facility.content_type_display
+                    s.facility.content_type_code, oids.TRE_R209_TYPE_ACTIVITE, s.facility.content_type_display
                 ),
             ),
             now=system_now,

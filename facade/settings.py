@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field, FilePath, SecretStr, field_validator, mod
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from facade.auth.certificate import parse_dn
+from facade.model import oids
 from facade.model.document import (
     OID_INS_NIA,
     OID_INS_NIR,
@@ -77,8 +78,10 @@ class FacilityConfig(BaseModel):
             site_name=self.site_name,
             source_id=self.source_id,
             oid_root=self.oid_root,
-            sector=Code(self.sector_code, "1.2.250.1.71.4.2.4", self.sector_display),
-            practice_setting=Code(self.practice_setting_code, "1.2.250.1.213.1.1.4.9", self.practice_setting_display),
+            sector=Code(self.sector_code, oids.TRE_R02_SECTEUR_ACTIVITE, self.sector_display),
+            practice_setting=Code(
+                self.practice_setting_code, oids.TRE_A01_CADRE_EXERCICE, self.practice_setting_display
+            ),
             ipp_oid=self.ipp_oid,
         )
 

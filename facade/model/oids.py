@@ -46,3 +46,5 @@ UCUM: Final = "2.16.840.1.113883.6.8"
 HL7_CONFIDENTIALITY: Final = "2.16.840.1.113883.5.25"  # TRE_A08-HL7Confidentiality
 HL7_OBSERVATION_INTERPRETATION: Final = "2.16.840.1.113883.5.83"  # JDV_HL7_ObservationInterpretation-CISIS
 HL7_V2_0487_SPECIMEN_TYPE: Final = "2.16.840.1.113883.18.311"  # JDV_HL7_SpecimenType-CISIS
+ASTM_E1762_SIGNATURE_TYPE: Final = "1.2.840.10065.1.12"  # lot signature eventCode (1.2.840.10065.1.12.1.14 Source)
+IHE_DSG_DIGITAL_SIGNATURE: Final = "1.3.6.1.4.1.19376.1.2.1.1.1"  # lot signature classCode (as urn:oid:...)

@@ -19,8 +19,10 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.types.json import Jsonb
 
 from facade.ids import system_now
+from facade.outbox.connections import ThreadConnections
 from facade.outbox.record import OutboxUnavailableError
-from facade.outbox.store import Clock, Cursor, SqlOutbox, ThreadConnections
+from facade.outbox.sql import Clock, Cursor
+from facade.outbox.store import SqlOutbox
 
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _DDL_LOCK = 0x6F7574626F78  # "outbox": serialises concurrent schema creation by several instances

@@ -17,8 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from facade.ids import system_now
+from facade.outbox.connections import ThreadConnections
 from facade.outbox.record import OutboxUnavailableError
-from facade.outbox.store import Clock, Cursor, SqlOutbox, ThreadConnections, json_text
+from facade.outbox.sql import Clock, Cursor, json_text
+from facade.outbox.store import SqlOutbox
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICRO = timedelta(microseconds=1)

@@ -10,18 +10,12 @@ entry in the same transaction. See ``facade.outbox.record`` for the state diagra
 from __future__ import annotations
 
 import hashlib
-import json
-import threading
-import uuid
-import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Protocol
 
 from facade.errors import Problem
-from facade.ids import system_now
 from facade.logs.redaction import redact  # the audit trail keeps the patient as a keyed hash only
 from facade.outbox.audit import AuditEntry, AuditEvent
 from facade.outbox.record import (
@@ -30,18 +24,15 @@ from facade.outbox.record import (
     IdempotencyConflictError,
     NewSubmission,
     OutboxRecord,
-    OutboxUnavailableError,
-    Payload,
     StaleLeaseError,
     State,
     SubmissionStateError,
     SubmissionStatus,
     UnknownSubmissionError,
 )
-
-Clock = Callable[[], datetime]
-C = TypeVar("C")
-
+from facade.outbox.sql import COLS as _COLS
+from facade.outbox.sql import S_COLS as _S_COLS
+from facade.outbox.sql import STATUS_COLUMNS, Cursor, SqlTables
 
 # --- idempotency keys -------------------------------------------------------------------------------------------
 
@@ -133,42 +124,8 @@ class Outbox(Protocol):
     def close(self) -> None: ...
 
 
-# --- the shared SQL implementation ----------------------------------------------------------------------------------
+# --- the state machine in SQL -----------------------------------------------------------------------------------
 
-
-class Cursor(Protocol):
-    def execute(self, query: str, params: Sequence[Any] = ..., /) -> object: ...
-
-    def fetchone(self) -> Any: ...
-
-    def fetchall(self) -> list[Any]: ...
-
-
-STATUS_COLUMNS = (
-    "id",
-    "idempotency_key",
-    "fingerprint",
-    "document_unique_ids",
-    "state",
-    "attempts",
-    "next_attempt_at",
-    "lease_owner",
-    "lease_until",
-    "response",
-    "last_error",
-    "ambiguous",
-    "created_at",
-    "updated_at",
-    "delivered_at",
-    "retry_since",
-    "request_id",
-    "patient_hash",
-    "actor",
-    "context",
-)
-_COLS = ", ".join(STATUS_COLUMNS)
-_S_COLS = ", ".join(f"s.{c}" for c in STATUS_COLUMNS)
-_AUDIT_COLS = "seq, at, event, outcome, actor, submission_id, patient_hash, document_unique_ids, request_id, detail"
 _DUE = "((state IN ('pending', 'failed') AND next_attempt_at <= ?) OR (state = 'sending' AND lease_until <= ?))"
 
 
@@ -181,151 +138,9 @@ class _Conflict:
     details: Mapping[str, Any]
 
 
-class SqlOutbox:
-    """The state machine in portable SQL (``?`` placeholders, RETURNING, ON CONFLICT). Subclasses provide the
-    connection, the transaction and the value encodings; PostgreSQL adds row locks (``FOR UPDATE [SKIP LOCKED]``)
-    and advisory locks, SQLite serialises writers with ``BEGIN IMMEDIATE``."""
-
-    lock_rows = ""  # appended to SELECTs whose rows are then updated in the same transaction
-    skip_locked = ""  # appended to the claim SELECT
-
-    def __init__(self, *, clock: Clock = system_now, new_id: Callable[[], str] | None = None) -> None:
-        self._clock = clock
-        self._new_id = new_id or (lambda: str(uuid.uuid4()))
-
-    # --- dialect hooks ---
-
-    def _transaction(self, *, write: bool = True) -> AbstractContextManager[Cursor]:
-        raise NotImplementedError
-
-    def _sql(self, text: str) -> str:
-        return text
-
-    def _ts(self, value: datetime) -> Any:
-        raise NotImplementedError
-
-    def _from_ts(self, value: Any) -> datetime:
-        raise NotImplementedError
-
-    def _json(self, value: Any) -> Any:
-        raise NotImplementedError
-
-    def _from_json(self, value: Any) -> Any:
-        raise NotImplementedError
-
-    def _lock_keys(self, cur: Cursor, keys: Sequence[str]) -> None:
-        """Serialise concurrent enqueues touching the same key / documents (no-op where writers are serialised)."""
-
-    def close(self) -> None:
-        raise NotImplementedError
-
-    # --- plumbing ---
-
-    def _exec(self, cur: Cursor, sql: str, params: Sequence[Any] = ()) -> None:
-        cur.execute(self._sql(sql), tuple(params))
-
-    def _now(self) -> datetime:
-        now = self._clock()
-        if now.tzinfo is None:
-            raise ValueError("the outbox clock must return timezone-aware datetimes")
-        return now
-
-    def _opt_ts(self, value: datetime | None) -> Any:
-        return None if value is None else self._ts(value)
-
-    def _status(self, row: Sequence[Any]) -> SubmissionStatus:
-        return SubmissionStatus(**self._status_fields(row))
-
-    def _status_fields(self, row: Sequence[Any]) -> dict[str, Any]:
-        v = dict(zip(STATUS_COLUMNS, row, strict=True))
-        last_error = self._from_json(v["last_error"])
-        return {
-            **v,
-            "document_unique_ids": tuple(self._from_json(v["document_unique_ids"])),
-            "state": State(v["state"]),
-            "next_attempt_at": self._from_ts(v["next_attempt_at"]),
-            "lease_until": None if v["lease_until"] is None else self._from_ts(v["lease_until"]),
-            "response": self._from_json(v["response"]),
-            "last_error": None if last_error is None else Failure.from_json(last_error),
-            "ambiguous": bool(v["ambiguous"]),
-            "created_at": self._from_ts(v["created_at"]),
-            "updated_at": self._from_ts(v["updated_at"]),
-            "delivered_at": None if v["delivered_at"] is None else self._from_ts(v["delivered_at"]),
-            "retry_since": self._from_ts(v["retry_since"]),
-            "context": self._from_json(v["context"]) or {},
-        }
-
-    def _with_payloads(self, cur: Cursor, rows: Sequence[Sequence[Any]]) -> list[OutboxRecord]:
-        if not rows:
-            return []
-        ids = [row[0] for row in rows]
-        marks = ", ".join("?" for _ in ids)
-        query = f"SELECT submission_id, content_type, body FROM outbox_payload WHERE submission_id IN ({marks})"  # noqa: S608
-        self._exec(cur, query, ids)
-        payloads = {sid: Payload(ct, bytes(body)) for sid, ct, body in cur.fetchall()}
-        return [OutboxRecord(**self._status_fields(row), payload=payloads[row[0]]) for row in rows]
-
-    def _select_one(self, cur: Cursor, where: str, params: Sequence[Any], *, lock: bool = False) -> Any:
-        self._exec(cur, f"SELECT {_COLS} FROM outbox_submission WHERE {where}{self.lock_rows if lock else ''}", params)  # noqa: S608
-        return cur.fetchone()
-
-    def _audit(
-        self,
-        cur: Cursor,
-        now: datetime,
-        event: AuditEvent | str,
-        *,
-        actor: str,
-        outcome: str,
-        submission_id: str | None = None,
-        patient_hash: str | None = None,
-        document_unique_ids: Sequence[str] = (),
-        request_id: str | None = None,
-        detail: Mapping[str, Any] | None = None,
-    ) -> None:
-        self._exec(
-            cur,
-            "INSERT INTO outbox_audit (at, event, outcome, actor, submission_id, patient_hash, document_unique_ids,"
-            " request_id, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                self._ts(now),
-                str(event),
-                outcome,
-                actor,
-                submission_id,
-                patient_hash,
-                self._json(list(document_unique_ids)),
-                request_id,
-                self._json(dict(detail or {})),
-            ),
-        )
-
-    def _audit_record(
-        self,
-        cur: Cursor,
-        now: datetime,
-        record: SubmissionStatus,
-        event: AuditEvent,
-        outcome: str,
-        *,
-        request_id: str | None = None,
-        actor: str | None = None,
-        **detail: Any,
-    ) -> None:
-        self._audit(
-            cur,
-            now,
-            event,
-            actor=actor or record.actor,
-            outcome=outcome,
-            submission_id=record.id,
-            patient_hash=record.patient_hash,
-            document_unique_ids=record.document_unique_ids,
-            request_id=request_id or record.request_id,
-            detail=detail,
-        )
-
-    # --- enqueue ---
+class SqlOutbox(SqlTables):
+    """The state machine: enqueue, claim under a lease, complete, fail, recover, requeue; every change audited in
+    its own transaction."""
 
     def enqueue(self, new: NewSubmission) -> EnqueueResult:
         uids = tuple(dict.fromkeys(u for u in new.document_unique_ids))
@@ -343,48 +158,67 @@ class SqlOutbox:
         superseded: str | None = None
         row = self._select_one(cur, "idempotency_key = ?", (new.idempotency_key,), lock=True)
         if row is not None:
-            existing = self._status(row)
-            if existing.fingerprint == new.fingerprint:
-                self._audit_record(
-                    cur, now, existing, AuditEvent.REPLAYED, existing.state.value, request_id=new.request_id
-                )
-                return EnqueueResult(self._with_payloads(cur, [row])[0], created=False)
-            if existing.state is not State.DEAD:
-                self._audit_record(
-                    cur, now, existing, AuditEvent.CONFLICT, Problem.IDEMPOTENCY_KEY_REUSED.spec.code,
-                    request_id=new.request_id, actor=new.actor,
-                )  # fmt: skip
-                return _Conflict(Problem.IDEMPOTENCY_KEY_REUSED, existing, {})
-            # A dead record (rejected or abandoned) releases its key to a different, corrected request.
-            self._exec(
-                cur,
-                "UPDATE outbox_submission SET idempotency_key = ?, updated_at = ? WHERE id = ?",
-                (f"{existing.idempotency_key}~superseded~{existing.id}", self._ts(now), existing.id),
-            )
-            self._audit_record(cur, now, existing, AuditEvent.SUPERSEDED, "superseded", request_id=new.request_id)
-            superseded = existing.id
+            earlier = self._same_key(cur, now, new, row)
+            if earlier is not None:
+                return earlier
+            superseded = row[0]  # the dead record (column id) whose key the new request takes
         if uids:
-            marks = ", ".join("?" for _ in uids)
-            self._exec(
-                cur,
-                f"SELECT {_S_COLS}, d.unique_id FROM outbox_document d JOIN outbox_submission s"  # noqa: S608
-                f" ON s.id = d.submission_id WHERE d.unique_id IN ({marks}) AND s.state <> 'dead'"
-                " ORDER BY s.created_at",
-                uids,
-            )
-            live = cur.fetchall()
-            if live:
-                other = self._status(live[0][:-1])
-                if other.fingerprint == new.fingerprint:  # a client retry under another key: same request
-                    self._audit_record(
-                        cur, now, other, AuditEvent.REPLAYED, other.state.value, request_id=new.request_id
-                    )
-                    return EnqueueResult(self._with_payloads(cur, [live[0][:-1]])[0], created=False)
-                self._audit_record(
-                    cur, now, other, AuditEvent.CONFLICT, Problem.DOCUMENT_ALREADY_SUBMITTED.spec.code,
-                    request_id=new.request_id, actor=new.actor, unique_id=live[0][-1],
-                )  # fmt: skip
-                return _Conflict(Problem.DOCUMENT_ALREADY_SUBMITTED, other, {"unique_id": live[0][-1]})
+            earlier = self._same_documents(cur, now, new, uids)
+            if earlier is not None:
+                return earlier
+        record = self._insert(cur, now, new, uids)
+        self._audit_record(cur, now, record, AuditEvent.ENQUEUED, "accepted", superseded=superseded)
+        return EnqueueResult(record, created=True, superseded=superseded)
+
+    def _same_key(
+        self, cur: Cursor, now: datetime, new: NewSubmission, row: Sequence[Any]
+    ) -> EnqueueResult | _Conflict | None:
+        """The record already holding the key: a replay, a conflict, or (dead) superseded by the new request."""
+        existing = self._status(row)
+        if existing.fingerprint == new.fingerprint:
+            self._audit_record(cur, now, existing, AuditEvent.REPLAYED, existing.state.value, request_id=new.request_id)
+            return EnqueueResult(self._with_payloads(cur, [row])[0], created=False)
+        if existing.state is not State.DEAD:
+            self._audit_record(
+                cur, now, existing, AuditEvent.CONFLICT, Problem.IDEMPOTENCY_KEY_REUSED.spec.code,
+                request_id=new.request_id, actor=new.actor,
+            )  # fmt: skip
+            return _Conflict(Problem.IDEMPOTENCY_KEY_REUSED, existing, {})
+        # A dead record (rejected or abandoned) releases its key to a different, corrected request.
+        self._exec(
+            cur,
+            "UPDATE outbox_submission SET idempotency_key = ?, updated_at = ? WHERE id = ?",
+            (f"{existing.idempotency_key}~superseded~{existing.id}", self._ts(now), existing.id),
+        )
+        self._audit_record(cur, now, existing, AuditEvent.SUPERSEDED, "superseded", request_id=new.request_id)
+        return None
+
+    def _same_documents(
+        self, cur: Cursor, now: datetime, new: NewSubmission, uids: tuple[str, ...]
+    ) -> EnqueueResult | _Conflict | None:
+        """A live record already carrying one of the documents: a replay under another key, or a conflict."""
+        marks = ", ".join("?" for _ in uids)
+        self._exec(
+            cur,
+            f"SELECT {_S_COLS}, d.unique_id FROM outbox_document d JOIN outbox_submission s"  # noqa: S608
+            f" ON s.id = d.submission_id WHERE d.unique_id IN ({marks}) AND s.state <> 'dead'"
+            " ORDER BY s.created_at",
+            uids,
+        )
+        live = cur.fetchall()
+        if not live:
+            return None
+        other = self._status(live[0][:-1])
+        if other.fingerprint == new.fingerprint:  # a client retry under another key: same request
+            self._audit_record(cur, now, other, AuditEvent.REPLAYED, other.state.value, request_id=new.request_id)
+            return EnqueueResult(self._with_payloads(cur, [live[0][:-1]])[0], created=False)
+        self._audit_record(
+            cur, now, other, AuditEvent.CONFLICT, Problem.DOCUMENT_ALREADY_SUBMITTED.spec.code,
+            request_id=new.request_id, actor=new.actor, unique_id=live[0][-1],
+        )  # fmt: skip
+        return _Conflict(Problem.DOCUMENT_ALREADY_SUBMITTED, other, {"unique_id": live[0][-1]})
+
+    def _insert(self, cur: Cursor, now: datetime, new: NewSubmission, uids: tuple[str, ...]) -> OutboxRecord:
         record_id = self._new_id()
         due = new.not_before or now
         self._exec(
@@ -421,9 +255,7 @@ class SqlOutbox:
         for uid in uids:
             self._exec(cur, "INSERT INTO outbox_document (unique_id, submission_id) VALUES (?, ?)", (uid, record_id))
         row = self._select_one(cur, "id = ?", (record_id,))
-        record = self._with_payloads(cur, [row])[0]
-        self._audit_record(cur, now, record, AuditEvent.ENQUEUED, "accepted", superseded=superseded)
-        return EnqueueResult(record, created=True, superseded=superseded)
+        return self._with_payloads(cur, [row])[0]
 
     # --- claim ---
 
@@ -617,168 +449,7 @@ class SqlOutbox:
             )
             return record
 
-    # --- reads ---
-
-    def get(self, submission_id: str) -> OutboxRecord | None:
-        with self._transaction(write=False) as cur:
-            row = self._select_one(cur, "id = ?", (submission_id,))
-            return self._with_payloads(cur, [row])[0] if row is not None else None
-
-    def find_by_idempotency_key(self, key: str) -> OutboxRecord | None:
-        with self._transaction(write=False) as cur:
-            row = self._select_one(cur, "idempotency_key = ?", (key,))
-            return self._with_payloads(cur, [row])[0] if row is not None else None
-
-    def find_by_document_unique_id(self, unique_id: str) -> list[SubmissionStatus]:
-        with self._transaction(write=False) as cur:
-            self._exec(
-                cur,
-                f"SELECT {_S_COLS} FROM outbox_document d JOIN outbox_submission s ON s.id = d.submission_id"  # noqa: S608
-                " WHERE d.unique_id = ? ORDER BY s.created_at",
-                (unique_id,),
-            )
-            return [self._status(row) for row in cur.fetchall()]
-
-    def list_by_state(self, state: State, *, limit: int = 100) -> list[SubmissionStatus]:
-        with self._transaction(write=False) as cur:
-            self._exec(
-                cur,
-                f"SELECT {_COLS} FROM outbox_submission WHERE state = ? ORDER BY created_at, id LIMIT ?",  # noqa: S608
-                (State(state).value, limit),
-            )
-            return [self._status(row) for row in cur.fetchall()]
-
-    def count_by_state(self) -> dict[State, int]:
-        with self._transaction(write=False) as cur:
-            self._exec(cur, "SELECT state, COUNT(*) FROM outbox_submission GROUP BY state")
-            counts = {State(state): int(n) for state, n in cur.fetchall()}
-        return {state: counts.get(state, 0) for state in State}
-
-    # --- audit ---
-
-    def append_audit(
-        self,
-        event: AuditEvent | str,
-        *,
-        actor: str,
-        outcome: str,
-        submission_id: str | None = None,
-        patient_hash: str | None = None,
-        document_unique_ids: Sequence[str] = (),
-        request_id: str | None = None,
-        detail: Mapping[str, Any] | None = None,
-    ) -> None:
-        """An event the store does not see itself (e.g. a request rejected before it reached the outbox)."""
-        with self._transaction() as cur:
-            self._audit(
-                cur,
-                self._now(),
-                event,
-                actor=actor,
-                outcome=outcome,
-                submission_id=submission_id,
-                patient_hash=patient_hash,
-                document_unique_ids=document_unique_ids,
-                request_id=request_id,
-                detail=detail,
-            )
-
-    def audit_for_submission(self, submission_id: str) -> list[AuditEntry]:
-        with self._transaction(write=False) as cur:
-            self._exec(
-                cur,
-                f"SELECT {_AUDIT_COLS} FROM outbox_audit WHERE submission_id = ? ORDER BY seq",  # noqa: S608
-                (submission_id,),
-            )
-            return [self._audit_entry(row) for row in cur.fetchall()]
-
-    def audit_between(self, start: datetime, end: datetime, *, limit: int = 1000) -> list[AuditEntry]:
-        """Entries with ``start <= at < end``, oldest first."""
-        with self._transaction(write=False) as cur:
-            self._exec(
-                cur,
-                f"SELECT {_AUDIT_COLS} FROM outbox_audit WHERE at >= ? AND at < ? ORDER BY seq LIMIT ?",  # noqa: S608
-                (self._ts(start), self._ts(end), limit),
-            )
-            return [self._audit_entry(row) for row in cur.fetchall()]
-
-    def _audit_entry(self, row: Sequence[Any]) -> AuditEntry:
-        seq, at, event, outcome, actor, submission_id, patient_hash, uids, request_id, detail = row
-        return AuditEntry(
-            seq=int(seq),
-            at=self._from_ts(at),
-            event=event,
-            outcome=outcome,
-            actor=actor,
-            submission_id=submission_id,
-            patient_hash=patient_hash,
-            document_unique_ids=tuple(self._from_json(uids)),
-            request_id=request_id,
-            detail=self._from_json(detail) or {},
-        )
-
-
-class _Holder(Generic[C]):
-    """Owns one thread's connection; dropped (and the connection closed) when the thread's locals go away."""
-
-    def __init__(self, conn: C, close: Callable[[C], None]) -> None:
-        self.conn = conn
-        self._close = close
-
-    def close(self) -> None:
-        try:
-            self._close(self.conn)
-        except Exception:  # noqa: S110 -- closing a dead connection must never raise into a GC callback
-            pass
-
-    def __del__(self) -> None:
-        self.close()
-
-
-class ThreadConnections(Generic[C]):
-    """One connection per thread, closed when its thread ends (pool threads come and go: no descriptor leak)
-    or by ``close_all``."""
-
-    def __init__(self, connect: Callable[[], C], close: Callable[[C], None]) -> None:
-        self._connect = connect
-        self._close = close
-        self._local = threading.local()
-        self._holders: weakref.WeakSet[_Holder[C]] = weakref.WeakSet()
-        self._lock = threading.Lock()
-        self._closed = False
-
-    def get(self, usable: Callable[[C], bool] = lambda _: True) -> C:
-        if self._closed:
-            raise OutboxUnavailableError("the outbox is closed")
-        holder: _Holder[C] | None = getattr(self._local, "holder", None)
-        if holder is None or not usable(holder.conn):
-            if holder is not None:
-                holder.close()
-            holder = _Holder(self._connect(), self._close)
-            self._local.holder = holder
-            with self._lock:
-                self._holders.add(holder)
-        return holder.conn
-
-    def discard(self) -> None:
-        holder: _Holder[C] | None = getattr(self._local, "holder", None)
-        if holder is not None:
-            self._local.holder = None
-            holder.close()
-
-    def close_all(self) -> None:
-        self._closed = True
-        with self._lock:
-            holders = list(self._holders)
-        for holder in holders:
-            holder.close()
-
 
 def _check_lease(lease: timedelta) -> None:
     if lease <= timedelta(0):
         raise ValueError("lease must be positive")
-
-
-def json_text(value: Any) -> str:
-    """Canonical JSON text (SQLite stores JSON as TEXT)."""
-    return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False)

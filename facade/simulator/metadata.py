@@ -1,7 +1,9 @@
 """Reading the ITI-41 body (xdsb:ProvideAndRegisterDocumentSetRequest) with plain XPath on the ebRIM.
 
-Deliberately independent of ``facade.xds.ebrim``: the simulator is a second, separate reading of what the facade
-writes. Only reading happens here; the rules live in ``facade.simulator.iti41``.
+Deliberately independent of ``facade.xds.ebrim`` and ``facade.xds.ebrim_read``: the simulator is a second,
+separate reading of the ebRIM the facade writes, so that a mistake shared by writer and reader cannot pass unseen
+(the code-duplication report lists it; it stays). Only reading happens here; the rules live in
+``facade.simulator.iti41_rules``.
 """
 
 from __future__ import annotations
@@ -130,8 +132,14 @@ def read_submission(body: etree._Element, parts: dict[str, MimePart]) -> Submiss
     objects = request.find("lcm:SubmitObjectsRequest/rim:RegistryObjectList", NS)
     if objects is None:
         raise SoapFault("Sender", "lcm:SubmitObjectsRequest/rim:RegistryObjectList absent")
-
     out = SubmissionRequest()
+    _read_objects(objects, out)
+    used = _read_documents(request, parts, out)
+    out.unused_parts = sorted(set(parts) - used)
+    return out
+
+
+def _read_objects(objects: etree._Element, out: SubmissionRequest) -> None:
     # Classifications may be nested in their object or stand alone in the list (classifiedObject = the object id)
     loose: dict[str, list[etree._Element]] = {}
     for c in objects.findall("rim:Classification", NS):
@@ -142,20 +150,8 @@ def read_submission(body: etree._Element, parts: dict[str, MimePart]) -> Submiss
             continue
         local = etree.QName(el).localname
         if local in ("ExtrinsicObject", "RegistryPackage"):
-            oid = el.get("id") or ""
-            classifications = el.findall("rim:Classification", NS) + loose.get(oid, [])
-            ext: dict[str, list[str]] = {}
-            for e in el.findall("rim:ExternalIdentifier", NS):
-                ext.setdefault(e.get("identificationScheme") or "", []).append((e.get("value") or "").strip())
-            obj = RegistryObject(
-                id=oid,
-                tag=local,
-                mime_type=el.get("mimeType"),
-                object_type=el.get("objectType"),
-                slots=_slots(el),
-                classifications=[_coded(c) for c in classifications],
-                external_ids=ext,
-            )
+            classifications = el.findall("rim:Classification", NS) + loose.get(el.get("id") or "", [])
+            obj = _registry_object(el, local, classifications)
             if local == "ExtrinsicObject":
                 out.entries.append(obj)
             elif any(c.get("classificationNode") == SS_NODE for c in classifications):
@@ -171,6 +167,24 @@ def read_submission(body: etree._Element, parts: dict[str, MimePart]) -> Submiss
                 )
             )
 
+
+def _registry_object(el: etree._Element, local: str, classifications: list[etree._Element]) -> RegistryObject:
+    ext: dict[str, list[str]] = {}
+    for e in el.findall("rim:ExternalIdentifier", NS):
+        ext.setdefault(e.get("identificationScheme") or "", []).append((e.get("value") or "").strip())
+    return RegistryObject(
+        id=el.get("id") or "",
+        tag=local,
+        mime_type=el.get("mimeType"),
+        object_type=el.get("objectType"),
+        slots=_slots(el),
+        classifications=[_coded(c) for c in classifications],
+        external_ids=ext,
+    )
+
+
+def _read_documents(request: etree._Element, parts: dict[str, MimePart], out: SubmissionRequest) -> set[str]:
+    """The xdsb:Document contents (MTOM part or inline base64); returns the MIME part ids they use."""
     used: set[str] = set()
     for doc in request.findall("xdsb:Document", NS):
         doc_id = doc.get("id") or ""
@@ -193,5 +207,4 @@ def read_submission(body: etree._Element, parts: dict[str, MimePart]) -> Submiss
                 out.documents[doc_id] = DocumentContent(doc_id, None, "contenu base64 invalide")
             else:
                 out.documents[doc_id] = DocumentContent(doc_id, data)
-    out.unused_parts = sorted(set(parts) - used)
-    return out
+    return used

@@ -1,4 +1,6 @@
-"""The simulator's own MTOM/XOP reader (multipart/related), independent of ``facade.soap.mtom``.
+"""The simulator's own MTOM/XOP reader (multipart/related), independent of ``facade.soap.mtom``: a deliberate
+second reading of the MTOM the facade writes, so that a mistake shared by writer and reader cannot pass unseen (the
+code-duplication report pairs the two; they stay apart on purpose).
 
 Uses python-multipart's low-level ``MultipartParser`` (Starlette's ``form()`` returns nothing for multipart/related,
 stack-notes §5). Part bodies are kept byte for byte. Any structural problem raises ``MimeError`` (answered with a SOAP

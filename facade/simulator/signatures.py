@@ -1,7 +1,7 @@
 """Adapters from the simulator's verifier seams to the project's verifiers and value sets.
 
 The simulator reads the MTOM, SOAP and ebRIM itself; the cryptographic checks are the ones of
-``facade.soap.saml.verify_vihf`` and ``facade.soap.xades.verify_lot_signature`` (signxml / lxml), whose
+``facade.soap.vihf_verify.verify_vihf`` and ``facade.soap.xades.verify_lot_signature`` (signxml / lxml), whose
 SecurityErrors are turned here into the simulator's own exceptions (then into DMP-shaped answers).
 """
 
@@ -14,9 +14,10 @@ from pathlib import Path
 from lxml import etree
 
 from facade.errors import Problem, SecurityError
-from facade.simulator.iti41 import CodeChecker, LotSignatureError
+from facade.simulator.iti41 import CodeChecker
+from facade.simulator.iti41_rules import LotSignatureError
 from facade.simulator.vihf import VihfSignatureError
-from facade.soap.saml import verify_vihf
+from facade.soap.vihf_verify import verify_vihf
 from facade.soap.xades import verify_lot_signature
 from facade.terminology.tables import Terminology, ValueSetName
 

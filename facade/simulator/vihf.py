@@ -1,5 +1,5 @@
-"""VIHF checks of the simulator (spec §1): signature (through ``facade.soap.saml.verify_vihf``), signing certificate,
-attributes. Every failure is a SOAP 1.2 Fault env:Sender, as the DMP answers (spec §8).
+"""VIHF checks of the simulator (spec §1): signature (through ``facade.soap.vihf_verify.verify_vihf``), signing
+certificate, attributes. Every failure is a SOAP 1.2 Fault env:Sender, as the DMP answers (spec §8).
 
 Subcodes: ``soap:DMPInvalidCertificate`` for the signing certificate (untrusted, expired, or not a signature
 certificate: "Le certificat ayant signé le VIHF est invalide : Not a valid signature certificate", spec §8);
@@ -201,6 +201,13 @@ def check_attributes(
     vihf: Vihf, *, config: SimulatorConfig, client_cert: x509.Certificate | None, now: datetime
 ) -> None:
     """The attribute rules of spec §1.3/§1.4 (the patient coherence is checked with the metadata)."""
+    _check_assertion(vihf, config, now)
+    _check_values(vihf, config)
+    _check_roles(vihf)
+    _check_structure(vihf, config, client_cert)
+
+
+def _check_assertion(vihf: Vihf, config: SimulatorConfig, now: datetime) -> None:
     if vihf.issue_instant is None:
         raise _fault("IssueInstant absent ou illisible")
     if vihf.issue_instant > now + config.clock_skew:
@@ -212,6 +219,8 @@ def check_attributes(
     if not vihf.name_id:
         raise _fault("saml2:Subject/NameID absent")
 
+
+def _check_values(vihf: Vihf, config: SimulatorConfig) -> None:
     version = vihf.value(ATTR_VERSION)
     if version not in config.vihf_versions:
         raise _fault(f"VIHF_Version {version!r} non supportée ({', '.join(sorted(config.vihf_versions))})")
@@ -239,6 +248,8 @@ def check_attributes(
     if vihf.purpose is None or vihf.purpose != ("normal", PURPOSE_SYSTEM):
         raise _fault(f"purposeofuse doit être normal / {PURPOSE_SYSTEM}")
 
+
+def _check_roles(vihf: Vihf) -> None:
     if not vihf.roles:
         raise _fault("Aucun rôle dans le vihf (urn:oasis:names:tc:xacml:2.0:subject:role)")
     first_code, first_system = vihf.roles[0]
@@ -252,6 +263,8 @@ def check_attributes(
     elif not first_system:
         raise _fault("Rôle sans codeSystem")
 
+
+def _check_structure(vihf: Vihf, config: SimulatorConfig, client_cert: x509.Certificate | None) -> None:
     structure = vihf.value(ATTR_STRUCTURE)
     if not structure or not structure.isalnum():
         raise _fault(f"Identifiant_Structure {structure!r} invalide")

@@ -1,4 +1,5 @@
-"""Submission model -> ebRIM 3.0 metadata of an ITI-41 ProvideAndRegisterDocumentSet-b, and back.
+"""Submission model -> ebRIM 3.0 metadata of an ITI-41 ProvideAndRegisterDocumentSet-b (read back by
+``facade.xds.ebrim_read``).
 
 Shapes follow the GIE TD2.1 sample (spec digest §3.2, §3.3, §4.1; kit examples/dmp/README.md) minus its quirks:
 symbolic ids (``SubmissionSet01``, the DocumentRequest ``entry_id``, ``cl01``/``ei01``/``as01``), every Classification
@@ -11,11 +12,11 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 
 from lxml import etree
 
 from facade.cda.filters import hl7_ts_utc
+from facade.model import oids
 from facade.model.document import (
     OID_PS_IDNAT,
     OID_STRUCT_IDNAT,
@@ -47,18 +48,18 @@ NSMAP = {"rim": RIM_NS}
 LCM_NSMAP = {"lcm": LCM_NS, "rim": RIM_NS}
 
 # Fixed codes of the "signature du lot" DocumentEntry (spec digest §4.1)
-SIGNATURE_CLASS = Code("urn:oid:1.3.6.1.4.1.19376.1.2.1.1.1", "URN", "Digital Signature")
+SIGNATURE_CLASS = Code(f"urn:oid:{oids.IHE_DSG_DIGITAL_SIGNATURE}", "URN", "Digital Signature")
 SIGNATURE_TYPE = Code("E1762", "ASTM", "Full Document")
 SIGNATURE_FORMAT = Code("http://www.w3.org/2000/09/xmldsig#", "URN", "Default Signature Style")
-SIGNATURE_EVENT = Code("1.2.840.10065.1.12.1.14", "1.2.840.10065.1.12", "Source")
+SIGNATURE_EVENT = Code(f"{oids.ASTM_E1762_SIGNATURE_TYPE}.1.14", oids.ASTM_E1762_SIGNATURE_TYPE, "Source")
 SIGNATURE_CONFIDENTIALITY = (
-    Code("N", "2.16.840.1.113883.5.25", "Normal"),
-    Code("MASQUE_PS", "1.2.250.1.213.1.1.4.13", "Masqué aux professionnels de santé"),
-    Code("INVISIBLE_PATIENT", "1.2.250.1.213.1.1.4.13", "Non visible par le patient"),
+    Code("N", oids.HL7_CONFIDENTIALITY, "Normal"),
+    Code("MASQUE_PS", oids.TRE_A07_STATUT_VISIBILITE_DOCUMENT, "Masqué aux professionnels de santé"),
+    Code("INVISIBLE_PATIENT", oids.TRE_A07_STATUT_VISIBILITE_DOCUMENT, "Non visible par le patient"),
 )
 SIGNATURE_LANGUAGE = "art"
 SIGNATURE_TITLE = "Source"
-DEVICE_SPECIALTY = Code("DISPOSITIF", "1.2.250.1.213.1.1.4.6", "Dispositif médical")
+DEVICE_SPECIALTY = Code("DISPOSITIF", oids.TRE_A00_PRODUCTEUR_DOC_NON_PS, "Dispositif médical")
 
 
 # --- HL7 v2 data types (XCN, XON, CE-like triples) ---
@@ -342,179 +343,9 @@ def to_bytes(element: etree._Element) -> bytes:
     return bytes(etree.tostring(element, xml_declaration=True, encoding="UTF-8", pretty_print=True))
 
 
-# --- parsing back (round trip, simulator, tests) ---
-
-
-@dataclass(frozen=True)
-class ParsedClassification:
-    scheme: str | None  # classificationScheme (None for a classificationNode)
-    node: str | None  # classificationNode
-    code: str | None  # nodeRepresentation
-    coding_scheme: str | None
-    display: str | None
-    slots: dict[str, list[str]] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class ParsedObject:
-    """A RegistryPackage or ExtrinsicObject."""
-
-    id: str
-    tag: str  # RegistryPackage | ExtrinsicObject
-    attributes: dict[str, str]
-    slots: dict[str, list[str]]
-    name: str | None
-    description: str | None
-    classifications: list[ParsedClassification]
-    external_ids: dict[str, str]  # identificationScheme -> value
-
-    def slot(self, name: str) -> str | None:
-        values = self.slots.get(name)
-        return values[0] if values else None
-
-    def codes(self, scheme: ClassificationScheme) -> list[Code]:
-        return [
-            Code(c.code or "", c.coding_scheme or "", c.display or "")
-            for c in self.classifications
-            if c.scheme == scheme.value
-        ]
-
-    def authors(self) -> list[dict[str, list[str]]]:
-        author_schemes = {ClassificationScheme.SUBMISSION_SET_AUTHOR, ClassificationScheme.DOCUMENT_ENTRY_AUTHOR}
-        return [c.slots for c in self.classifications if c.scheme in author_schemes]
-
-    @property
-    def unique_id(self) -> str | None:
-        for scheme in (
-            ExternalIdentifierScheme.DOCUMENT_ENTRY_UNIQUE_ID,
-            ExternalIdentifierScheme.SUBMISSION_SET_UNIQUE_ID,
-        ):
-            if scheme.value in self.external_ids:
-                return self.external_ids[scheme.value]
-        return None
-
-    @property
-    def patient_id(self) -> str | None:
-        for scheme in (
-            ExternalIdentifierScheme.DOCUMENT_ENTRY_PATIENT_ID,
-            ExternalIdentifierScheme.SUBMISSION_SET_PATIENT_ID,
-        ):
-            if scheme.value in self.external_ids:
-                return self.external_ids[scheme.value]
-        return None
-
-
-@dataclass(frozen=True)
-class ParsedAssociation:
-    id: str
-    type: str
-    source: str
-    target: str
-    slots: dict[str, list[str]]
-
-
-@dataclass(frozen=True)
-class ParsedMetadata:
-    submission_set: ParsedObject
-    documents: list[ParsedObject]  # every ExtrinsicObject, in document order (incl. the signature entry)
-    associations: list[ParsedAssociation]
-
-    def document(self, entry_id: str) -> ParsedObject:
-        for d in self.documents:
-            if d.id == entry_id:
-                return d
-        raise KeyError(entry_id)
-
-    def associations_of(self, kind: AssociationType) -> list[ParsedAssociation]:
-        return [a for a in self.associations if a.type == kind.value]
-
-
-def _slots(el: etree._Element) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for slot in el.findall(_rim("Slot")):
-        out[slot.get("name", "")] = [v.text or "" for v in slot.iterfind(f"{_rim('ValueList')}/{_rim('Value')}")]
-    return out
-
-
-def _text(el: etree._Element, tag: str) -> str | None:
-    ls = el.find(f"{_rim(tag)}/{_rim('LocalizedString')}")
-    return ls.get("value") if ls is not None else None
-
-
-def _object(el: etree._Element) -> ParsedObject:
-    classifications = []
-    for cl in el.findall(_rim("Classification")):
-        slots = _slots(cl)
-        coding = slots.get(Slot.CODING_SCHEME.value)
-        classifications.append(
-            ParsedClassification(
-                scheme=cl.get("classificationScheme"),
-                node=cl.get("classificationNode"),
-                code=cl.get("nodeRepresentation"),
-                coding_scheme=coding[0] if coding else None,
-                display=_text(cl, "Name"),
-                slots=slots,
-            )
-        )
-    return ParsedObject(
-        id=el.get("id", ""),
-        tag=etree.QName(el).localname,
-        attributes={str(k): str(v) for k, v in el.attrib.items()},
-        slots=_slots(el),
-        name=_text(el, "Name"),
-        description=_text(el, "Description"),
-        classifications=classifications,
-        external_ids={
-            ei.get("identificationScheme", ""): ei.get("value", "") for ei in el.findall(_rim("ExternalIdentifier"))
-        },
-    )
-
-
-def from_registry_object_list(el: etree._Element) -> ParsedMetadata:
-    """Read back a RegistryObjectList (or a SubmitObjectsRequest / ProvideAndRegisterDocumentSetRequest holding one).
-    Raises ValueError when no submission set is present."""
-    rol = el if el.tag == _rim("RegistryObjectList") else el.find(f".//{_rim('RegistryObjectList')}")
-    if rol is None:
-        raise ValueError("no rim:RegistryObjectList")
-    packages = [_object(p) for p in rol.findall(_rim("RegistryPackage"))]
-    submission_sets = [
-        p for p in packages if any(c.node == ClassificationNode.SUBMISSION_SET.value for c in p.classifications)
-    ]
-    # a node Classification may also stand alone, outside the package
-    if not submission_sets:
-        standalone = {
-            cl.get("classifiedObject")
-            for cl in rol.findall(_rim("Classification"))
-            if cl.get("classificationNode") == ClassificationNode.SUBMISSION_SET.value
-        }
-        submission_sets = [p for p in packages if p.id in standalone]
-    if len(submission_sets) != 1:
-        raise ValueError(f"expected one SubmissionSet, found {len(submission_sets)}")
-    associations = [
-        ParsedAssociation(
-            id=a.get("id", ""),
-            type=a.get("associationType", ""),
-            source=a.get("sourceObject", ""),
-            target=a.get("targetObject", ""),
-            slots=_slots(a),
-        )
-        for a in rol.findall(_rim("Association"))
-    ]
-    return ParsedMetadata(
-        submission_set=submission_sets[0],
-        documents=[_object(e) for e in rol.findall(_rim("ExtrinsicObject"))],
-        associations=associations,
-    )
-
-
 __all__ = [
     "SUBMISSION_SET_ID",
-    "ParsedAssociation",
-    "ParsedClassification",
-    "ParsedMetadata",
-    "ParsedObject",
     "code_triple",
-    "from_registry_object_list",
     "hl7_escape",
     "source_patient_info",
     "to_registry_object_list",

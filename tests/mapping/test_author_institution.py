@@ -22,7 +22,8 @@ from facade.pipeline import Converter
 from facade.runtime import Runtime
 from facade.settings import FacilityConfig, Settings
 from facade.terminology.tables import Terminology
-from facade.xds.ebrim import from_registry_object_list, xon
+from facade.xds.ebrim import xon
+from facade.xds.ebrim_read import from_registry_object_list
 
 from .conftest import CONFORMANCE, FACILITY, NOW, ROOT, TEST_POLICY, Reject, Run, find, load
 

@@ -10,7 +10,7 @@ import pytest
 
 from facade.errors import Problem
 from facade.model.identifiers import IdentifierError, check_struct_idnat
-from facade.soap.saml import check_claims
+from facade.soap.vihf_claims import check_claims
 from tests.signing.conftest import automate_claims
 
 from .conftest import CONFORMANCE, Reject, find, load

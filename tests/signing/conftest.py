@@ -10,7 +10,7 @@ import pytest
 
 from facade.credentials import Credential, load_pkcs12
 from facade.pki import TestPki, init_test_pki
-from facade.soap.saml import AUTOMATE, VihfClaims
+from facade.soap.vihf_claims import AUTOMATE, VihfClaims
 
 STRUCTURE_ID = "10B0127189"  # '1' + test FINESS (spec digest §5.4)
 ORG_NAME = "CH DE DEMONSTRATION"

@@ -13,17 +13,11 @@ from lxml import etree
 
 from facade.credentials import Credential, load_pem
 from facade.errors import Problem, SecurityError
+from facade.model import oids
 from facade.pki import TestPki, make_expired_certificate, make_foreign_ca_client
-from facade.soap.saml import (
-    A00_NON_PS,
-    G15_PROFESSION,
-    R01_SPECIALITY,
-    Role,
-    VihfSigner,
-    check_claims,
-    issuer_dn,
-    verify_vihf,
-)
+from facade.soap.saml import VihfSigner, issuer_dn
+from facade.soap.vihf_claims import Role, check_claims
+from facade.soap.vihf_verify import verify_vihf
 
 from .conftest import STRUCTURE_ID, TEST_INS_CX, automate_claims
 
@@ -31,9 +25,9 @@ NOW = datetime.now(UTC).replace(microsecond=123456)
 SAML = "urn:oasis:names:tc:SAML:2.0:assertion"
 DS = "http://www.w3.org/2000/09/xmldsig#"
 NS = {"saml2": SAML, "ds": DS, "hl7": "urn:hl7-org:v3"}
-MEDECIN = Role("10", G15_PROFESSION, "Médecin", "G15")
-SM26 = Role("SM26", R01_SPECIALITY, "Qualifié en Médecine Générale (SM)", "R01")
-PHARMACIEN = Role("21", G15_PROFESSION, "Pharmacien", "G15")
+MEDECIN = Role("10", oids.TRE_G15_PROFESSION_SANTE, "Médecin", "G15")
+SM26 = Role("SM26", oids.TRE_R01_ENSEMBLE_SAVOIR_FAIRE, "Qualifié en Médecine Générale (SM)", "R01")
+PHARMACIEN = Role("21", oids.TRE_G15_PROFESSION_SANTE, "Pharmacien", "G15")
 
 
 def _sign(credential: Credential, **claims: object) -> bytes:
@@ -73,9 +67,9 @@ def test_valid_claims_have_no_issue() -> None:
         ({"patient_ins_cx": "279035121518989^^^&1.2.250.1.213.1.4.10&ISO^PI"}, [Problem.VIHF_PATIENT_ID]),
         ({"roles": (MEDECIN,)}, [Problem.VIHF_SPECIALITY_MISSING]),
         ({"roles": (PHARMACIEN,)}, [Problem.VIHF_SPECIALITY_MISSING]),
-        ({"roles": (MEDECIN, Role("10", G15_PROFESSION))}, [Problem.VIHF_SPECIALITY_MISSING]),
-        ({"roles": (MEDECIN, Role("G15_10/SM26", R01_SPECIALITY))}, [Problem.VIHF_ROLE]),
-        ({"roles": (Role("AUTOMATE", G15_PROFESSION),)}, [Problem.VIHF_ROLE]),
+        ({"roles": (MEDECIN, Role("10", oids.TRE_G15_PROFESSION_SANTE))}, [Problem.VIHF_SPECIALITY_MISSING]),
+        ({"roles": (MEDECIN, Role("G15_10/SM26", oids.TRE_R01_ENSEMBLE_SAVOIR_FAIRE))}, [Problem.VIHF_ROLE]),
+        ({"roles": (Role("AUTOMATE", oids.TRE_G15_PROFESSION_SANTE),)}, [Problem.VIHF_ROLE]),
         ({"roles": (SM26,)}, [Problem.VIHF_ROLE]),
         ({"roles": ()}, [Problem.VIHF_ROLE]),
         ({"lps_homologation": ""}, [Problem.VIHF_SETTING]),
@@ -143,7 +137,11 @@ def test_assertion_shape(sign_credential: Credential) -> None:
         "LPS_ID_HOMOLOGATION_DMP",
     ]
     role = root.find(".//hl7:Role", NS)
-    assert role is not None and role.get("code") == "AUTOMATE" and role.get("codeSystem") == A00_NON_PS
+    assert (
+        role is not None
+        and role.get("code") == "AUTOMATE"
+        and role.get("codeSystem") == oids.TRE_A00_PRODUCTEUR_DOC_NON_PS
+    )
     assert role.get("{http://www.w3.org/2001/XMLSchema-instance}type") == "CE"
     resource = root.find("saml2:AttributeStatement/saml2:Attribute[7]/saml2:AttributeValue", NS)
     assert resource is not None and resource.text == TEST_INS_CX

@@ -19,7 +19,8 @@ from signxml import CanonicalizationMethod, SignatureConstructionMethod, XMLSign
 
 from facade.credentials import Credential
 from facade.soap.envelope import SoapRequest, build_provide_and_register
-from facade.soap.saml import AUTOMATE, Role, VihfClaims, VihfSigner
+from facade.soap.saml import VihfSigner
+from facade.soap.vihf_claims import AUTOMATE, Role, VihfClaims
 
 LCM = "urn:oasis:names:tc:ebxml-regrep:xsd:lcm:3.0"
 RIM = "urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0"

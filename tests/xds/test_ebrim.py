@@ -21,7 +21,6 @@ from facade.xds.codes import (
 )
 from facade.xds.ebrim import (
     SUBMISSION_SET_ID,
-    from_registry_object_list,
     hl7_escape,
     to_bytes,
     to_registry_object_list,
@@ -30,6 +29,7 @@ from facade.xds.ebrim import (
     xcn_person,
     xon,
 )
+from facade.xds.ebrim_read import from_registry_object_list
 from tests.cda.golden_files import check_golden, xsd_validation
 from tests.cda.model_samples import (
     CLASS_CR,
