@@ -21,11 +21,7 @@ KNOWN_LARGE_MODULES = {
     # second-wave branches that add codes to it have landed
     "facade/errors.py",
 }
-KNOWN_LARGE_FUNCTIONS = {
-    # facade/soap/xades.py is being reworked for speed (issue 14, canonicalisation) in parallel; split after it lands
-    "facade/soap/xades.py:LotSigner.sign",
-    "facade/soap/xades.py:verify_lot_signature",
-}
+KNOWN_LARGE_FUNCTIONS: set[str] = set()
 
 
 def _modules() -> list[Path]:

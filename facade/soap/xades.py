@@ -173,6 +173,27 @@ class LotSigner:
         x509_data = _ds(_ds(root, "KeyInfo"), "X509Data")
         _ds(x509_data, "X509Certificate", _der_b64(self.credential.certificate))
 
+        manifest = self._manifest(root, submission_unique_id, documents, digest_uri)
+        properties = _ds(_ds(root, "Object"), "SignatureProperties")
+        prop = _ds(properties, "SignatureProperty", Id="purposeOfSignature", Target=f"#{signature_id}")
+        prop.text = PURPOSE_SOURCE
+        signed_props = self._signed_properties(root, signature_id, now, digest_uri)
+
+        # digests of same-document references without transforms: C14N 1.0 without comments (XML-DSig §4.3.3.3)
+        manifest_digest.text = _b64_digest(canonicalize(manifest, with_comments=False), self.digest)
+        props_digest.text = _b64_digest(canonicalize(signed_props, with_comments=False), self.digest)
+        key = self.credential.key
+        assert isinstance(key, rsa.RSAPrivateKey)  # checked in __init__
+        signature = key.sign(canonicalize(signed_info, with_comments=True), padding.PKCS1v15(), hash_cls())
+        signature_value.text = base64.b64encode(signature).decode("ascii")
+        xml: bytes = etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+        return xml
+
+
+    def _manifest(
+        self, root: etree._Element, submission_unique_id: str, documents: Sequence[tuple[str, bytes]], digest_uri: str
+    ) -> etree._Element:
+        """ds:Object/ds:Manifest: the submission set, then each document by uniqueId with its own digest."""
         manifest = _ds(_ds(root, "Object"), "Manifest", Id=MANIFEST_ID)
         ss_ref = _ds(manifest, "Reference", URI=f"urn:oid:{submission_unique_id}")
         _ds(ss_ref, "DigestMethod", Algorithm=digest_uri)
@@ -187,11 +208,12 @@ class LotSigner:
                 raise SecurityError(
                     Problem.SIGNING_FAILED, artefact="XAdES lot", reason=f"document {unique_id}: {exc}"
                 ) from exc
+        return manifest
 
-        properties = _ds(_ds(root, "Object"), "SignatureProperties")
-        prop = _ds(properties, "SignatureProperty", Id="purposeOfSignature", Target=f"#{signature_id}")
-        prop.text = PURPOSE_SOURCE
-
+    def _signed_properties(
+        self, root: etree._Element, signature_id: str, now: datetime, digest_uri: str
+    ) -> etree._Element:
+        """ds:Object/xa:QualifyingProperties/xa:SignedProperties (XAdES 1.1.1: SigningCertificate v1, IssuerSerial)."""
         qualifying = etree.SubElement(
             _ds(root, "Object"), _q(XADES_NS, "QualifyingProperties"), Target=f"#{signature_id}", nsmap={None: XADES_NS}
         )
@@ -216,16 +238,7 @@ class LotSigner:
             )
         _xa(_xa(sig_props, "SignaturePolicyIdentifier"), "SignaturePolicyImplied")
         _xa(signed_props, "SignedDataObjectProperties")
-
-        # digests of same-document references without transforms: C14N 1.0 without comments (XML-DSig §4.3.3.3)
-        manifest_digest.text = _b64_digest(canonicalize(manifest, with_comments=False), self.digest)
-        props_digest.text = _b64_digest(canonicalize(signed_props, with_comments=False), self.digest)
-        key = self.credential.key
-        assert isinstance(key, rsa.RSAPrivateKey)  # checked in __init__
-        signature = key.sign(canonicalize(signed_info, with_comments=True), padding.PKCS1v15(), hash_cls())
-        signature_value.text = base64.b64encode(signature).decode("ascii")
-        xml: bytes = etree.tostring(root, xml_declaration=True, encoding="UTF-8")
-        return xml
+        return signed_props
 
 
 def _der_b64(cert: x509.Certificate) -> str:
@@ -268,14 +281,27 @@ def verify_lot_signature(
         raise _invalid(f"root element is {root.tag}, not ds:Signature")
     signature_id = root.get("Id") or ""
     signed_info = _one(root, "ds:SignedInfo")
-    c14n_alg = _one(signed_info, "ds:CanonicalizationMethod").get("Algorithm")
-    if c14n_alg not in (C14N, C14N_WITH_COMMENTS):
-        raise _invalid(f"CanonicalizationMethod {c14n_alg}")
-    signature_alg = _BY_SIGNATURE_URI.get(_one(signed_info, "ds:SignatureMethod").get("Algorithm") or "")
-    if signature_alg is None or signature_alg not in digests:
-        raise _invalid(f"SignatureMethod {_one(signed_info, 'ds:SignatureMethod').get('Algorithm')} not accepted")
+    signer = _trusted_signer(root, ca_pem_file, now)  # the signer, before anything else is trusted
+    signature_alg = _check_signature_value(root, signed_info, signer, digests)
+    manifest, signed_props, used = _signed_references(root, signed_info, signature_id, digests)
+    _check_signing_certificate(signed_props, signer, digests)
+    document_ids = _check_manifest(manifest, documents, submission_unique_id, digests)
+    return VerifiedLot(
+        signature_id=signature_id,
+        signing_time=signed_props.findtext("xa:SignedSignatureProperties/xa:SigningTime", namespaces=_NS) or "",
+        certificate=signer,
+        digest=used.pop() if len(used) == 1 else "mixed",
+        signature_method=signature_alg,
+        submission_unique_id=submission_unique_id,
+        document_ids=document_ids,
+    )
 
-    # the signer, before anything else is trusted
+
+_NS = {"ds": DS_NS, "xa": XADES_NS}
+
+
+def _trusted_signer(root: etree._Element, ca_pem_file: Path | str, now: datetime) -> x509.Certificate:
+    """The KeyInfo certificate, with a signing usage and a chain to ``ca_pem_file`` valid at ``now``."""
     certs = [_load_cert(el.text or "") for el in root.iterfind("ds:KeyInfo/ds:X509Data/ds:X509Certificate", _NS)]
     if not certs:
         raise _invalid("no KeyInfo/X509Data/X509Certificate")
@@ -291,6 +317,19 @@ def verify_lot_signature(
         verify_certificate_chain(signer, ca_certs=ca_certs, now=now, intermediates=certs[1:])
     except (OSError, ValueError, xv.VerificationError) as exc:
         raise SecurityError(Problem.SIGNER_UNTRUSTED, artefact="XAdES lot", subject=subject, reason=str(exc)) from exc
+    return signer
+
+
+def _check_signature_value(
+    root: etree._Element, signed_info: etree._Element, signer: x509.Certificate, digests: frozenset[str]
+) -> str:
+    """SignatureValue over the canonical SignedInfo, with an accepted algorithm; returns the digest name used."""
+    c14n_alg = _one(signed_info, "ds:CanonicalizationMethod").get("Algorithm")
+    if c14n_alg not in (C14N, C14N_WITH_COMMENTS):
+        raise _invalid(f"CanonicalizationMethod {c14n_alg}")
+    signature_alg = _BY_SIGNATURE_URI.get(_one(signed_info, "ds:SignatureMethod").get("Algorithm") or "")
+    if signature_alg is None or signature_alg not in digests:
+        raise _invalid(f"SignatureMethod {_one(signed_info, 'ds:SignatureMethod').get('Algorithm')} not accepted")
     public_key = signer.public_key()
     if not isinstance(public_key, rsa.RSAPublicKey):
         raise _invalid("only RSA signatures are accepted")
@@ -303,7 +342,14 @@ def verify_lot_signature(
         )
     except (InvalidSignature, ValueError) as exc:
         raise _invalid("SignatureValue does not match SignedInfo") from exc
+    return signature_alg
 
+
+def _signed_references(
+    root: etree._Element, signed_info: etree._Element, signature_id: str, digests: frozenset[str]
+) -> tuple[etree._Element, etree._Element, set[str]]:
+    """The two SignedInfo references (Manifest, SignedProperties), where they point and their digests: returns the
+    manifest, the SignedProperties and the digest names used."""
     refs = signed_info.findall("ds:Reference", _NS)
     if len(refs) != 2:
         raise _invalid(f"expected 2 references in SignedInfo, found {len(refs)}")
@@ -322,21 +368,7 @@ def verify_lot_signature(
         _check_same_document_reference(by_type[t], el, digests)
         for t, el in ((MANIFEST_TYPE, manifest), (SIGNED_PROPERTIES_TYPE, signed_props))
     }
-
-    _check_signing_certificate(signed_props, signer, digests)
-    document_ids = _check_manifest(manifest, documents, submission_unique_id, digests)
-    return VerifiedLot(
-        signature_id=signature_id,
-        signing_time=signed_props.findtext("xa:SignedSignatureProperties/xa:SigningTime", namespaces=_NS) or "",
-        certificate=signer,
-        digest=used.pop() if len(used) == 1 else "mixed",
-        signature_method=signature_alg,
-        submission_unique_id=submission_unique_id,
-        document_ids=document_ids,
-    )
-
-
-_NS = {"ds": DS_NS, "xa": XADES_NS}
+    return manifest, signed_props, used
 
 
 def _invalid(reason: str) -> SecurityError:
