@@ -52,6 +52,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         title="DMP facade",
         version=__version__,
         docs_url="/_docs",  # keep /docs free; FHIR paths live under /fhir
+        swagger_ui_oauth2_redirect_url="/_docs/oauth2-redirect",  # with the docs, not at FastAPI's /docs default
         redoc_url=None,
         openapi_url="/_openapi.json",
         redirect_slashes=False,  # a redirect would be built from the Host header; /fhir/Task/x/ is simply not found
