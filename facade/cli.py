@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import socket
 import sys
@@ -83,8 +84,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         line = f"{name} names no setting (misspelt?)"
         if environment != "development":
             problems.append(line)
-        else:
-            print(f"facade: warning: {line}: ignored", file=sys.stderr)
+        else:  # logged in the chosen format (JSON lines stay JSON lines)
+            logging.getLogger("facade").warning("%s: ignored", line)
     if problems:
         for line in problems:
             print(f"facade: refusing to start: {line}", file=sys.stderr)
