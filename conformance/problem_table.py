@@ -90,6 +90,18 @@ HINTS: dict[str, tuple[str, str]] = {
         "content",
         "Fix the CDA you supply: well-formed, CDA XSD-valid, `ClinicalDocument/id` without `@extension`.",
     ),
+    "INS_KIND_MISMATCH": (
+        "content",
+        "A NIA (kind digit 3/4/7/8) goes under `urn:oid:1.2.250.1.213.1.4.9`, a NIR (1/2) under `…4.8`.",
+    ),
+    "INS_TRAITS_MISMATCH": (
+        "content",
+        "Check gender/birthDate against the INSi answer (sex digit, birth year/month); error or warning: policy.",
+    ),
+    "PATIENT_TRAITS_NEEDED": (
+        "content",
+        "Add the FR Core INS Patient and reference it, or send a ready-made CDA whose recordTarget has the traits.",
+    ),
     # lab
     "SUBJECT_MISMATCH": (
         "lab",

@@ -51,6 +51,9 @@ class InputPolicy:
     (spec digest §3.2, [UNCERTAIN] whether the DMP enforces it) and the facility rule (§3.5). The bundle's
     Organization is still validated; one of another structure gets an information issue. "bundle": an author's
     PractitionerRole.organization with a national structure id is used as is (DE and SS may then differ)."""
+    ins_trait_mismatch: Literal["warning", "error"] = "warning"
+    """An INS whose sex digit or birth year/month contradicts gender/birthDate: the spec digest does not say
+    whether to refuse; the INSi answer is the authority and birth dates get corrected, so a warning by default."""
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from lxml import etree
@@ -44,6 +44,7 @@ class CdaHeader:
     set_id: str | None
     version: int | None
     nonxml_media_type: str | None
+    root: etree._Element | None = field(default=None, compare=False, repr=False)  # the ClinicalDocument
 
 
 @dataclass(frozen=True)
@@ -235,6 +236,7 @@ def read_cda_header(data: bytes, data_expr: str, type_expr: str, media: str, mc:
         set_id=attr("hl7:setId", "root"),
         version=int(version_text) if version_text and version_text.isdigit() else None,
         nonxml_media_type=attr("hl7:component/hl7:nonXMLBody/hl7:text", "mediaType"),
+        root=root,
     )
 
 
