@@ -18,6 +18,7 @@ from facade.model.identifiers import (
     parse_nir,
 )
 
+from .cda_builder import cda
 from .conftest import PROD_POLICY, TEST_POLICY, Reject, Run, find
 from .test_cda_passthrough import BASE, with_cda
 
@@ -25,26 +26,6 @@ DOC = "Bundle.entry[1].resource"
 LIST = "Bundle.entry[0].resource"
 INS = "185076912345673"
 COND = f"Patient?identifier=urn:oid:1.2.250.1.213.1.4.10|{INS}"
-
-
-def cda(*, ins: str = INS, gender: str = "M", birth: str = "19850714", family: str = "MARTIN") -> bytes:
-    return (
-        '<?xml version="1.0" encoding="UTF-8"?>\n'
-        '<ClinicalDocument xmlns="urn:hl7-org:v3">'
-        '<realmCode code="FR"/><typeId root="2.16.840.1.113883.1.3" extension="POCD_HD000040"/>'
-        '<templateId root="2.16.840.1.113883.2.8.2.1"/><templateId root="1.2.250.1.213.1.1.1.1"/>'
-        '<templateId root="1.2.250.1.213.1.1.1.29" extension="2022.01"/>'
-        '<id root="1.2.250.1.999.1.1.100.1"/><code code="11490-0" codeSystem="2.16.840.1.113883.6.1"/>'
-        '<setId root="1.2.250.1.999.1.1.300.9"/><versionNumber value="1"/>'
-        "<recordTarget><patientRole>"
-        f'<id root="1.2.250.1.213.1.4.10" extension="{ins}"/><id root="1.2.999.1.2" extension="IPP-1"/>'
-        f'<patient><name><family qualifier="BR">{family}</family><given>Pierre Jean Marie</given>'
-        '<given qualifier="BR">Pierre</given></name>'
-        f'<administrativeGenderCode code="{gender}" codeSystem="2.16.840.1.113883.5.1"/>'
-        f'<birthTime value="{birth}"/>'
-        "<birthplace><place><addr><county>69123</county></addr></place></birthplace></patient>"
-        "</patientRole></recordTarget></ClinicalDocument>"
-    ).encode()
 
 
 def conditional(bundle: dict[str, Any], reference: str = COND) -> dict[str, Any]:
@@ -64,7 +45,7 @@ def test_conditional_subject_takes_the_traits_from_the_record_target(run: Run) -
     assert patient.birth_family_name == "MARTIN" and patient.first_birth_given_name == "Pierre"
     assert patient.birth_given_names == ("Pierre", "Jean", "Marie")
     assert patient.gender == "M" and patient.birth_time == "19850714" and patient.birthplace_cog == "69123"
-    assert submission.documents[0].source_patient_id == "IPP-1^^^&1.2.999.1.2&ISO^PI"
+    assert submission.documents[0].source_patient_id == "IPP-00451287^^^&1.2.250.1.999.1.2&ISO^PI"
 
 
 def test_conditional_subject_with_another_ins_than_the_record_target(reject: Reject) -> None:
