@@ -349,7 +349,7 @@ def _format_code(
     if content is None:
         return given
     derived: Code | None = None
-    if level3 is not None and content.cda is None:
+    if level3 is not None:  # a level-3 document built here, or a ready-made one whose format A11 lacks (J10)
         derived = level3
     elif content.cda is None:
         derived = mc.terminology.format_for_media_type(content.media_type)

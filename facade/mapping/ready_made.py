@@ -291,7 +291,7 @@ def ready_made_request(
     check_cda_header(p, header, _master_identifier(doc.raw), None, patient, mc)
     check_against_header(doc, meta, mc)
     level, masks = _confidentiality(doc.raw, p, mc)
-    format_code = _format_code(doc.raw, p, content, mc)
+    format_code = _format_code(doc.raw, p, content, mc, j10_format(header.template_ids, mc))
     class_code = _class_code(type_code, p, mc)
     version = read_version(doc, header.id_root, header, mc)
     entry_id = entry_uuid(doc.raw, p, header.id_root, mc)
@@ -318,6 +318,24 @@ def ready_made_request(
         event_codes=meta.event_codes or _event_codes(doc.raw.get("context") or {}, mc),
         reference_ids=merge(related.reference_ids, order_reference_ids(meta.order_ids or related.order_ids)),
     )
+
+
+# Volets whose model templateId has no ASS_A11 row yet, with the JDV_J10 formatCode published for them
+# (TRE_A06-FormatCodeComplementaire): BIO-TROD 2024 (``urn:ans:ci-sis:trod:2024``, "Test rapide d'orientation
+# diagnostique"). Checked against J10 at run time: a code that left the value set is not used.
+J10_FORMAT_BY_TEMPLATE = {"1.2.250.1.213.1.1.1.59": "urn:ans:ci-sis:trod:2024"}
+
+
+def j10_format(template_ids: tuple[str, ...], mc: MappingContext) -> Code | None:
+    """The formatCode of a model templateId that ASS_A11 does not map (None when A11 does, or when unknown)."""
+    if any(mc.terminology.format_for_template(t) for t in template_ids):
+        return None
+    for template in template_ids:
+        code = J10_FORMAT_BY_TEMPLATE.get(template)
+        found = mc.terminology.lookup(ValueSetName.FORMAT_CODE, code) if code else None
+        if found is not None:
+            return found
+    return None
 
 
 def _class_code(type_code: Code | None, p: str, mc: MappingContext) -> Code | None:
@@ -385,6 +403,7 @@ def _document(
         replaces_id=meta.replaces_id or version.replaces_id,
         order_ids=meta.order_ids,
         passthrough=content.data,
+        mime_type="application/xslt+xml" if header.auto_presentable else "text/xml",
     )
 
 

@@ -49,8 +49,9 @@ def submission_patient(
         if ref is None:
             mc.report.add(Problem.MISSING_ELEMENT, expression=expr, element=f"{container.resource_type}.subject")
             continue
+        errors_before = len(mc.report.errors)
         cond = _conditional_ins(ref, container, f"{expr}.reference", mc)
-        if cond is not None:
+        if cond is not None or len(mc.report.errors) > errors_before:  # a conditional INS, valid or reported
             conditional = conditional or cond
             continue
         target = mc.resolve(ref, container, expr, expected=("Patient",))
