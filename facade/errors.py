@@ -108,6 +108,8 @@ class Problem(Enum):
     INS_KIND_MISMATCH = Spec("ins-kind-mismatch", "value", 422, "INS {ins} does not match its system: {reason}")
     INS_TRAITS_MISMATCH = Spec("ins-traits-mismatch", "value", 422, "INS {ins} contradicts the traits: {reason}")
     PATIENT_TRAITS_NEEDED = Spec("patient-traits-needed", "required", 422, "INS traits needed: {where}")
+    CDA_VOLET_UNKNOWN = Spec("cda-volet-unknown", "not-supported", 422, "No schematron for model {template}")
+    CDA_SCHEMATRON_FAILED = Spec("cda-schematron-failed", "invariant", 422, "CDA fails {schematron}: {reason}")
     # lab report (CR-BIO) from DiagnosticReport / Observations (facade/mapping/lab_report.py)
     INVALID_UCUM_UNIT = Spec(
         "invalid-ucum-unit", "value", 422, "{element}: unit '{unit}' is not a valid UCUM code ({reason})"
