@@ -148,3 +148,19 @@ def test_traits_against_the_matricule_warn_by_default_and_refuse_when_configured
     assert any(w.problem.spec.code == "ins-traits-mismatch" and "year 85" in w.message for w in warnings)
     error = reject(bundle, dataclasses.replace(TEST_POLICY, ins_trait_mismatch="error"))
     find(error, "ins-traits-mismatch", "Bundle.entry[3].resource.identifier")
+
+
+def test_iti105_with_a_ready_made_cda_and_only_a_conditional_subject(run: Run) -> None:
+    import base64
+
+    bundle = with_cda(cda())
+    doc = copy.deepcopy(bundle["entry"][1]["resource"])
+    attachment = doc["content"][0]["attachment"]
+    attachment.pop("url")
+    attachment["data"] = bundle["entry"][2]["resource"]["data"]
+    doc["subject"] = {"reference": COND}
+    for key in ("author", "authenticator", "custodian", "context"):
+        doc.pop(key)
+    submission = run(doc).submission
+    assert submission.patient.ins.value == INS and submission.patient.birth_family_name == "MARTIN"
+    assert submission.documents[0].document.passthrough == base64.b64decode(attachment["data"])
