@@ -84,11 +84,31 @@ HINTS: dict[str, tuple[str, str]] = {
     "CONTENT_TOO_LARGE": ("content", "Shrink the document; decoded limit `FACADE_INPUT__MAX_DOCUMENT_BYTES`."),
     "CDA_HEADER_MISMATCH": (
         "content",
-        "Make masterIdentifier, type and the Patient INS equal to the CDA's `id/@root`, `code`, recordTarget id.",
+        "Agree with the CDA header (it wins): the issue names the FHIRPath, the CDA XPath and both values.",
     ),
     "CDA_INPUT_INVALID": (
         "content",
         "Fix the CDA you supply: well-formed, CDA XSD-valid, `ClinicalDocument/id` without `@extension`.",
+    ),
+    "INS_KIND_MISMATCH": (
+        "content",
+        "A NIA (kind digit 3/4/7/8) goes under `urn:oid:1.2.250.1.213.1.4.9`, a NIR (1/2) under `…4.8`.",
+    ),
+    "INS_TRAITS_MISMATCH": (
+        "content",
+        "Check gender/birthDate against the INSi answer (sex digit, birth year/month); error or warning: policy.",
+    ),
+    "CDA_VOLET_UNKNOWN": (
+        "content",
+        "Use a model templateId the CI-SIS publishes (and the kit carries), or send a level-1 (N1) CDA.",
+    ),
+    "CDA_SCHEMATRON_FAILED": (
+        "content",
+        "Fix the CDA at the XPath in `diagnostics` (the schematron of its own volet version, or struct-min).",
+    ),
+    "PATIENT_TRAITS_NEEDED": (
+        "content",
+        "Add the FR Core INS Patient and reference it, or send a ready-made CDA whose recordTarget has the traits.",
     ),
     # lab
     "SUBJECT_MISMATCH": (

@@ -105,6 +105,11 @@ class Problem(Enum):
     )
     CDA_INPUT_INVALID = Spec("cda-input-invalid", "invalid", 422, "The CDA document supplied is not valid: {reason}")
     XML_FORBIDDEN_CONSTRUCT = Spec("xml-forbidden", "security", 400, "XML with a DTD or entities is refused: {reason}")
+    INS_KIND_MISMATCH = Spec("ins-kind-mismatch", "value", 422, "INS {ins} does not match its system: {reason}")
+    INS_TRAITS_MISMATCH = Spec("ins-traits-mismatch", "value", 422, "INS {ins} contradicts the traits: {reason}")
+    PATIENT_TRAITS_NEEDED = Spec("patient-traits-needed", "required", 422, "INS traits needed: {where}")
+    CDA_VOLET_UNKNOWN = Spec("cda-volet-unknown", "not-supported", 422, "No schematron for model {template}")
+    CDA_SCHEMATRON_FAILED = Spec("cda-schematron-failed", "invariant", 422, "CDA fails {schematron}: {reason}")
     # lab report (CR-BIO) from DiagnosticReport / Observations (facade/mapping/lab/)
     INVALID_UCUM_UNIT = Spec(
         "invalid-ucum-unit", "value", 422, "{element}: unit '{unit}' is not a valid UCUM code ({reason})"

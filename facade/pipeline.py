@@ -15,6 +15,7 @@ from lxml import etree
 from facade.cda.canonical import CanonicalDocument, canonical_form
 from facade.cda.render import CdaRenderer
 from facade.cda.validation import CdaSchema, FullValidator
+from facade.cda.volet import supplied_cda_issues
 from facade.errors import BundleValidationError, DocumentBuildError, Issue, Problem
 from facade.fhir.parse import parse_request
 from facade.mapping.bundle_to_submission import InputPolicy, MappingResult, to_submission
@@ -80,15 +81,15 @@ class Converter:
         by_document: dict[str, tuple[Issue, ...]] = {}
         supplied_errors: list[Issue] = []
         for n, (doc, canonical) in enumerate(zip(rendered, parsed_docs, strict=True)):
-            issues = tuple(self._check(doc, canonical, full=full))
             if doc.request.document.passthrough is not None:
-                # A CDA supplied by the sender that fails validation is the sender's problem (422), not ours.
+                # A ready-made CDA: XSD, structuration minimale and its own volet/version; failures are the
+                # sender's (422 at the attachment), never ours.
                 where = _attachment_expression(parsed.root, mapping, n)
-                supplied_errors += [
-                    Issue(Problem.CDA_INPUT_INVALID, where, {"reason": i.message}) for i in issues if i.is_error
-                ]
-                issues = tuple(i for i in issues if not i.is_error)
-            by_document[doc.request.document.id] = issues
+                supplied = supplied_cda_issues(doc.cda, where, self.schema, self.full_validator)
+                supplied_errors += [i for i in supplied if i.is_error]
+                by_document[doc.request.document.id] = tuple(i for i in supplied if not i.is_error)
+                continue
+            by_document[doc.request.document.id] = tuple(self._check(doc, canonical, full=full))
         if supplied_errors:
             raise BundleValidationError(supplied_errors[0].problem, issues=supplied_errors)
         return Conversion(mapping, rendered, tuple(mapping.warnings), by_document)

@@ -12,7 +12,7 @@ from lxml import etree
 
 from facade import xmldoc
 from facade.cda.environment import create_environment
-from facade.cda.validation import CdaSchema, CdaSchemaError
+from facade.cda.validation import CDA_NS, CdaSchema, CdaSchemaError
 from facade.errors import DocumentBuildError, Issue, Problem, RequestError
 from facade.model.document import ClinicalDocument
 
@@ -71,8 +71,8 @@ class CdaRenderer:
         except xmldoc.MalformedXmlError as exc:
             raise RequestError(Problem.CDA_INPUT_INVALID, reason=f"not well-formed: {exc}") from exc
         if self._schema is not None:
-            try:
-                self._schema.check(tree)
+            try:  # an auto-presentable CDA: the ClinicalDocument embedded in the XSLT is what the XSD checks
+                self._schema.check(next(tree.getroot().iter(f"{{{CDA_NS}}}ClinicalDocument"), tree.getroot()))
             except CdaSchemaError as exc:
                 issues = [Issue(Problem.CDA_INPUT_INVALID, None, dict(i.details)) for i in exc.issues]
                 raise RequestError(Problem.CDA_INPUT_INVALID, issues=issues) from exc

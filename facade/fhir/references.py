@@ -22,6 +22,7 @@ from urllib.parse import parse_qs, unquote
 from facade.fhir.parse import JsonObject, ParsedEntry, ParsedRequest
 
 _RELATIVE = re.compile(r"^(?P<type>[A-Z][A-Za-z]+)/(?P<id>[A-Za-z0-9\-.]{1,64})(/_history/[A-Za-z0-9\-.]+)?$")
+_RELATIVE_TYPE = re.compile(r"^[A-Z][A-Za-z]+$")
 _ABSOLUTE = re.compile(r"^(?P<base>https?://.+)/(?P<type>[A-Z][A-Za-z]+)/(?P<id>[A-Za-z0-9\-.]{1,64})(/_history/.+)?$")
 
 
@@ -135,6 +136,19 @@ class ReferenceResolver:
         return self._top(matches[0]) if len(matches) == 1 else None
 
 
+def conditional_identifier(ref: str) -> tuple[str, str, str] | None:
+    """(resource type, system, value) of a conditional ``Type?identifier=system|value`` reference, else None."""
+    resource_type, sep, query = ref.strip().partition("?")
+    if not sep or not _RELATIVE_TYPE.match(resource_type):
+        return None
+    params = parse_qs(query, keep_blank_values=True)
+    wanted = params.get("identifier")
+    if not wanted or len(params) != 1 or len(wanted) != 1:
+        return None
+    system, _, value = unquote(wanted[0]).rpartition("|")
+    return resource_type, system, value
+
+
 def _has_identifier(raw: JsonObject, system: str | None, value: str) -> bool:
     for ident in raw.get("identifier") or []:
         if not isinstance(ident, dict) or ident.get("value") != value:
@@ -151,4 +165,4 @@ def _base_of(full_url: str | None) -> str | None:
     return match.group("base") if match else None
 
 
-__all__ = ["ReferenceResolver", "Resolved"]
+__all__ = ["ReferenceResolver", "Resolved", "conditional_identifier"]

@@ -18,7 +18,14 @@ from facade.model.identifiers import INS_OIDS_PRODUCTION
 N1_MEDIA_TYPES: frozenset[str] = frozenset({"application/pdf", "text/plain", "text/rtf", "image/jpeg", "image/tiff"})
 # Media types under which an already-built CDA may arrive (passed through when the root is ClinicalDocument)
 CDA_MEDIA_TYPES: frozenset[str] = frozenset(
-    {"application/hl7-cda+xml", "application/xml", "text/xml", "application/cda+xml", "application/hl7-v3+xml"}
+    {
+        "application/hl7-cda+xml",
+        "application/xml",
+        "text/xml",
+        "application/cda+xml",
+        "application/hl7-v3+xml",
+        "application/xslt+xml",  # an auto-presentable CDA (an XSLT embedding the ClinicalDocument)
+    }
 )
 MHD_LIST_TYPES = "https://profiles.ihe.net/ITI/MHD/CodeSystem/MHDlistTypes"
 
@@ -59,6 +66,12 @@ class InputPolicy:
     """The visibility decision is explicit (spec digest lifecycle §5 [REC]): each DocumentReference states at least
     its HL7 confidentiality code (N/R/V) in ``securityLabel`` (MHD/PDSm comprehensive: 1..*). Off, a missing one means
     N; a minor's document always needs it (whether the legal representatives see it is a decision)."""
+    stylesheet_pi: Literal["warn", "refuse"] = "warn"
+    """A ready-made CDA with an ``xml-stylesheet`` PI pointing at a separate stylesheet (the DMP wants a CDA that needs
+    none, or an auto-presentable one): warned (the bytes are never altered: hash, size, signature), or refused."""
+    ins_trait_mismatch: Literal["warning", "error"] = "warning"
+    """An INS whose sex digit or birth year/month contradicts gender/birthDate: the spec digest does not say
+    whether to refuse; the INSi answer is the authority and birth dates get corrected, so a warning by default."""
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 from facade.errors import Issue, Problem, ValidationReport
 from facade.fhir.parse import ParsedEntry, ParsedRequest
-from facade.fhir.references import ReferenceResolver, Resolved
+from facade.fhir.references import ReferenceResolver
 from facade.fhir.validate import InputPolicy, RequestShape, check_shape
 from facade.mapping.authors import PERSON_TYPES, site_organization, to_person
 from facade.mapping.context import MappingContext, extension
@@ -39,8 +39,8 @@ from facade.mapping.lab.routing import (
     lab_subjects,
     route,
 )
-from facade.mapping.patient import ins_identifiers, to_patient
 from facade.mapping.related import read_related
+from facade.mapping.subject import submission_patient
 from facade.mapping.visibility import refuse_if_opposed
 from facade.model.document import (
     Author,
@@ -91,7 +91,9 @@ def to_submission(
     lab = route(parsed, mc)
     shape = _check_shape(parsed, policy, mc, lab.derive)
     lst = shape.submission_set
-    patient, patient_target = _patient(parsed, _subjects(parsed, shape, lab), mc)
+    patient, patient_target = submission_patient(
+        _subjects(parsed, shape, lab), shape.document_references, parsed.kind, mc
+    )
     source_patient_id = _source_patient_id(patient) if patient else None
     mapped = _documents(parsed, shape, lab, patient, source_patient_id, mc, catalogue)
     _check_unique_ids(mapped, mc)
@@ -195,50 +197,6 @@ def _drop_duplicates(report: ValidationReport) -> None:
             seen.add(key)
             unique.append(issue)
     report.issues[:] = unique
-
-
-def _patient(
-    parsed: ParsedRequest, subjects: list[tuple[ParsedEntry, str]], mc: MappingContext
-) -> tuple[Patient | None, Resolved | None]:
-    """The one patient of the submission, from every ``subject`` that designates it (DocumentReferences, List,
-    or the lab results of a derived document)."""
-    has_patient = any(e.resource_type == "Patient" for e in parsed.entries) or any(
-        isinstance(c, dict) and c.get("resourceType") == "Patient"
-        for d, _ in subjects
-        for c in d.raw.get("contained") or []
-    )
-    if not has_patient:
-        mc.report.add(
-            Problem.MISSING_RESOURCE,
-            expression="Bundle.entry" if parsed.kind == "iti65" else "DocumentReference.contained",
-            resource="Patient",
-        )
-        return None, None
-    chosen: Resolved | None = None
-    patient: Patient | None = None
-    for container, expr in subjects:
-        ref = container.raw.get("subject")
-        if ref is None:
-            mc.report.add(Problem.MISSING_ELEMENT, expression=expr, element=f"{container.resource_type}.subject")
-            continue
-        target = mc.resolve(ref, container, expr, expected=("Patient",))
-        if target is None:
-            continue
-        if chosen is None:
-            chosen = target
-            patient = to_patient(target, mc)
-        elif target.raw is not chosen.raw and _ins_key(target) != _ins_key(chosen):
-            mc.report.add(
-                Problem.INVALID_VALUE,
-                expression=f"{expr}.reference",
-                element=expr,
-                reason="every document of a submission is about the same patient",
-            )
-    return patient, chosen
-
-
-def _ins_key(target: Resolved) -> tuple[tuple[str, str], ...]:
-    return tuple(sorted(ins_identifiers(target.raw)))
 
 
 def _source_patient_id(patient: Patient) -> str:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from lxml import etree
@@ -28,6 +28,7 @@ from facade.model.document import Code, Patient
 from facade.model.identifiers import is_ins_oid
 
 HL7 = "urn:hl7-org:v3"
+XSLT = "http://www.w3.org/1999/XSL/Transform"
 _NS = {"hl7": HL7}
 
 
@@ -44,6 +45,8 @@ class CdaHeader:
     set_id: str | None
     version: int | None
     nonxml_media_type: str | None
+    root: etree._Element | None = field(default=None, compare=False, repr=False)  # the ClinicalDocument
+    auto_presentable: bool = False  # an XSLT document embedding the ClinicalDocument (XDS mimeType xslt+xml)
 
 
 @dataclass(frozen=True)
@@ -100,6 +103,8 @@ def read_content(doc: ParsedEntry, mc: MappingContext) -> Content | None:
         return Content(media, data, data_expr, None, binary)
     if media in mc.policy.cda_media_types:
         header = read_cda_header(data, data_expr, f"{base}.contentType", media, mc)
+        if header is not None and header.root is not None:
+            check_stylesheet(header.root, data_expr, mc)
         return Content(media, data, data_expr, header, binary) if header else None
     mc.report.add(
         Problem.CONTENT_TYPE_NOT_ALLOWED,
@@ -201,6 +206,10 @@ def read_cda_header(data: bytes, data_expr: str, type_expr: str, media: str, mc:
     except xmldoc.MalformedXmlError as exc:
         mc.report.add(Problem.CDA_INPUT_INVALID, expression=data_expr, reason=f"not well-formed XML: {exc}")
         return None
+    auto_presentable = root.tag == f"{{{XSLT}}}stylesheet"
+    if auto_presentable:  # the ClinicalDocument is embedded in the XSLT (pdsm4dmp-lifecycle §1.5)
+        embedded = next(root.iter(f"{{{HL7}}}ClinicalDocument"), None)
+        root = embedded if embedded is not None else root
     if root.tag != f"{{{HL7}}}ClinicalDocument":
         mc.report.add(
             Problem.CONTENT_TYPE_NOT_ALLOWED,
@@ -238,7 +247,30 @@ def read_cda_header(data: bytes, data_expr: str, type_expr: str, media: str, mc:
         set_id=attr("hl7:setId", "root"),
         version=int(version_text) if version_text and version_text.isdigit() else None,
         nonxml_media_type=attr("hl7:component/hl7:nonXMLBody/hl7:text", "mediaType"),
+        root=root,
+        auto_presentable=auto_presentable,
     )
+
+
+def check_stylesheet(cda: etree._Element, expression: str, mc: MappingContext) -> None:
+    """An ``xml-stylesheet`` PI pointing at another file: the DMP displays a CDA with its own stylesheet (or an
+    auto-presentable one, whose PI points at itself, ``href="#"``). Warned or refused (``policy.stylesheet_pi``);
+    never removed: the bytes of a ready-made CDA are sent as received. Editor PIs (``<?oxygen ...?>``) are harmless."""
+    document_root = cda.getroottree().getroot()
+    for node in document_root.itersiblings(preceding=True):
+        if not isinstance(node, etree._ProcessingInstruction) or node.target != "xml-stylesheet":
+            continue
+        href = str(node.get("href") or "")
+        if href.startswith("#"):
+            continue
+        reason = (
+            f'<?xml-stylesheet href="{href}"?> points at a separate stylesheet the DMP does not have: remove the '
+            "processing instruction, or send an auto-presentable CDA"
+        )
+        if mc.policy.stylesheet_pi == "refuse":
+            mc.report.add(Problem.CDA_INPUT_INVALID, expression=expression, reason=reason)
+        else:
+            mc.report.warn(Problem.CDA_INPUT_INVALID, expression=expression, reason=f"{reason} (sent unchanged)")
 
 
 def check_cda_header(
@@ -287,4 +319,12 @@ def check_cda_header(
         )
 
 
-__all__ = ["CdaHeader", "Content", "check_cda_header", "media_type_of", "read_cda_header", "read_content"]
+__all__ = [
+    "CdaHeader",
+    "Content",
+    "check_cda_header",
+    "check_stylesheet",
+    "media_type_of",
+    "read_cda_header",
+    "read_content",
+]

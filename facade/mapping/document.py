@@ -32,6 +32,7 @@ from facade.fhir.parse import ParsedEntry
 from facade.mapping.authors import PERSON_TYPES, site_organization, to_author, to_person
 from facade.mapping.content import HL7, CdaHeader, Content, check_cda_header, read_content
 from facade.mapping.context import MappingContext
+from facade.mapping.ready_made import ready_made_request
 from facade.mapping.related import Related, merge, order_reference_ids
 from facade.mapping.versioning import (
     EXT_VERSION_NUMBER,
@@ -108,6 +109,8 @@ def to_document_request(
     the N1 one derived from the media type. Every step reports its own problems; None when any was an error."""
     errors_before = len(mc.report.errors)
     content = read_content(doc, mc)
+    if content is not None and content.cda is not None and content.cda.root is not None:
+        return ready_made_request(doc, number, content, patient, source_patient_id, mc, related)
     header = content.cda if content else None
     codes = _codes(doc, content, mc, level3_format)
     check_visibility(doc, codes.masks, patient.birth_time if patient else None, codes.effective_time, mc)
@@ -350,7 +353,7 @@ def _format_code(
     if content is None:
         return given
     derived: Code | None = None
-    if level3 is not None and content.cda is None:
+    if level3 is not None:  # a level-3 document built here, or a ready-made one whose format A11 lacks (J10)
         derived = level3
     elif content.cda is None:
         derived = mc.terminology.format_for_media_type(content.media_type)

@@ -6,6 +6,8 @@ Rules:
 * the INS may only be used for a *qualified* identity: extension ``fr-core-identity-reliability``, sub-extension
   ``identityStatus`` = ``QUAL`` (current FR Core code system). Legacy table 0445 ``VALI`` only when
   ``policy.accept_legacy_vali``; ``VALI`` of the current code system means "validated, not qualified": refused;
+* the matricule's kind must match the OID (NIA-shaped under INS-NIR or NIR under INS-NIA: refused); its sex digit
+  and birth year/month are checked against gender/birthDate (``policy.ins_trait_mismatch``: warning or error);
 * INS traits: official name -> birth family name (BR) and first birth given name; the
   ``fr-core-patient-birth-list-given-name`` extension (else the official given names) -> the birth given names
   list; usual name -> CL names; gender; birthDate (+ ``patient-birthTime``); ``patient-birthPlace`` (COG code from
@@ -19,6 +21,7 @@ from typing import Any, Literal
 
 from facade.errors import Problem
 from facade.fhir.references import Resolved
+from facade.mapping.cda_header import check_ins_kind, check_ins_traits
 from facade.mapping.contact import to_addresses, to_telecoms
 from facade.mapping.context import MappingContext, extension, parse_fhir_datetime
 from facade.model.document import Ins, InstanceId, Patient
@@ -53,6 +56,8 @@ def to_patient(target: Resolved, mc: MappingContext) -> Patient | None:
     if gender is None:
         mc.report.add(Problem.MISSING_ELEMENT, expression=f"{path}.gender", element="Patient.gender (INS trait)")
     birth_time = _birth_time(raw, path, mc)
+    if ins is not None:
+        check_ins_traits(parse_nir(ins.value), f"{path}.identifier", mc, gender=gender, birth=birth_time)
     cog, city = _birth_place(raw, path, mc)
     if ins is None or names is None or gender is None or birth_time is None or len(mc.report.errors) > errors_before:
         return None
@@ -123,6 +128,8 @@ def _ins(raw: dict[str, Any], path: str, mc: MappingContext) -> Ins | None:
             continue
         except IdentifierError as exc:
             mc.report.add(Problem.INS_MALFORMED, expression=f"{expr}.value", ins=value, reason=exc.reason)
+            continue
+        if not check_ins_kind(oid, nir, f"{expr}.value", mc):
             continue
         return Ins(nir.value, oid)
     return None

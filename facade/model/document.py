@@ -205,6 +205,7 @@ class ClinicalDocument:
     order_ids: tuple[InstanceId, ...] = ()  # inFulfillmentOf/order/id
     template: str = "n1"  # folder under templates/cda/
     passthrough: bytes | None = None  # the CDA as supplied, when the input already is a CDA (not re-rendered)
+    mime_type: str = "text/xml"  # XDS ExtrinsicObject/@mimeType: application/xslt+xml for an auto-presentable CDA
 
 
 @dataclass(frozen=True)

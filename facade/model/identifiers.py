@@ -120,6 +120,37 @@ def parse_nir(raw: str) -> Nir:
     return Nir(body, key)
 
 
+_NIA_KIND = frozenset("3478")  # temporary numbers (NIA); 1/2 are NIR proper
+
+
+def ins_kind_problem(oid: str, nir: Nir) -> str | None:
+    """Why a matricule does not belong under ``oid``: a NIA-shaped value (kind digit 3/4/7/8) under the INS-NIR OID,
+    or a NIR (1/2) under the INS-NIA OID. Test/demo OIDs (.10/.11) are not checked (test data uses both kinds)."""
+    nia = nir.body[0] in _NIA_KIND
+    if oid == OID_INS_NIR and nia:
+        return f"{nir.value} is a temporary number (NIA, kind digit {nir.body[0]}): use the INS-NIA OID {OID_INS_NIA}"
+    if oid == OID_INS_NIA and not nia:
+        return f"{nir.value} is a NIR (kind digit {nir.body[0]}): use the INS-NIR OID {OID_INS_NIR}"
+    return None
+
+
+def nir_trait_mismatches(nir: Nir, gender: str | None, birth_date: str | None) -> list[str]:
+    """The traits the matricule contradicts: its sex digit (odd male, even female) against ``gender`` (M/F; other
+    values are not checked) and its year/month against ``birth_date`` (``YYYYMMDD``...). Months outside 01-12 are
+    the INS reference's codes for an unknown month: not checked."""
+    out: list[str] = []
+    sex = "M" if int(nir.body[0]) % 2 else "F"
+    if gender in ("M", "F") and gender != sex:
+        out.append(f"sex digit {nir.body[0]} ({sex}) but gender {gender}")
+    if birth_date and len(birth_date) >= 6 and birth_date[:6].isdigit():
+        if nir.body[1:3] != birth_date[2:4]:
+            out.append(f"birth year {nir.body[1:3]} but birthDate {birth_date[:4]}")
+        month = nir.body[3:5]
+        if "01" <= month <= "12" and month != birth_date[4:6]:
+            out.append(f"birth month {month} but birthDate month {birth_date[4:6]}")
+    return out
+
+
 def format_nir(nir: Nir, *, grouped: bool = False) -> str:
     """``279035121518989``, or grouped as printed on the carte Vitale: ``2 79 03 51 215 189 89``."""
     if not grouped:
@@ -243,10 +274,12 @@ __all__ = [
     "check_struct_idnat",
     "format_nir",
     "ins_cx_problem",
+    "ins_kind_problem",
     "is_finess",
     "is_ins_oid",
     "is_oid",
     "nir_key",
+    "nir_trait_mismatches",
     "normalize_nir",
     "oid_from_urn",
     "parse_nir",

@@ -227,7 +227,7 @@ def _document_entry(root: etree._Element, s: Submission, rendered: RenderedDocum
     eid = req.entry_id
     eo = etree.SubElement(root, _rim("ExtrinsicObject"))
     eo.set("id", eid)
-    eo.set("mimeType", "text/xml")
+    eo.set("mimeType", doc.mime_type)
     eo.set("objectType", ObjectType.STABLE_DOCUMENT_ENTRY.value)
     _slot(eo, Slot.CREATION_TIME, [hl7_ts_utc(doc.effective_time)])
     _slot(eo, Slot.LANGUAGE_CODE, [doc.language])

@@ -11,33 +11,11 @@ import pytest
 
 from facade.model.document import NonXmlBody
 
+from .cda_builder import cda
 from .conftest import CONFORMANCE, Reject, Run, find, load
 
 DOC = "Bundle.entry[1].resource"
 BASE = load(CONFORMANCE / "ldl-ses" / "pdf-discharge-letter.json")
-
-
-def cda(
-    *,
-    doc_id: str = "1.2.250.1.999.1.1.100.1",
-    code: str = "11490-0",
-    ins: str = "185076912345673",
-    prolog: str = "",
-    id_extension: str | None = None,
-) -> bytes:
-    ext = f' extension="{id_extension}"' if id_extension else ""
-    return (
-        f'<?xml version="1.0" encoding="UTF-8"?>{prolog}\n'
-        '<ClinicalDocument xmlns="urn:hl7-org:v3">'
-        '<realmCode code="FR"/><typeId root="2.16.840.1.113883.1.3" extension="POCD_HD000040"/>'
-        '<templateId root="2.16.840.1.113883.2.8.2.1"/><templateId root="1.2.250.1.213.1.1.1.1"/>'
-        '<templateId root="1.2.250.1.213.1.1.1.29" extension="2022.01"/>'
-        f'<id root="{doc_id}"{ext}/><code code="{code}" codeSystem="2.16.840.1.113883.6.1"/>'
-        '<setId root="1.2.250.1.999.1.1.300.9"/><versionNumber value="1"/>'
-        "<recordTarget><patientRole>"
-        f'<id root="1.2.250.1.213.1.4.10" extension="{ins}"/><id root="1.2.250.1.999.1.2" extension="IPP-00451287"/>'
-        "</patientRole></recordTarget></ClinicalDocument>"
-    ).encode()
 
 
 def with_cda(xml: bytes, content_type: str = "application/hl7-cda+xml") -> dict[str, Any]:
