@@ -130,6 +130,12 @@ class Problem(Enum):
         "No PDF rendering of the report was supplied: the facade generated the mandatory PDF copy section",
         "information",
     )
+    REPLACED_NOT_FOUND = Spec("replaced-document-not-found", "not-found", 404, "{reference}: no such document here")
+    REPLACED_UNKNOWN = Spec("replaced-document-unknown", "not-found", 422, "{identifier} was not sent through here")
+    REPLACED_OTHER_PATIENT = Spec("replaced-document-other-patient", "business-rule", 422, "{unique_id}: other INS")
+    REPLACED_SUPERSEDED = Spec("replaced-document-superseded", "conflict", 409, "{unique_id} is replaced ({by})")
+    REPLACEMENT_SAME_ID = Spec("replacement-same-unique-id", "business-rule", 422, "{unique_id} is the old uniqueId")
+    RELATION_NOT_SUPPORTED = Spec("relation-not-supported", "not-supported", 422, "relatesTo.code {code}: not replaces")
 
     # --- our own build failures (500) ---
     TEMPLATE_RENDER = Spec("template-render", "exception", 500, "Template {template} failed: {reason}", "fatal")

@@ -11,6 +11,7 @@ Invalid input is refused before anything is stored: ``submit`` raises the Facade
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -18,6 +19,9 @@ from enum import StrEnum
 
 from facade.errors import FacadeError, Issue, Problem
 from facade.feeding import Feeder
+from facade.mapping.replacement import complete_replacements
+from facade.mapping.versioning import UUID
+from facade.model.identifiers import oid_from_urn
 from facade.outbox.audit import AuditEntry, AuditEvent, patient_hash
 from facade.outbox.record import (
     NewSubmission,
@@ -26,9 +30,11 @@ from facade.outbox.record import (
     delivered_warnings,
     issue_to_json,
 )
+from facade.outbox.registry import RegisteredDocument
 from facade.outbox.relay import Relay
 from facade.outbox.store import Outbox, client_idempotency_key, request_fingerprint
 from facade.pipeline import Converter, require_valid
+from facade.registration import check_replacements, registry_entries
 
 
 class Disposition(StrEnum):
@@ -110,8 +116,14 @@ class SubmissionService:
             if existing is not None and existing.fingerprint == fingerprint:
                 return SubmissionResult(existing, replayed=True)  # a client retry: nothing rebuilt or resent
         try:
-            conversion = self.converter.convert(body)
+            conversion = self.converter.convert(self._with_replacements(body))
             require_valid(conversion)
+            p_hash = patient_hash(
+                conversion.mapping.submission.patient.ins.value,
+                conversion.mapping.submission.patient.ins.oid,
+                self.patient_secret,
+            )
+            check_replacements(conversion, p_hash, self.outbox)
             prepared = self.feeder.prepare(conversion)
         except FacadeError as exc:  # refused before the outbox: still in the audit trail (who, when, why)
             self.outbox.append_audit(
@@ -124,6 +136,7 @@ class SubmissionService:
             "submission_unique_id": submission.unique_id,
             "entries": [asdict(e) for e in conversion.mapping.entries],
             "warnings": [issue_to_json(i) for i in conversion.all_issues()],
+            "entry_uuids": {d.request.document.id: d.request.entry_id for d in conversion.documents},
         }
         result = self.outbox.enqueue(
             NewSubmission(
@@ -133,12 +146,11 @@ class SubmissionService:
                 fingerprint=fingerprint,
                 payload=prepared.to_payload(),
                 document_unique_ids=unique_ids,
-                patient_hash=patient_hash(
-                    submission.patient.ins.value, submission.patient.ins.oid, self.patient_secret
-                ),
+                patient_hash=p_hash,
                 actor=actor,
                 request_id=request_id,
                 context=context,
+                documents=registry_entries(conversion),
             )
         )
         record: SubmissionStatus = result.record
@@ -149,6 +161,19 @@ class SubmissionService:
             refreshed = self.outbox.get(record.id)
             record = refreshed if refreshed is not None else record
         return SubmissionResult(record, replayed=not result.created)
+
+    def _with_replacements(self, body: bytes) -> bytes:
+        """The request with its replacement targets completed from the registry (``complete_replacements``);
+        the body as posted when it names none (or is not JSON: the converter says why)."""
+        if b'"relatesTo"' not in body:
+            return body
+        try:
+            raw = json.loads(body)
+        except (ValueError, RecursionError):
+            return body
+        if not complete_replacements(raw, self.outbox.find_document):
+            return body
+        return json.dumps(raw, ensure_ascii=False).encode()
 
     def _settled(self, record: SubmissionStatus) -> SubmissionStatus:
         deadline = time.monotonic() + self.inline_wait_seconds
@@ -166,6 +191,18 @@ class SubmissionService:
         if record is None or not (record.actor == actor or sees_all):
             raise FacadeError(Problem.NOT_FOUND, text=f"no submission {submission_id}")
         return SubmissionResult(record)
+
+    def document(self, document_id: str, *, actor: str, sees_all: bool) -> RegisteredDocument:
+        """A document the facade accepted, by its id (the entryUUID's UUID; the uniqueId is also understood, as
+        earlier answers used it). Another client's document is as invisible as a missing one."""
+        found = None
+        if UUID.match(document_id):
+            found = self.outbox.find_document(entry_uuid=f"urn:uuid:{document_id.lower()}")
+        elif oid_from_urn(document_id) == document_id:
+            found = self.outbox.find_document(unique_id=document_id)
+        if found is None or not (found.actor == actor or sees_all):
+            raise FacadeError(Problem.NOT_FOUND, text=f"no DocumentReference {document_id}")
+        return found
 
     def audit_trail(self, entity: str | None, period: tuple[datetime, datetime]) -> list[AuditEntry]:
         """The audit entries of one submission (``entity``), else those recorded in ``period`` [start, end)."""

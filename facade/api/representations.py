@@ -12,8 +12,10 @@ from typing import Any
 from lxml import etree
 
 from facade.errors import PROBLEM_SYSTEM, Issue, Problem, http_status_of
+from facade.mapping.versioning import IDENTIFIER_TYPE_SYSTEM, SET_ID_TYPE
 from facade.outbox.audit import AuditEntry
 from facade.outbox.record import State, SubmissionStatus
+from facade.outbox.registry import Availability, RegisteredDocument
 from facade.outcomes import operation_outcome
 from facade.pipeline import Conversion
 from facade.submissions import Disposition, SubmissionResult
@@ -155,9 +157,12 @@ def transaction_response(record: SubmissionStatus, warnings: list[Issue]) -> dic
     """MHD / PDSm ProvideDocumentBundleResponse: one entry per request entry, same order."""
     outcome = operation_outcome(warnings) if warnings else None
     entries: list[dict[str, Any]] = []
+    uuids: dict[str, str] = record.context.get("entry_uuids") or {}  # absent from records older than the registry
     for entry in record.context.get("entries", []):
         rtype = entry["resource_type"]
         rid = entry.get("unique_id") or _id_from_fullurl(entry.get("full_url")) or f"{record.id}-{entry['index']}"
+        if rtype == "DocumentReference" and entry.get("unique_id") in uuids:  # our id scheme: the entryUUID's UUID
+            rid = uuids[entry["unique_id"]].removeprefix("urn:uuid:")
         item: dict[str, Any] = {"status": "201 Created", "location": f"{rtype}/{rid}"}
         if rtype == "DocumentReference" and outcome:
             item["outcome"] = outcome  # XDS warnings travel with the document they concern
@@ -207,6 +212,69 @@ def audit_event(entry: AuditEntry) -> dict[str, Any]:
         "source": {"observer": {"display": "dmp-facade"}},
         "entity": entities,
     }
+
+
+_DOC_STATUS = {
+    Availability.APPROVED: "current",
+    Availability.ARCHIVED: "current",  # archived is still current in the DMP (PDSm: + pdsm-ext-is-archived)
+    Availability.DEPRECATED: "superseded",
+    Availability.DELETED: "entered-in-error",
+}
+V3_CONFIDENTIALITY = ("2.16.840.1.113883.5.25", "http://terminology.hl7.org/CodeSystem/v3-Confidentiality")
+IS_ARCHIVED = "https://interop.esante.gouv.fr/ig/fhir/pdsm/StructureDefinition/pdsm-ext-is-archived"
+DELIVERY_TAGS = "https://github.com/dmp-facade/dmp-facade/delivery-state"
+
+
+def _system(oid: str) -> str:
+    return V3_CONFIDENTIALITY[1] if oid == V3_CONFIDENTIALITY[0] else f"urn:oid:{oid}"
+
+
+def document_reference(doc: RegisteredDocument, base_url: str) -> dict[str, Any]:
+    """A document the facade accepted, as the facade knows it (its registry): id = the entryUUID's UUID;
+    ``meta.tag`` says where its delivery stands (the submission's state; its Task is ``Task/<submission>``)."""
+    uuid = doc.entry_uuid.removeprefix("urn:uuid:")
+    system, code, display = doc.type_code
+    resource: dict[str, Any] = {
+        "resourceType": "DocumentReference",
+        "id": uuid,
+        "meta": {
+            "versionId": str(doc.version),
+            "tag": [{"system": DELIVERY_TAGS, "code": doc.submission_state}],
+        },
+        "masterIdentifier": {"system": "urn:ietf:rfc:3986", "value": f"urn:oid:{doc.unique_id}"},
+        "identifier": [
+            {"use": "official", "system": "urn:ietf:rfc:3986", "value": doc.entry_uuid},
+            {
+                "type": {"coding": [{"system": IDENTIFIER_TYPE_SYSTEM, "code": SET_ID_TYPE}]},
+                "system": "urn:ietf:rfc:3986",
+                "value": f"urn:oid:{doc.set_id}",
+            },
+        ],
+        "status": _DOC_STATUS[doc.availability],
+        "type": {"coding": [{"system": _system(system), "code": code, "display": display}]},
+        "securityLabel": [
+            {"coding": [{"system": _system(s), "code": c, "display": d}]} for s, c, d in doc.confidentiality
+        ],
+        "description": doc.title,
+        "content": [
+            {
+                "attachment": {
+                    "contentType": doc.mime_type,
+                    "size": doc.size,
+                    "hash": base64.b64encode(bytes.fromhex(doc.sha1_hex)).decode("ascii"),
+                }
+            }
+        ],
+        "context": {"related": [{"reference": f"{base_url}/Task/{doc.submission_id}"}]},
+    }
+    if doc.availability is Availability.ARCHIVED:
+        resource["extension"] = [{"url": IS_ARCHIVED, "valueBoolean": True}]
+    if doc.replaces_entry_uuid:
+        target: dict[str, Any] = {"reference": f"DocumentReference/{doc.replaces_entry_uuid.removeprefix('urn:uuid:')}"}
+        if doc.replaces_unique_id:
+            target["identifier"] = {"system": "urn:ietf:rfc:3986", "value": f"urn:oid:{doc.replaces_unique_id}"}
+        resource["relatesTo"] = [{"code": "replaces", "target": target}]
+    return resource
 
 
 def searchset(resources: list[dict[str, Any]]) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from psycopg.types.json import Jsonb
 
 from facade.ids import system_now
 from facade.outbox.record import OutboxUnavailableError
+from facade.outbox.registry import POSTGRES_DDL
 from facade.outbox.store import Clock, Cursor, SqlOutbox, ThreadConnections
 
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -84,6 +85,7 @@ CREATE OR REPLACE TRIGGER outbox_audit_no_change BEFORE UPDATE OR DELETE ON outb
 CREATE OR REPLACE TRIGGER outbox_audit_no_truncate BEFORE TRUNCATE ON outbox_audit
     FOR EACH STATEMENT EXECUTE FUNCTION outbox_audit_append_only();
 """
+DDL += POSTGRES_DDL  # the document registry (issue 10): created on an existing store at its next start
 
 
 class PostgresOutbox(SqlOutbox):

@@ -18,6 +18,7 @@ from enum import StrEnum
 from typing import Any
 
 from facade.errors import FacadeError, Issue, Problem, RequestError
+from facade.outbox.registry import DocumentEntry
 from facade.outcomes import issues_from_outcome, problem_for_code
 
 
@@ -136,6 +137,7 @@ class NewSubmission:
     request_id: str | None = None
     context: Mapping[str, Any] = field(default_factory=dict)  # caller's JSON (e.g. entries for the response)
     not_before: datetime | None = None  # first attempt not before this time (default: now)
+    documents: tuple[DocumentEntry, ...] = ()  # the registry rows written with the record (issue 10)
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from typing import Any
 
 from facade.ids import system_now
 from facade.outbox.record import OutboxUnavailableError
+from facade.outbox.registry import SQLITE_DDL
 from facade.outbox.store import Clock, Cursor, SqlOutbox, ThreadConnections, json_text
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -78,9 +79,9 @@ CREATE TRIGGER IF NOT EXISTS outbox_audit_no_update BEFORE UPDATE ON outbox_audi
 BEGIN SELECT RAISE(ABORT, 'outbox_audit is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS outbox_audit_no_delete BEFORE DELETE ON outbox_audit
 BEGIN SELECT RAISE(ABORT, 'outbox_audit is append-only'); END;
-PRAGMA user_version = 1;
-COMMIT;
 """
+# Version 2 adds the document registry (issue 10); a version-1 store gets the new table when next opened.
+SCHEMA = SCHEMA + SQLITE_DDL + "PRAGMA user_version = 2;\nCOMMIT;\n"
 
 _SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
 

@@ -23,6 +23,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from facade.errors import Problem
 from facade.ids import system_now
 from facade.logs.redaction import redact  # the audit trail keeps the patient as a keyed hash only
+from facade.outbox import registry
 from facade.outbox.audit import AuditEntry, AuditEvent
 from facade.outbox.record import (
     EnqueueResult,
@@ -110,6 +111,16 @@ class Outbox(Protocol):
     def find_by_document_unique_id(self, unique_id: str) -> list[SubmissionStatus]: ...
 
     def list_by_state(self, state: State, *, limit: int = 100) -> list[SubmissionStatus]: ...
+
+    def find_document(
+        self, *, entry_uuid: str | None = None, unique_id: str | None = None
+    ) -> registry.RegisteredDocument | None:
+        """The registry's latest row for a document (by entryUUID or uniqueId) whose submission is not dead."""
+        ...
+
+    def replacements_of(self, entry_uuid: str) -> list[registry.RegisteredDocument]:
+        """Documents of live (not dead) submissions that replace ``entry_uuid``."""
+        ...
 
     def count_by_state(self) -> dict[State, int]: ...
 
@@ -420,6 +431,11 @@ class SqlOutbox:
         )
         for uid in uids:
             self._exec(cur, "INSERT INTO outbox_document (unique_id, submission_id) VALUES (?, ?)", (uid, record_id))
+        for entry in new.documents:  # the registry: in the same transaction as the record it describes
+            self._exec(cur, registry.INSERT, registry.row_values(
+                entry, submission_id=record_id, patient_hash=new.patient_hash, actor=new.actor,
+                now=self._ts(now), encode_json=self._json,
+            ))  # fmt: skip
         row = self._select_one(cur, "id = ?", (record_id,))
         record = self._with_payloads(cur, [row])[0]
         self._audit_record(cur, now, record, AuditEvent.ENQUEUED, "accepted", superseded=superseded)
@@ -499,6 +515,7 @@ class SqlOutbox:
                 (self._json(dict(response)), self._ts(now), self._ts(now), submission_id),
             )
             record = self._with_payloads(cur, cur.fetchall())[0]
+            self._deprecate_replaced(cur, submission_id, now)
             detail: dict[str, Any] = {"attempts": record.attempts, "previous_state": current.state.value}
             if owner is not None:
                 detail["owner"] = owner
@@ -506,6 +523,17 @@ class SqlOutbox:
                     detail["late"] = True  # reported by a relay that had lost its lease
             self._audit_record(cur, now, record, AuditEvent.DELIVERED, "delivered", **detail)
             return record
+
+    def _deprecate_replaced(self, cur: Cursor, submission_id: str, now: datetime) -> None:
+        """The DMP accepted the submission: the documents it replaces (RPLC) are now deprecated in the registry."""
+        self._exec(
+            cur,
+            "SELECT entry_uuid, replaces_entry_uuid FROM registry_document"
+            " WHERE submission_id = ? AND replaces_entry_uuid IS NOT NULL",
+            (submission_id,),
+        )
+        for new_uuid, old_uuid in cur.fetchall():
+            self._exec(cur, registry.DEPRECATE, (new_uuid, self._ts(now), old_uuid))
 
     def fail(
         self,
@@ -647,6 +675,25 @@ class SqlOutbox:
                 (State(state).value, limit),
             )
             return [self._status(row) for row in cur.fetchall()]
+
+    def find_document(
+        self, *, entry_uuid: str | None = None, unique_id: str | None = None
+    ) -> registry.RegisteredDocument | None:
+        column, value = ("r.entry_uuid", entry_uuid) if entry_uuid is not None else ("r.unique_id", unique_id)
+        if value is None:
+            raise ValueError("entry_uuid or unique_id is required")
+        found = self._documents(f"{column} = ? AND s.state <> 'dead' ORDER BY r.created_at DESC LIMIT 1", (value,))
+        return found[0] if found else None
+
+    def replacements_of(self, entry_uuid: str) -> list[registry.RegisteredDocument]:
+        return self._documents("r.replaces_entry_uuid = ? AND s.state <> 'dead' ORDER BY r.created_at", (entry_uuid,))
+
+    def _documents(self, where: str, params: Sequence[Any]) -> list[registry.RegisteredDocument]:
+        with self._transaction(write=False) as cur:
+            self._exec(cur, f"{registry.SELECT} WHERE {where}", params)  # noqa: S608
+            return [
+                registry.from_row(row, decode_json=self._from_json, decode_ts=self._from_ts) for row in cur.fetchall()
+            ]
 
     def count_by_state(self) -> dict[State, int]:
         with self._transaction(write=False) as cur:
