@@ -165,7 +165,7 @@ class SubmissionService:
     def _with_replacements(self, body: bytes) -> bytes:
         """The request with its replacement targets completed from the registry (``complete_replacements``);
         the body as posted when it names none (or is not JSON: the converter says why)."""
-        if b'"relatesTo"' not in body:
+        if b'"relatesTo"' not in body and b'"PATCH"' not in body:
             return body
         try:
             raw = json.loads(body)

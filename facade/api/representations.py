@@ -111,12 +111,12 @@ def submission_answer(result: SubmissionResult, base_url: str) -> Answer:
 
 
 def published_answer(result: SubmissionResult, base_url: str) -> Answer:
-    """ITI-105 is a FHIR create: once delivered, 201 + Location of the DocumentReference (its XDS uniqueId)."""
+    """ITI-105 is a FHIR create: once delivered, 201 + Location of the DocumentReference (``GET`` resolves it)."""
     answer = submission_answer(result, base_url)
     if result.disposition is not Disposition.DELIVERED:
         return answer
-    created = answer.body["entry"][0]["response"]["location"]
-    headers = {**answer.headers, "Location": f"{base_url}/{created}"}
+    created = next((e["response"]["location"] for e in answer.body["entry"] if "location" in e["response"]), None)
+    headers = {**answer.headers, **({"Location": f"{base_url}/{created}"} if created else {})}
     text = f"Created {created}: delivered to the DMP"
     return Answer(201, operation_outcome([Issue(Problem.INFORMATION, details={"text": text})]), headers)
 
@@ -154,30 +154,30 @@ def _queued_issues(result: SubmissionResult, location: str) -> list[Issue]:
 
 
 def transaction_response(record: SubmissionStatus, warnings: list[Issue]) -> dict[str, Any]:
-    """MHD / PDSm ProvideDocumentBundleResponse: one entry per request entry, same order."""
+    """MHD / PDSm ProvideDocumentBundleResponse: one entry per request entry, same order. Only a DocumentReference
+    gets a ``location`` (``DocumentReference/<entryUUID's UUID>``, which ``GET`` resolves): the SubmissionSet and the
+    content were created in the DMP (201, not served here); the replacement PATCH is done by the RPLC (200);
+    resources the facade only read (Patient, Practitioner, Organization, Consent...) are answered 200."""
     outcome = operation_outcome(warnings) if warnings else None
     entries: list[dict[str, Any]] = []
     uuids: dict[str, str] = record.context.get("entry_uuids") or {}  # absent from records older than the registry
     for entry in record.context.get("entries", []):
         rtype = entry["resource_type"]
-        rid = entry.get("unique_id") or _id_from_fullurl(entry.get("full_url")) or f"{record.id}-{entry['index']}"
-        if rtype == "DocumentReference" and entry.get("unique_id") in uuids:  # our id scheme: the entryUUID's UUID
-            rid = uuids[entry["unique_id"]].removeprefix("urn:uuid:")
-        item: dict[str, Any] = {"status": "201 Created", "location": f"{rtype}/{rid}"}
-        if rtype == "DocumentReference" and outcome:
-            item["outcome"] = outcome  # XDS warnings travel with the document they concern
+        item: dict[str, Any] = {"status": "200 OK"}
+        if rtype == "DocumentReference" and entry.get("role", "document") == "document":
+            uid = entry.get("unique_id")
+            rid = uuids[uid].removeprefix("urn:uuid:") if uid in uuids else uid
+            item = {"status": "201 Created", "location": f"DocumentReference/{rid}"}
+            if outcome:
+                item["outcome"] = outcome  # XDS warnings travel with the document they concern
+        elif entry.get("role") in ("submission-set", "content"):
+            item["status"] = "201 Created"
         if record.delivered_at is not None:
             item["lastModified"] = record.delivered_at.isoformat()
         entries.append({"response": item})
     if not entries:
-        entries.append({"response": {"status": "201 Created", "location": f"DocumentReference/{record.id}"}})
+        entries.append({"response": {"status": "201 Created"}})
     return {"resourceType": "Bundle", "type": "transaction-response", "entry": entries}
-
-
-def _id_from_fullurl(full_url: str | None) -> str | None:
-    if not full_url:
-        return None
-    return full_url.rsplit(":", 1)[-1].rsplit("/", 1)[-1] or None
 
 
 _AUDIT_OUTCOME = {"delivered": "0", "enqueued": "0", "replayed": "0", "attempt": "0", "requeued": "0"}

@@ -72,7 +72,64 @@ def complete_replacements(raw: Any, lookup: Lookup) -> bool:
             if known is not None:
                 _complete(doc, target, known)
                 changed = True
+    check_patch_entries(raw)
     return changed
+
+
+def check_patch_entries(raw: Any) -> None:
+    """PDSm-for-DMP's replacement PATCH entry (``status`` -> ``superseded``) must name a document this transaction
+    replaces (by our id, its uniqueId or entryUUID, or a conditional ``?identifier=``): it is not sent on its own,
+    the DMP deprecates the document when it registers the RPLC (spec digest §4)."""
+    if not isinstance(raw, dict) or raw.get("resourceType") != "Bundle":
+        return
+    replaced = _replaced_names(raw)
+    for i, entry in enumerate(raw.get("entry") or []):
+        request = entry.get("request") if isinstance(entry, dict) else None
+        if not isinstance(request, dict) or request.get("method") != "PATCH":
+            continue
+        url = str(request.get("url") or "")
+        if _patch_target(url) not in replaced:
+            raise RequestError(
+                Problem.INVALID_VALUE,
+                expression=f"Bundle.entry[{i}].request.url",
+                element=f"Bundle.entry[{i}] (PATCH {url})",
+                reason="the replacement PATCH must name the document this transaction replaces (relatesTo.target)",
+            )
+
+
+def _patch_target(url: str) -> str:
+    """``DocumentReference/<id>`` or ``DocumentReference?identifier=[system|]<value>`` -> the name compared."""
+    if url.startswith("DocumentReference/"):
+        return _name(url.split("/", 1)[1])
+    if url.startswith("DocumentReference?identifier="):
+        return _name(url.split("=", 1)[1].rsplit("|", 1)[-1])
+    return ""
+
+
+def _name(value: str) -> str:
+    """A document name in one form: a lower-case UUID, or a bare OID."""
+    value = value.strip()
+    if value.lower().startswith("urn:uuid:"):
+        value = value[9:]
+    if UUID.match(value):
+        return value.lower()
+    return oid_from_urn(value) or value
+
+
+def _replaced_names(raw: Any) -> set[str]:
+    names: set[str] = set()
+    for _, doc in document_references(raw):
+        for rel in doc.get("relatesTo") or []:
+            target = rel.get("target") if isinstance(rel, dict) and rel.get("code") == "replaces" else None
+            if not isinstance(target, dict):
+                continue
+            ref = target.get("reference")
+            if isinstance(ref, str):
+                names.add(_name(ref.rsplit("/", 1)[-1]))
+            identifier = target.get("identifier")
+            if isinstance(identifier, dict) and identifier.get("value"):
+                names.add(_name(str(identifier["value"])))
+    return names
 
 
 def _find(target: dict[str, Any], lookup: Lookup, expr: str, *, explicit: bool) -> KnownDocument | None:
@@ -139,4 +196,4 @@ def _local_ids(raw: Any) -> set[str]:
     return out
 
 
-__all__ = ["KnownDocument", "Lookup", "complete_replacements", "document_references"]
+__all__ = ["KnownDocument", "Lookup", "check_patch_entries", "complete_replacements", "document_references"]

@@ -52,7 +52,7 @@ def _by_uid(value: str = OLD_UID) -> dict[str, Any]:
 
 
 def _location(response: Any) -> str:
-    locations = [e["response"]["location"] for e in response.json()["entry"]]
+    locations = [e["response"].get("location", "") for e in response.json()["entry"]]
     return next(loc for loc in locations if loc.startswith("DocumentReference/"))
 
 
@@ -89,7 +89,8 @@ def test_replacement_naming_only_the_master_identifier(facade: Facade) -> None:
     set_id = first_cda.find("cda:setId", CDA).get("root")  # type: ignore[union-attr]
     assert old["meta"]["versionId"] == "1"
 
-    second = facade.post(_replacement(_by_uid()))
+    conditional = f"DocumentReference?identifier=urn:ietf:rfc:3986|urn:oid:{OLD_UID}"  # PATCH's conditional form
+    second = facade.post(_with_entry(_replacement(_by_uid()), _patch_entry(conditional)))
 
     assert second.status_code == 200, second.text
     received, cda = _cda(facade, 1, NEW_UID)
@@ -154,3 +155,54 @@ def test_a_document_read_is_only_its_clients_and_unknown_ids_are_404(facade: Fac
     assert facade.client.get(urlsplit(task).path).status_code == 200  # the Task it links to resolves
     assert _get(facade, f"DocumentReference/{OLD_UID}")["id"] == doc["id"]  # the uniqueId of earlier answers
     assert copy.deepcopy(doc) == _get(facade, location)
+
+
+def _patch_entry(url: str, value: str = "superseded") -> dict[str, Any]:
+    """PDSm-for-DMP's replacement entry (P4D Bundle-example-td2-1-remplacement): a FHIRPath Patch Parameters."""
+    operation = [
+        {"name": "type", "valueCode": "replace"},
+        {"name": "path", "valueString": "DocumentReference.status"},
+        {"name": "value", "valueCode": value},
+    ]
+    return {
+        "fullUrl": f"urn:uuid:{uuid.uuid4()}",
+        "resource": {"resourceType": "Parameters", "parameter": [{"name": "operation", "part": operation}]},
+        "request": {"method": "PATCH", "url": url},
+    }
+
+
+def _with_entry(body: bytes, entry: dict[str, Any]) -> bytes:
+    request = json.loads(body)
+    request["entry"].append(entry)
+    return json.dumps(request).encode()
+
+
+def test_transaction_entries_are_processed_per_method_or_refused_as_a_whole(facade: Facade) -> None:
+    first = facade.post(json.dumps(_minimal_letter()).encode())
+    assert first.status_code == 200, first.text
+    old_id = _get(facade, _location(first))["id"]
+    sent = len(facade.inbox())
+    replacement = _replacement(_by_uid())
+
+    refused = {
+        "DELETE": {"request": {"method": "DELETE", "url": f"DocumentReference/{old_id}"}},
+        "PATCH of another document": _patch_entry(f"DocumentReference/{uuid.uuid4()}"),
+        "PATCH to another status": _patch_entry(f"DocumentReference/{old_id}", "entered-in-error"),
+    }
+    for name, entry in refused.items():
+        response = facade.post(_with_entry(replacement, entry))
+        assert response.status_code == 422, (name, response.text)
+        issue = response.json()["issue"][0]
+        assert issue["expression"][0].startswith("Bundle.entry[7].request"), (name, issue)
+    assert len(facade.inbox()) == sent  # atomic: nothing sent
+
+    response = facade.post(_with_entry(replacement, _patch_entry(f"DocumentReference/{old_id}")))
+
+    assert response.status_code == 200, response.text
+    answers = [e["response"] for e in response.json()["entry"]]
+    assert answers[7]["status"] == "200 OK" and "location" not in answers[7]  # done by the RPLC, no SOAP call
+    assert len(facade.inbox()) == sent + 1
+    assert _get(facade, f"DocumentReference/{old_id}")["status"] == "superseded"
+    for answer in answers:  # every location resolves
+        if "location" in answer:
+            _get(facade, answer["location"])
