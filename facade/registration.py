@@ -52,6 +52,13 @@ def registry_entries(conversion: Conversion) -> tuple[DocumentEntry, ...]:
     return tuple(out)
 
 
+def meaning_fingerprint(conversion: Conversion, patient_hash: str) -> str:
+    """What a submission means, independent of how its JSON was serialised: its patient and its documents
+    (uniqueId + content hash). Two requests with the same meaning from one client are one submission."""
+    items = sorted(f"{d.request.document.id}={content_sha256(d)}" for d in conversion.documents)
+    return "sha256:" + hashlib.sha256("\n".join([patient_hash, *items]).encode()).hexdigest()
+
+
 def check_replacements(conversion: Conversion, patient_hash: str, outbox: Outbox) -> None:
     """Raise for a replacement of another patient's document or of a document already replaced. A target the
     registry does not know passed the explicit route (the client gave its setId and entryUUID)."""
@@ -84,4 +91,4 @@ def _expression(conversion: Conversion, n: int) -> str:
     return "DocumentReference.relatesTo[0]"
 
 
-__all__ = ["check_replacements", "content_sha256", "registry_entries"]
+__all__ = ["check_replacements", "content_sha256", "meaning_fingerprint", "registry_entries"]

@@ -34,7 +34,7 @@ from facade.outbox.registry import RegisteredDocument
 from facade.outbox.relay import Relay
 from facade.outbox.store import Outbox, client_idempotency_key, request_fingerprint
 from facade.pipeline import Converter, require_valid
-from facade.registration import check_replacements, registry_entries
+from facade.registration import check_replacements, meaning_fingerprint, registry_entries
 
 
 class Disposition(StrEnum):
@@ -111,10 +111,17 @@ class SubmissionService:
     ) -> SubmissionResult:
         fingerprint = request_fingerprint(body)
         key = client_idempotency_key(actor, idempotency_key) if idempotency_key else None
-        if key is not None:
-            existing = self.outbox.find_by_idempotency_key(key)
-            if existing is not None and existing.fingerprint == fingerprint:
-                return SubmissionResult(existing, replayed=True)  # a client retry: nothing rebuilt or resent
+        existing = self.outbox.find_by_idempotency_key(key) if key is not None else None
+        if existing is None or existing.fingerprint != fingerprint:
+            # the same bytes from the same client, with or without (or under another) key: a retry (issue 14 #2)
+            existing = self.outbox.find_by_fingerprint(actor, fingerprint)
+        if existing is not None:
+            self.outbox.append_audit(
+                AuditEvent.REPLAYED, actor=actor, outcome=existing.state.value, submission_id=existing.id,
+                patient_hash=existing.patient_hash, document_unique_ids=existing.document_unique_ids,
+                request_id=request_id,
+            )  # fmt: skip
+            return SubmissionResult(existing, replayed=True)  # a client retry: nothing rebuilt or resent
         try:
             conversion = self.converter.convert(self._with_replacements(body))
             require_valid(conversion)
@@ -137,6 +144,7 @@ class SubmissionService:
             "entries": [asdict(e) for e in conversion.mapping.entries],
             "warnings": [issue_to_json(i) for i in conversion.all_issues()],
             "entry_uuids": {d.request.document.id: d.request.entry_id for d in conversion.documents},
+            "meaning": meaning_fingerprint(conversion, p_hash),
         }
         result = self.outbox.enqueue(
             NewSubmission(

@@ -51,6 +51,7 @@ CREATE TABLE IF NOT EXISTS outbox_submission (
 );
 CREATE INDEX IF NOT EXISTS outbox_submission_due ON outbox_submission (state, next_attempt_at);
 CREATE INDEX IF NOT EXISTS outbox_submission_created ON outbox_submission (created_at);
+CREATE INDEX IF NOT EXISTS outbox_submission_fingerprint ON outbox_submission (actor, fingerprint);
 CREATE TABLE IF NOT EXISTS outbox_payload (
     submission_id TEXT PRIMARY KEY REFERENCES outbox_submission (id),
     content_type TEXT NOT NULL,

@@ -198,9 +198,11 @@ class OutboxUnavailableError(OutboxError):
 class IdempotencyConflictError(OutboxError, RequestError):
     """Same Idempotency-Key with a different request, or a document uniqueId already carried by a live record."""
 
-    def __init__(self, problem: Problem, existing: SubmissionStatus, **details: Any) -> None:
+    def __init__(self, problem: Problem, existing: SubmissionStatus, *, foreign: bool = False, **details: Any) -> None:
         self.existing = existing
-        super().__init__(problem, submission_id=existing.id, state=existing.state.value, **details)
+        self.foreign = foreign  # another client's submission: its id is not shown
+        sid = "of another client" if foreign else existing.id
+        super().__init__(problem, submission_id=sid, state=existing.state.value, **details)
 
 
 class UnknownSubmissionError(OutboxError, RequestError):

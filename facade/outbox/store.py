@@ -108,6 +108,10 @@ class Outbox(Protocol):
 
     def find_by_idempotency_key(self, key: str) -> OutboxRecord | None: ...
 
+    def find_by_fingerprint(self, actor: str, fingerprint: str) -> OutboxRecord | None:
+        """This client's latest record of exactly these request bytes, whatever key it came with."""
+        ...
+
     def find_by_document_unique_id(self, unique_id: str) -> list[SubmissionStatus]: ...
 
     def list_by_state(self, state: State, *, limit: int = 100) -> list[SubmissionStatus]: ...
@@ -355,7 +359,7 @@ class SqlOutbox:
         row = self._select_one(cur, "idempotency_key = ?", (new.idempotency_key,), lock=True)
         if row is not None:
             existing = self._status(row)
-            if existing.fingerprint == new.fingerprint:
+            if _same_request(existing, new):
                 self._audit_record(
                     cur, now, existing, AuditEvent.REPLAYED, existing.state.value, request_id=new.request_id
                 )
@@ -386,16 +390,20 @@ class SqlOutbox:
             live = cur.fetchall()
             if live:
                 other = self._status(live[0][:-1])
-                if other.fingerprint == new.fingerprint:  # a client retry under another key: same request
+                if other.actor == new.actor and _same_request(other, new):  # a retry under another key
                     self._audit_record(
                         cur, now, other, AuditEvent.REPLAYED, other.state.value, request_id=new.request_id
                     )
                     return EnqueueResult(self._with_payloads(cur, [live[0][:-1]])[0], created=False)
+                # Another client's submission is named to nobody else: the conflict is audited as this client's.
+                foreign = other.actor != new.actor
                 self._audit_record(
                     cur, now, other, AuditEvent.CONFLICT, Problem.DOCUMENT_ALREADY_SUBMITTED.spec.code,
-                    request_id=new.request_id, actor=new.actor, unique_id=live[0][-1],
+                    request_id=new.request_id, actor=new.actor, unique_id=live[0][-1], foreign=foreign,
                 )  # fmt: skip
-                return _Conflict(Problem.DOCUMENT_ALREADY_SUBMITTED, other, {"unique_id": live[0][-1]})
+                return _Conflict(
+                    Problem.DOCUMENT_ALREADY_SUBMITTED, other, {"unique_id": live[0][-1], "foreign": foreign}
+                )
         record_id = self._new_id()
         due = new.not_before or now
         self._exec(
@@ -657,6 +665,13 @@ class SqlOutbox:
             row = self._select_one(cur, "idempotency_key = ?", (key,))
             return self._with_payloads(cur, [row])[0] if row is not None else None
 
+    def find_by_fingerprint(self, actor: str, fingerprint: str) -> OutboxRecord | None:
+        with self._transaction(write=False) as cur:
+            row = self._select_one(
+                cur, "actor = ? AND fingerprint = ? ORDER BY created_at DESC LIMIT 1", (actor, fingerprint)
+            )
+            return self._with_payloads(cur, [row])[0] if row is not None else None
+
     def find_by_document_unique_id(self, unique_id: str) -> list[SubmissionStatus]:
         with self._transaction(write=False) as cur:
             self._exec(
@@ -819,6 +834,13 @@ class ThreadConnections(Generic[C]):
             holders = list(self._holders)
         for holder in holders:
             holder.close()
+
+
+def _same_request(existing: SubmissionStatus, new: NewSubmission) -> bool:
+    """The same request bytes, or the same meaning: the same documents (uniqueId + content hash) of the same
+    patient, however the JSON was serialised (``meaning`` kept in the record's context)."""
+    meaning = new.context.get("meaning")
+    return existing.fingerprint == new.fingerprint or (bool(meaning) and existing.context.get("meaning") == meaning)
 
 
 def _check_lease(lease: timedelta) -> None:
