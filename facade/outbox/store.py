@@ -109,7 +109,8 @@ class Outbox(Protocol):
     def find_by_idempotency_key(self, key: str) -> OutboxRecord | None: ...
 
     def find_by_fingerprint(self, actor: str, fingerprint: str) -> OutboxRecord | None:
-        """This client's latest record of exactly these request bytes, whatever key it came with."""
+        """This client's latest live (not dead) record of exactly these request bytes, whatever key it came with
+        (a dead one is replayed only under its own key: a new key may try again)."""
         ...
 
     def find_by_document_unique_id(self, unique_id: str) -> list[SubmissionStatus]: ...
@@ -668,7 +669,9 @@ class SqlOutbox:
     def find_by_fingerprint(self, actor: str, fingerprint: str) -> OutboxRecord | None:
         with self._transaction(write=False) as cur:
             row = self._select_one(
-                cur, "actor = ? AND fingerprint = ? ORDER BY created_at DESC LIMIT 1", (actor, fingerprint)
+                cur,
+                "actor = ? AND fingerprint = ? AND state <> 'dead' ORDER BY created_at DESC LIMIT 1",
+                (actor, fingerprint),
             )
             return self._with_payloads(cur, [row])[0] if row is not None else None
 
