@@ -52,11 +52,14 @@ def registry_entries(conversion: Conversion) -> tuple[DocumentEntry, ...]:
     return tuple(out)
 
 
-def meaning_fingerprint(conversion: Conversion, patient_hash: str) -> str:
-    """What a submission means, independent of how its JSON was serialised: its patient and its documents
-    (uniqueId + content hash). Two requests with the same meaning from one client are one submission."""
-    items = sorted(f"{d.request.document.id}={content_sha256(d)}" for d in conversion.documents)
-    return "sha256:" + hashlib.sha256("\n".join([patient_hash, *items]).encode()).hexdigest()
+def meaning_fingerprint(conversion: Conversion, patient_hash: str, body: bytes) -> str:
+    """What a submission means, independent of how its JSON was serialised: its patient, its documents (uniqueId,
+    entryUUID, content hash) and the SubmissionSet uniqueId when the client gave one (it is in the body; a generated one
+    is not part of the meaning). Two requests with the same meaning from one client are one submission."""
+    items = sorted(f"{d.request.document.id} {d.request.entry_id}={content_sha256(d)}" for d in conversion.documents)
+    submission_id = conversion.mapping.submission.unique_id
+    given = submission_id if submission_id.encode() in body else ""
+    return "sha256:" + hashlib.sha256("\n".join([patient_hash, given, *items]).encode()).hexdigest()
 
 
 def check_replacements(conversion: Conversion, patient_hash: str, outbox: Outbox) -> None:

@@ -144,7 +144,7 @@ class SubmissionService:
             "entries": [asdict(e) for e in conversion.mapping.entries],
             "warnings": [issue_to_json(i) for i in conversion.all_issues()],
             "entry_uuids": {d.request.document.id: d.request.entry_id for d in conversion.documents},
-            "meaning": meaning_fingerprint(conversion, p_hash),
+            "meaning": meaning_fingerprint(conversion, p_hash, body),
         }
         result = self.outbox.enqueue(
             NewSubmission(
