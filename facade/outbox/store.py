@@ -355,7 +355,9 @@ class SqlOutbox:
 
     def _enqueue(self, cur: Cursor, new: NewSubmission, uids: tuple[str, ...]) -> EnqueueResult | _Conflict:
         now = self._now()
-        self._lock_keys(cur, sorted([f"key:{new.idempotency_key}", *(f"uid:{u}" for u in uids)]))
+        replaced = sorted({d.replaces_entry_uuid for d in new.documents if d.replaces_entry_uuid})
+        keys = [f"key:{new.idempotency_key}", *(f"uid:{u}" for u in uids), *(f"rplc:{r}" for r in replaced)]
+        self._lock_keys(cur, sorted(keys))
         superseded: str | None = None
         row = self._select_one(cur, "idempotency_key = ?", (new.idempotency_key,), lock=True)
         if row is not None:
@@ -405,6 +407,9 @@ class SqlOutbox:
                 return _Conflict(
                     Problem.DOCUMENT_ALREADY_SUBMITTED, other, {"unique_id": live[0][-1], "foreign": foreign}
                 )
+        conflict = self._replaced_twice(cur, now, new, replaced)
+        if conflict is not None:
+            return conflict
         record_id = self._new_id()
         due = new.not_before or now
         self._exec(
@@ -449,6 +454,30 @@ class SqlOutbox:
         record = self._with_payloads(cur, [row])[0]
         self._audit_record(cur, now, record, AuditEvent.ENQUEUED, "accepted", superseded=superseded)
         return EnqueueResult(record, created=True, superseded=superseded)
+
+    def _replaced_twice(self, cur: Cursor, now: datetime, new: NewSubmission, replaced: list[str]) -> _Conflict | None:
+        """A document already replaced, or whose replacement is live in another record: checked under the
+        ``rplc:`` lock, so two concurrent replacements of one document cannot both be accepted."""
+        for old_uuid in replaced:
+            self._exec(
+                cur,
+                f"SELECT {_S_COLS}, r.unique_id FROM registry_document r JOIN outbox_submission s"  # noqa: S608
+                " ON s.id = r.submission_id WHERE r.replaces_entry_uuid = ? AND s.state <> 'dead'"
+                " ORDER BY s.created_at",
+                (old_uuid,),
+            )
+            rows = cur.fetchall()
+            if not rows:
+                continue
+            other = self._status(rows[0][:-1])
+            foreign = other.actor != new.actor
+            by = "by another client's document" if foreign else f"by {rows[0][-1]}"
+            self._audit_record(
+                cur, now, other, AuditEvent.CONFLICT, Problem.REPLACED_SUPERSEDED.spec.code,
+                request_id=new.request_id, actor=new.actor, replaced=old_uuid, foreign=foreign,
+            )  # fmt: skip
+            return _Conflict(Problem.REPLACED_SUPERSEDED, other, {"unique_id": old_uuid, "by": by, "foreign": foreign})
+        return None
 
     # --- claim ---
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from facade.errors import Problem
 from facade.outbox import Failure, IdempotencyConflictError, SqliteOutbox
 from facade.outbox.registry import Availability, DocumentEntry
 from facade.outbox.store import SqlOutbox
@@ -116,3 +117,18 @@ def test_a_version_1_sqlite_store_gains_the_registry(tmp_path: Path, clock: Fake
             assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
     finally:
         reopened.close()
+
+
+def test_a_second_replacement_of_one_document_is_refused_in_the_store(outbox: SqlOutbox, clock: FakeClock) -> None:
+    """Checked under a lock in the enqueue transaction: two replacements racing past the service's check cannot
+    both be accepted."""
+    old = _entry("1.2.250.1.999.1.1.8")
+    _deliver(outbox, clock, _accept(outbox, old))
+    first = _entry("1.2.250.1.999.1.1.9", replaces=old)
+    _accept(outbox, first)
+    second = _entry("1.2.250.1.999.1.1.10", replaces=old)
+    with pytest.raises(IdempotencyConflictError) as refused:
+        outbox.enqueue(make_submission(unique_ids=(second.unique_id,), documents=(second,), actor="client-b"))
+    assert refused.value.problem is Problem.REPLACED_SUPERSEDED
+    assert refused.value.foreign and first.unique_id not in str(refused.value)  # another client's: not named
+    assert outbox.find_document(entry_uuid=second.entry_uuid) is None
