@@ -11,7 +11,6 @@ Invalid input is refused before anything is stored: ``submit`` raises the Facade
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -19,7 +18,7 @@ from enum import StrEnum
 
 from facade.errors import FacadeError, Issue, Problem
 from facade.feeding import Feeder
-from facade.mapping.replacement import complete_replacements
+from facade.mapping.replacement import completed_request
 from facade.mapping.versioning import UUID
 from facade.model.identifiers import oid_from_urn
 from facade.outbox.audit import AuditEntry, AuditEvent, patient_hash
@@ -123,7 +122,7 @@ class SubmissionService:
             )  # fmt: skip
             return SubmissionResult(existing, replayed=True)  # a client retry: nothing rebuilt or resent
         try:
-            conversion = self.converter.convert(self._with_replacements(body))
+            conversion = self.converter.convert(completed_request(body, self.outbox.find_document))
             require_valid(conversion)
             p_hash = patient_hash(
                 conversion.mapping.submission.patient.ins.value,
@@ -169,19 +168,6 @@ class SubmissionService:
             refreshed = self.outbox.get(record.id)
             record = refreshed if refreshed is not None else record
         return SubmissionResult(record, replayed=not result.created)
-
-    def _with_replacements(self, body: bytes) -> bytes:
-        """The request with its replacement targets completed from the registry (``complete_replacements``);
-        the body as posted when it names none (or is not JSON: the converter says why)."""
-        if b'"relatesTo"' not in body and b'"PATCH"' not in body:
-            return body
-        try:
-            raw = json.loads(body)
-        except (ValueError, RecursionError):
-            return body
-        if not complete_replacements(raw, self.outbox.find_document):
-            return body
-        return json.dumps(raw, ensure_ascii=False).encode()
 
     def _settled(self, record: SubmissionStatus) -> SubmissionStatus:
         deadline = time.monotonic() + self.inline_wait_seconds

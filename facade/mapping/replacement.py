@@ -13,6 +13,9 @@ Pure: the registry is a ``lookup`` function; the caller parses and re-serialises
 
 from __future__ import annotations
 
+import json
+import re
+import secrets
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
@@ -39,6 +42,24 @@ class KnownDocument(Protocol):
 
 # lookup(entry_uuid=..., unique_id=...) -> the registry's document, or None
 Lookup = Callable[..., KnownDocument | None]
+
+
+def completed_request(body: bytes, lookup: Lookup) -> bytes:
+    """``body`` with its replacements completed from the registry (``complete_replacements``), or ``body`` itself
+    when it names none (or is not JSON: the converter says why). Decimals keep their exact text (``1.50`` stays
+    ``1.50``: a FHIR decimal's precision is part of its value), carried through as strings marked with a nonce
+    the client cannot guess (so no string of the request can turn into a number)."""
+    if b'"relatesTo"' not in body and b'"PATCH"' not in body:
+        return body
+    mark = secrets.token_hex(8)
+    try:
+        raw = json.loads(body.decode("utf-8"), parse_float=lambda text: f"\x00{mark}{text}\x00")
+    except (ValueError, RecursionError):  # UnicodeDecodeError included: the converter refuses what is not UTF-8
+        return body
+    if not complete_replacements(raw, lookup):
+        return body
+    number = re.compile(rf'"\\u0000{mark}([-+0-9.eE]+)\\u0000"')
+    return number.sub(r"\1", json.dumps(raw)).encode()
 
 
 def document_references(raw: Any) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -196,4 +217,11 @@ def _local_ids(raw: Any) -> set[str]:
     return out
 
 
-__all__ = ["KnownDocument", "Lookup", "check_patch_entries", "complete_replacements", "document_references"]
+__all__ = [
+    "KnownDocument",
+    "Lookup",
+    "check_patch_entries",
+    "complete_replacements",
+    "completed_request",
+    "document_references",
+]
