@@ -62,7 +62,7 @@ def meaning_fingerprint(conversion: Conversion, patient_hash: str, body: bytes) 
     return "sha256:" + hashlib.sha256("\n".join([patient_hash, given, *items]).encode()).hexdigest()
 
 
-def check_replacements(conversion: Conversion, patient_hash: str, outbox: Outbox) -> None:
+def check_replacements(conversion: Conversion, patient_hash: str, outbox: Outbox, actor: str) -> None:
     """Raise for a replacement of another patient's document or of a document already replaced. A target the
     registry does not know passed the explicit route (the client gave its setId and entryUUID)."""
     for n, doc in enumerate(conversion.documents):
@@ -79,8 +79,9 @@ def check_replacements(conversion: Conversion, patient_hash: str, outbox: Outbox
             by = f"by {old.replaced_by}" if old.replaced_by else "deprecated"
             raise FacadeError(Problem.REPLACED_SUPERSEDED, expression=expr, unique_id=old.unique_id, by=by)
         pending = [r for r in outbox.replacements_of(old.entry_uuid) if r.unique_id != request.document.id]
-        if pending:
-            by = f"by {pending[0].unique_id}, submission {pending[0].submission_id}"
+        if pending:  # another client's submission is not named
+            mine = pending[0].actor == actor
+            by = f"by {pending[0].unique_id}, submission {pending[0].submission_id}" if mine else "by another client"
             raise FacadeError(Problem.REPLACED_SUPERSEDED, expression=expr, unique_id=old.unique_id, by=by)
 
 

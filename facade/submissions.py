@@ -129,7 +129,7 @@ class SubmissionService:
                 conversion.mapping.submission.patient.ins.oid,
                 self.patient_secret,
             )
-            check_replacements(conversion, p_hash, self.outbox)
+            check_replacements(conversion, p_hash, self.outbox, actor)
             prepared = self.feeder.prepare(conversion)
         except FacadeError as exc:  # refused before the outbox: still in the audit trail (who, when, why)
             self.outbox.append_audit(
