@@ -158,6 +158,22 @@ HINTS: dict[str, tuple[str, str]] = {
         "content",
         "Supply a CDA with at most 64 attributes per element, 32 namespace prefixes and 100,000 elements.",
     ),
+    "REPLACED_NOT_FOUND": (
+        "content",
+        "Use the id of the DocumentReference the facade answered (`location`, the entryUUID's UUID), or name the "
+        "replaced document by `target.identifier` (its uniqueId).",
+    ),
+    "REPLACED_UNKNOWN": (
+        "content",
+        "Not sent through this facade: give its setId (set-id identifier) and entryUUID (`target.reference`).",
+    ),
+    "REPLACED_OTHER_PATIENT": ("content", "Replace a document of the same patient (same INS)."),
+    "REPLACED_SUPERSEDED": (
+        "content",
+        "Replace the latest version: `GET [base]/DocumentReference/<id>` of the replacement (status current).",
+    ),
+    "REPLACEMENT_SAME_ID": ("content", "Give the new version a new `masterIdentifier` (uniqueId)."),
+    "RELATION_NOT_SUPPORTED": ("content", "Use `relatesTo.code` = `replaces` (a new version, XDS RPLC)."),
     # output
     "TEMPLATE_RENDER": ("output", "Facade bug: report it with the X-Request-ID; nothing was sent."),
     "CDA_NOT_SCHEMA_VALID": (

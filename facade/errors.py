@@ -110,6 +110,12 @@ class Problem(Enum):
     PATIENT_TRAITS_NEEDED = Spec("patient-traits-needed", "required", 422, "INS traits needed: {where}")
     CDA_VOLET_UNKNOWN = Spec("cda-volet-unknown", "not-supported", 422, "No schematron for model {template}")
     CDA_SCHEMATRON_FAILED = Spec("cda-schematron-failed", "invariant", 422, "CDA fails {schematron}: {reason}")
+    REPLACED_NOT_FOUND = Spec("replaced-document-not-found", "not-found", 404, "{reference}: no such document here")
+    REPLACED_UNKNOWN = Spec("replaced-document-unknown", "not-found", 422, "{identifier} was not sent through here")
+    REPLACED_OTHER_PATIENT = Spec("replaced-document-other-patient", "business-rule", 422, "{unique_id}: other INS")
+    REPLACED_SUPERSEDED = Spec("replaced-document-superseded", "conflict", 409, "{unique_id} is replaced ({by})")
+    REPLACEMENT_SAME_ID = Spec("replacement-same-unique-id", "business-rule", 422, "{unique_id} is the old uniqueId")
+    RELATION_NOT_SUPPORTED = Spec("relation-not-supported", "not-supported", 422, "relatesTo.code {code}: not replaces")
     # lab report (CR-BIO) from DiagnosticReport / Observations (facade/mapping/lab/)
     INVALID_UCUM_UNIT = Spec(
         "invalid-ucum-unit", "value", 422, "{element}: unit '{unit}' is not a valid UCUM code ({reason})"

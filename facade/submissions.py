@@ -18,6 +18,9 @@ from enum import StrEnum
 
 from facade.errors import FacadeError, Issue, Problem
 from facade.feeding import Feeder
+from facade.mapping.replacement import completed_request
+from facade.mapping.versioning import UUID
+from facade.model.identifiers import oid_from_urn
 from facade.outbox.audit import AuditEntry, AuditEvent, patient_hash
 from facade.outbox.record import (
     NewSubmission,
@@ -26,9 +29,11 @@ from facade.outbox.record import (
     delivered_warnings,
     issue_to_json,
 )
+from facade.outbox.registry import RegisteredDocument
 from facade.outbox.relay import Relay
 from facade.outbox.store import Outbox, client_idempotency_key, request_fingerprint
 from facade.pipeline import Converter, require_valid
+from facade.registration import check_replacements, meaning_fingerprint, registry_entries
 
 
 class Disposition(StrEnum):
@@ -105,13 +110,26 @@ class SubmissionService:
     ) -> SubmissionResult:
         fingerprint = request_fingerprint(body)
         key = client_idempotency_key(actor, idempotency_key) if idempotency_key else None
-        if key is not None:
-            existing = self.outbox.find_by_idempotency_key(key)
-            if existing is not None and existing.fingerprint == fingerprint:
-                return SubmissionResult(existing, replayed=True)  # a client retry: nothing rebuilt or resent
+        existing = self.outbox.find_by_idempotency_key(key) if key is not None else None
+        if existing is None or existing.fingerprint != fingerprint:
+            # the same bytes from the same client, with or without (or under another) key: a retry (issue 14 #2)
+            existing = self.outbox.find_by_fingerprint(actor, fingerprint)
+        if existing is not None:
+            self.outbox.append_audit(
+                AuditEvent.REPLAYED, actor=actor, outcome=existing.state.value, submission_id=existing.id,
+                patient_hash=existing.patient_hash, document_unique_ids=existing.document_unique_ids,
+                request_id=request_id,
+            )  # fmt: skip
+            return SubmissionResult(existing, replayed=True)  # a client retry: nothing rebuilt or resent
         try:
-            conversion = self.converter.convert(body)
+            conversion = self.converter.convert(completed_request(body, self.outbox.find_document))
             require_valid(conversion)
+            p_hash = patient_hash(
+                conversion.mapping.submission.patient.ins.value,
+                conversion.mapping.submission.patient.ins.oid,
+                self.patient_secret,
+            )
+            check_replacements(conversion, p_hash, self.outbox, actor)
             prepared = self.feeder.prepare(conversion)
         except FacadeError as exc:  # refused before the outbox: still in the audit trail (who, when, why)
             self.outbox.append_audit(
@@ -124,6 +142,8 @@ class SubmissionService:
             "submission_unique_id": submission.unique_id,
             "entries": [asdict(e) for e in conversion.mapping.entries],
             "warnings": [issue_to_json(i) for i in conversion.all_issues()],
+            "entry_uuids": {d.request.document.id: d.request.entry_id for d in conversion.documents},
+            "meaning": meaning_fingerprint(conversion, p_hash, body),
         }
         result = self.outbox.enqueue(
             NewSubmission(
@@ -133,12 +153,11 @@ class SubmissionService:
                 fingerprint=fingerprint,
                 payload=prepared.to_payload(),
                 document_unique_ids=unique_ids,
-                patient_hash=patient_hash(
-                    submission.patient.ins.value, submission.patient.ins.oid, self.patient_secret
-                ),
+                patient_hash=p_hash,
                 actor=actor,
                 request_id=request_id,
                 context=context,
+                documents=registry_entries(conversion),
             )
         )
         record: SubmissionStatus = result.record
@@ -166,6 +185,18 @@ class SubmissionService:
         if record is None or not (record.actor == actor or sees_all):
             raise FacadeError(Problem.NOT_FOUND, text=f"no submission {submission_id}")
         return SubmissionResult(record)
+
+    def document(self, document_id: str, *, actor: str, sees_all: bool) -> RegisteredDocument:
+        """A document the facade accepted, by its id (the entryUUID's UUID; the uniqueId is also understood, as
+        earlier answers used it). Another client's document is as invisible as a missing one."""
+        found = None
+        if UUID.match(document_id):
+            found = self.outbox.find_document(entry_uuid=f"urn:uuid:{document_id.lower()}")
+        elif oid_from_urn(document_id) == document_id:
+            found = self.outbox.find_document(unique_id=document_id)
+        if found is None or not (found.actor == actor or sees_all):
+            raise FacadeError(Problem.NOT_FOUND, text=f"no DocumentReference {document_id}")
+        return found
 
     def audit_trail(self, entity: str | None, period: tuple[datetime, datetime]) -> list[AuditEntry]:
         """The audit entries of one submission (``entity``), else those recorded in ``period`` [start, end)."""

@@ -33,9 +33,10 @@ def capability_statement(base_url: str, *, date: str, send_enabled: bool) -> dic
         {
             "type": "DocumentReference",
             "supportedProfile": [PDSM_SIMPLIFIED],
-            "interaction": [{"code": "create"}] if send_enabled else [],
+            "interaction": [{"code": "create"}, {"code": "read"}] if send_enabled else [],
             "operation": bundle_ops,
-            "documentation": "ITI-105 simplified publish: POST a DocumentReference with content.attachment.data.",
+            "documentation": "ITI-105 simplified publish: POST a DocumentReference with content.attachment.data. "
+            "GET [base]/DocumentReference/{id} reads a document the facade accepted (id: its entryUUID's UUID).",
         },
         {
             "type": "OperationDefinition",

@@ -12,8 +12,10 @@ from typing import Any
 from lxml import etree
 
 from facade.errors import PROBLEM_SYSTEM, Issue, Problem, http_status_of
+from facade.mapping.versioning import IDENTIFIER_TYPE_SYSTEM, SET_ID_TYPE
 from facade.outbox.audit import AuditEntry
 from facade.outbox.record import State, SubmissionStatus
+from facade.outbox.registry import Availability, RegisteredDocument
 from facade.outcomes import operation_outcome
 from facade.pipeline import Conversion
 from facade.submissions import Disposition, SubmissionResult
@@ -109,12 +111,12 @@ def submission_answer(result: SubmissionResult, base_url: str) -> Answer:
 
 
 def published_answer(result: SubmissionResult, base_url: str) -> Answer:
-    """ITI-105 is a FHIR create: once delivered, 201 + Location of the DocumentReference (its XDS uniqueId)."""
+    """ITI-105 is a FHIR create: once delivered, 201 + Location of the DocumentReference (``GET`` resolves it)."""
     answer = submission_answer(result, base_url)
     if result.disposition is not Disposition.DELIVERED:
         return answer
-    created = answer.body["entry"][0]["response"]["location"]
-    headers = {**answer.headers, "Location": f"{base_url}/{created}"}
+    created = next((e["response"]["location"] for e in answer.body["entry"] if "location" in e["response"]), None)
+    headers = {**answer.headers, **({"Location": f"{base_url}/{created}"} if created else {})}
     text = f"Created {created}: delivered to the DMP"
     return Answer(201, operation_outcome([Issue(Problem.INFORMATION, details={"text": text})]), headers)
 
@@ -152,27 +154,30 @@ def _queued_issues(result: SubmissionResult, location: str) -> list[Issue]:
 
 
 def transaction_response(record: SubmissionStatus, warnings: list[Issue]) -> dict[str, Any]:
-    """MHD / PDSm ProvideDocumentBundleResponse: one entry per request entry, same order."""
+    """MHD / PDSm ProvideDocumentBundleResponse: one entry per request entry, same order. Only a DocumentReference
+    gets a ``location`` (``DocumentReference/<entryUUID's UUID>``, which ``GET`` resolves): the SubmissionSet and the
+    content were created in the DMP (201, not served here); the replacement PATCH is done by the RPLC (200);
+    resources the facade only read (Patient, Practitioner, Organization, Consent...) are answered 200."""
     outcome = operation_outcome(warnings) if warnings else None
     entries: list[dict[str, Any]] = []
+    uuids: dict[str, str] = record.context.get("entry_uuids") or {}  # absent from records older than the registry
     for entry in record.context.get("entries", []):
         rtype = entry["resource_type"]
-        rid = entry.get("unique_id") or _id_from_fullurl(entry.get("full_url")) or f"{record.id}-{entry['index']}"
-        item: dict[str, Any] = {"status": "201 Created", "location": f"{rtype}/{rid}"}
-        if rtype == "DocumentReference" and outcome:
-            item["outcome"] = outcome  # XDS warnings travel with the document they concern
+        item: dict[str, Any] = {"status": "200 OK"}
+        if rtype == "DocumentReference" and entry.get("role", "document") == "document":
+            uid = entry.get("unique_id")
+            rid = uuids[uid].removeprefix("urn:uuid:") if uid in uuids else uid
+            item = {"status": "201 Created", "location": f"DocumentReference/{rid}"}
+            if outcome:
+                item["outcome"] = outcome  # XDS warnings travel with the document they concern
+        elif entry.get("role") in ("submission-set", "content"):
+            item["status"] = "201 Created"
         if record.delivered_at is not None:
             item["lastModified"] = record.delivered_at.isoformat()
         entries.append({"response": item})
     if not entries:
-        entries.append({"response": {"status": "201 Created", "location": f"DocumentReference/{record.id}"}})
+        entries.append({"response": {"status": "201 Created"}})
     return {"resourceType": "Bundle", "type": "transaction-response", "entry": entries}
-
-
-def _id_from_fullurl(full_url: str | None) -> str | None:
-    if not full_url:
-        return None
-    return full_url.rsplit(":", 1)[-1].rsplit("/", 1)[-1] or None
 
 
 _AUDIT_OUTCOME = {"delivered": "0", "enqueued": "0", "replayed": "0", "attempt": "0", "requeued": "0"}
@@ -207,6 +212,69 @@ def audit_event(entry: AuditEntry) -> dict[str, Any]:
         "source": {"observer": {"display": "dmp-facade"}},
         "entity": entities,
     }
+
+
+_DOC_STATUS = {
+    Availability.APPROVED: "current",
+    Availability.ARCHIVED: "current",  # archived is still current in the DMP (PDSm: + pdsm-ext-is-archived)
+    Availability.DEPRECATED: "superseded",
+    Availability.DELETED: "entered-in-error",
+}
+V3_CONFIDENTIALITY = ("2.16.840.1.113883.5.25", "http://terminology.hl7.org/CodeSystem/v3-Confidentiality")
+IS_ARCHIVED = "https://interop.esante.gouv.fr/ig/fhir/pdsm/StructureDefinition/pdsm-ext-is-archived"
+DELIVERY_TAGS = "https://github.com/dmp-facade/dmp-facade/delivery-state"
+
+
+def _system(oid: str) -> str:
+    return V3_CONFIDENTIALITY[1] if oid == V3_CONFIDENTIALITY[0] else f"urn:oid:{oid}"
+
+
+def document_reference(doc: RegisteredDocument, base_url: str) -> dict[str, Any]:
+    """A document the facade accepted, as the facade knows it (its registry): id = the entryUUID's UUID;
+    ``meta.tag`` says where its delivery stands (the submission's state; its Task is ``Task/<submission>``)."""
+    uuid = doc.entry_uuid.removeprefix("urn:uuid:")
+    system, code, display = doc.type_code
+    resource: dict[str, Any] = {
+        "resourceType": "DocumentReference",
+        "id": uuid,
+        "meta": {
+            "versionId": str(doc.version),
+            "tag": [{"system": DELIVERY_TAGS, "code": doc.submission_state}],
+        },
+        "masterIdentifier": {"system": "urn:ietf:rfc:3986", "value": f"urn:oid:{doc.unique_id}"},
+        "identifier": [
+            {"use": "official", "system": "urn:ietf:rfc:3986", "value": doc.entry_uuid},
+            {
+                "type": {"coding": [{"system": IDENTIFIER_TYPE_SYSTEM, "code": SET_ID_TYPE}]},
+                "system": "urn:ietf:rfc:3986",
+                "value": f"urn:oid:{doc.set_id}",
+            },
+        ],
+        "status": _DOC_STATUS[doc.availability],
+        "type": {"coding": [{"system": _system(system), "code": code, "display": display}]},
+        "securityLabel": [
+            {"coding": [{"system": _system(s), "code": c, "display": d}]} for s, c, d in doc.confidentiality
+        ],
+        "description": doc.title,
+        "content": [
+            {
+                "attachment": {
+                    "contentType": doc.mime_type,
+                    "size": doc.size,
+                    "hash": base64.b64encode(bytes.fromhex(doc.sha1_hex)).decode("ascii"),
+                }
+            }
+        ],
+        "context": {"related": [{"reference": f"{base_url}/Task/{doc.submission_id}"}]},
+    }
+    if doc.availability is Availability.ARCHIVED:
+        resource["extension"] = [{"url": IS_ARCHIVED, "valueBoolean": True}]
+    if doc.replaces_entry_uuid:
+        target: dict[str, Any] = {"reference": f"DocumentReference/{doc.replaces_entry_uuid.removeprefix('urn:uuid:')}"}
+        if doc.replaces_unique_id:
+            target["identifier"] = {"system": "urn:ietf:rfc:3986", "value": f"urn:oid:{doc.replaces_unique_id}"}
+        resource["relatesTo"] = [{"code": "replaces", "target": target}]
+    return resource
 
 
 def searchset(resources: list[dict[str, Any]]) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from facade.api.params import AuditSearchDep
 from facade.api.representations import (
     Answer,
     audit_event,
+    document_reference,
     preview_parameters,
     published_answer,
     searchset,
@@ -119,6 +120,15 @@ async def submission_status(
 ) -> JSONResponse:
     result = await run_in_threadpool(service.status, submission_id, actor=client, sees_all=sees_all)
     return _fhir(submission_task(result.record, submission_answer(result, base_url)))
+
+
+@router.get("/DocumentReference/{document_id}")
+async def read_document(
+    document_id: str, service: SubmissionsDep, client: ClientDep, sees_all: CanAuditDep, base_url: BaseUrlDep
+) -> JSONResponse:
+    """A document the facade accepted (its registry): current, superseded once its replacement was delivered."""
+    doc = await run_in_threadpool(service.document, document_id, actor=client, sees_all=sees_all)
+    return _fhir(document_reference(doc, base_url))
 
 
 @router.get("/AuditEvent")

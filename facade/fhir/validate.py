@@ -110,14 +110,51 @@ def check_shape(parsed: ParsedRequest, policy: InputPolicy, report: ValidationRe
             reason="a submission has exactly one SubmissionSet List",
         )
     for entry in parsed.entries:
-        if entry.resource_type and entry.request_method not in (None, "POST", "PUT", "PATCH"):
+        reason = unsupported_entry(entry)
+        if reason is not None:  # a transaction is atomic: one entry the facade cannot honour refuses it all
             report.add(
                 Problem.INVALID_VALUE,
-                expression=entry.path.replace(".resource", ".request.method"),
-                element="Bundle.entry.request.method",
-                reason=f"{entry.request_method} is not supported in a provide-document bundle",
+                expression=entry.path.replace(".resource", ".request"),
+                element=f"Bundle.entry[{entry.index}] ({entry.request_method or 'no method'} {entry.request_url})",
+                reason=reason,
             )
     return RequestShape(lists[0] if lists else None, docs)
+
+
+def unsupported_entry(entry: ParsedEntry) -> str | None:
+    """Why the facade cannot process this transaction entry (None: it can). POST/PUT of a resource are read as
+    the submission's content; PATCH only as PDSm-for-DMP's replacement entry (a FHIRPath Patch ``Parameters``
+    setting ``DocumentReference.status`` to ``superseded``; that it names the replaced document is checked with
+    the replacement, ``facade.mapping.replacement``). Nothing else is done to the DMP from a transaction."""
+    method = entry.request_method
+    if method == "PATCH" and not is_replacement_patch(entry):
+        return (
+            "the only PATCH understood is the replacement one: url DocumentReference/<id of the replaced document>, "
+            "a FHIRPath Patch Parameters replacing DocumentReference.status with superseded"
+        )
+    if method not in (None, "POST", "PUT", "PATCH"):
+        return (
+            f"{method} is not supported in a provide-document transaction (the DMP's documents change by "
+            "replacement: a new version)"
+        )
+    if not entry.resource_type:
+        return "an entry without a resource is not supported"
+    return None
+
+
+def is_replacement_patch(entry: ParsedEntry) -> bool:
+    url = entry.request_url or ""
+    if entry.resource_type != "Parameters" or not url.startswith("DocumentReference"):
+        return False
+    operations = [p for p in entry.raw.get("parameter") or [] if isinstance(p, dict)]
+    if len(operations) != 1 or operations[0].get("name") != "operation":
+        return False
+    parts = {p.get("name"): p for p in operations[0].get("part") or [] if isinstance(p, dict)}
+    return (
+        (parts.get("type") or {}).get("valueCode") == "replace"
+        and (parts.get("path") or {}).get("valueString") == "DocumentReference.status"
+        and (parts.get("value") or {}).get("valueCode") == "superseded"
+    )
 
 
 __all__ = [
@@ -127,5 +164,7 @@ __all__ = [
     "InputPolicy",
     "RequestShape",
     "check_shape",
+    "is_replacement_patch",
     "is_submission_set",
+    "unsupported_entry",
 ]

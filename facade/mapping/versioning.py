@@ -4,7 +4,9 @@ spec digest §2.5), our documented rule.
 * ``DocumentReference.identifier`` typed ``IDENTIFIER_TYPE_SYSTEM|set-id`` with value ``urn:oid:X`` carries the
   setId; extension ``EXT_VERSION_NUMBER`` (valuePositiveInt/valueInteger) the versionNumber;
 * first version: setId = a new OID, distinct from the id; versionNumber 1;
-* replacement (``relatesTo.code = replaces``): the setId is REQUIRED (the old document's), versionNumber = the
+* replacement (``relatesTo.code = replaces``): a document this facade sent is resolved from its registry first
+  (``facade.mapping.replacement``, which completes the target, the setId and the version); otherwise the setId is
+  REQUIRED (the old document's), versionNumber = the
   extension, else the replaced DocumentReference's version + 1 when it is in the request, else 2; the old uniqueId
   comes from ``relatesTo.target.identifier`` (``urn:oid:``) or the target's ``masterIdentifier``; the old
   entryUUID (needed for the XDS RPLC association) from a ``urn:uuid:`` target identifier, or the target's id /
@@ -98,10 +100,7 @@ def _replacement(doc: ParsedEntry, mc: MappingContext) -> _Replaced:
     for k, rel in relations:
         if rel.get("code") != "replaces":
             mc.report.add(
-                Problem.INVALID_VALUE,
-                expression=f"{doc.path}.relatesTo[{k}].code",
-                element="DocumentReference.relatesTo.code",
-                reason=f"{rel.get('code')} is not supported (only replaces: a new version, XDS RPLC)",
+                Problem.RELATION_NOT_SUPPORTED, expression=f"{doc.path}.relatesTo[{k}].code", code=rel.get("code")
             )
     replaces = [(k, r) for k, r in relations if r.get("code") == "replaces"]
     if not replaces:
@@ -245,12 +244,7 @@ def _versioning(
                 reason="a replacement has versionNumber 2 or more",
             )
         if replaces_id is not None and replaces_id == unique_id:
-            mc.report.add(
-                Problem.INVALID_VALUE,
-                expression=f"{p}.masterIdentifier.value",
-                element="masterIdentifier",
-                reason="a new version needs a new uniqueId",
-            )
+            mc.report.add(Problem.REPLACEMENT_SAME_ID, expression=f"{p}.masterIdentifier.value", unique_id=unique_id)
         return set_id, version
     if set_id is None and unique_id is not None:
         set_id = mc.build.new_oid()

@@ -21,6 +21,7 @@ from psycopg.types.json import Jsonb
 from facade.ids import system_now
 from facade.outbox.connections import ThreadConnections
 from facade.outbox.record import OutboxUnavailableError
+from facade.outbox.registry import POSTGRES_DDL
 from facade.outbox.sql import Clock, Cursor
 from facade.outbox.store import SqlOutbox
 
@@ -52,6 +53,7 @@ CREATE TABLE IF NOT EXISTS outbox_submission (
 );
 CREATE INDEX IF NOT EXISTS outbox_submission_due ON outbox_submission (state, next_attempt_at);
 CREATE INDEX IF NOT EXISTS outbox_submission_created ON outbox_submission (created_at);
+CREATE INDEX IF NOT EXISTS outbox_submission_fingerprint ON outbox_submission (actor, fingerprint);
 CREATE TABLE IF NOT EXISTS outbox_payload (
     submission_id TEXT PRIMARY KEY REFERENCES outbox_submission (id),
     content_type TEXT NOT NULL,
@@ -86,6 +88,7 @@ CREATE OR REPLACE TRIGGER outbox_audit_no_change BEFORE UPDATE OR DELETE ON outb
 CREATE OR REPLACE TRIGGER outbox_audit_no_truncate BEFORE TRUNCATE ON outbox_audit
     FOR EACH STATEMENT EXECUTE FUNCTION outbox_audit_append_only();
 """
+DDL += POSTGRES_DDL  # the document registry (issue 10): created on an existing store at its next start
 
 
 class PostgresOutbox(SqlOutbox):

@@ -18,6 +18,7 @@ from enum import StrEnum
 from typing import Any
 
 from facade.errors import FacadeError, Issue, Problem, RequestError
+from facade.outbox.registry import DocumentEntry
 from facade.outcomes import issues_from_outcome, problem_for_code
 
 
@@ -136,6 +137,7 @@ class NewSubmission:
     request_id: str | None = None
     context: Mapping[str, Any] = field(default_factory=dict)  # caller's JSON (e.g. entries for the response)
     not_before: datetime | None = None  # first attempt not before this time (default: now)
+    documents: tuple[DocumentEntry, ...] = ()  # the registry rows written with the record (issue 10)
 
 
 @dataclass(frozen=True)
@@ -196,9 +198,11 @@ class OutboxUnavailableError(OutboxError):
 class IdempotencyConflictError(OutboxError, RequestError):
     """Same Idempotency-Key with a different request, or a document uniqueId already carried by a live record."""
 
-    def __init__(self, problem: Problem, existing: SubmissionStatus, **details: Any) -> None:
+    def __init__(self, problem: Problem, existing: SubmissionStatus, *, foreign: bool = False, **details: Any) -> None:
         self.existing = existing
-        super().__init__(problem, submission_id=existing.id, state=existing.state.value, **details)
+        self.foreign = foreign  # another client's submission: its id is not shown
+        sid = "of another client" if foreign else existing.id
+        super().__init__(problem, submission_id=sid, state=existing.state.value, **details)
 
 
 class UnknownSubmissionError(OutboxError, RequestError):

@@ -19,6 +19,7 @@ from typing import Any
 from facade.ids import system_now
 from facade.outbox.connections import ThreadConnections
 from facade.outbox.record import OutboxUnavailableError
+from facade.outbox.registry import SQLITE_DDL
 from facade.outbox.sql import Clock, Cursor, json_text
 from facade.outbox.store import SqlOutbox
 
@@ -51,6 +52,7 @@ CREATE TABLE IF NOT EXISTS outbox_submission (
 );
 CREATE INDEX IF NOT EXISTS outbox_submission_due ON outbox_submission (state, next_attempt_at);
 CREATE INDEX IF NOT EXISTS outbox_submission_created ON outbox_submission (created_at);
+CREATE INDEX IF NOT EXISTS outbox_submission_fingerprint ON outbox_submission (actor, fingerprint);
 -- payloads are written once and never updated: kept out of the hot, often-updated row
 CREATE TABLE IF NOT EXISTS outbox_payload (
     submission_id TEXT PRIMARY KEY REFERENCES outbox_submission (id),
@@ -80,9 +82,9 @@ CREATE TRIGGER IF NOT EXISTS outbox_audit_no_update BEFORE UPDATE ON outbox_audi
 BEGIN SELECT RAISE(ABORT, 'outbox_audit is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS outbox_audit_no_delete BEFORE DELETE ON outbox_audit
 BEGIN SELECT RAISE(ABORT, 'outbox_audit is append-only'); END;
-PRAGMA user_version = 1;
-COMMIT;
 """
+# Version 2 adds the document registry (issue 10); a version-1 store gets the new table when next opened.
+SCHEMA = SCHEMA + SQLITE_DDL + "PRAGMA user_version = 2;\nCOMMIT;\n"
 
 _SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
 

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from facade.errors import Problem
 from facade.logs.redaction import redact  # the audit trail keeps the patient as a keyed hash only
+from facade.outbox import registry
 from facade.outbox.audit import AuditEntry, AuditEvent
 from facade.outbox.record import (
     EnqueueResult,
@@ -98,9 +99,24 @@ class Outbox(Protocol):
 
     def find_by_idempotency_key(self, key: str) -> OutboxRecord | None: ...
 
+    def find_by_fingerprint(self, actor: str, fingerprint: str) -> OutboxRecord | None:
+        """This client's latest live (not dead) record of exactly these request bytes, whatever key it came with
+        (a dead one is replayed only under its own key: a new key may try again)."""
+        ...
+
     def find_by_document_unique_id(self, unique_id: str) -> list[SubmissionStatus]: ...
 
     def list_by_state(self, state: State, *, limit: int = 100) -> list[SubmissionStatus]: ...
+
+    def find_document(
+        self, *, entry_uuid: str | None = None, unique_id: str | None = None
+    ) -> registry.RegisteredDocument | None:
+        """The registry's latest row for a document (by entryUUID or uniqueId) whose submission is not dead."""
+        ...
+
+    def replacements_of(self, entry_uuid: str) -> list[registry.RegisteredDocument]:
+        """Documents of live (not dead) submissions that replace ``entry_uuid``."""
+        ...
 
     def count_by_state(self) -> dict[State, int]: ...
 
@@ -154,7 +170,9 @@ class SqlOutbox(SqlTables):
 
     def _enqueue(self, cur: Cursor, new: NewSubmission, uids: tuple[str, ...]) -> EnqueueResult | _Conflict:
         now = self._now()
-        self._lock_keys(cur, sorted([f"key:{new.idempotency_key}", *(f"uid:{u}" for u in uids)]))
+        replaced = sorted({d.replaces_entry_uuid for d in new.documents if d.replaces_entry_uuid})
+        keys = [f"key:{new.idempotency_key}", *(f"uid:{u}" for u in uids), *(f"rplc:{r}" for r in replaced)]
+        self._lock_keys(cur, sorted(keys))
         superseded: str | None = None
         row = self._select_one(cur, "idempotency_key = ?", (new.idempotency_key,), lock=True)
         if row is not None:
@@ -166,6 +184,9 @@ class SqlOutbox(SqlTables):
             earlier = self._same_documents(cur, now, new, uids)
             if earlier is not None:
                 return earlier
+        conflict = self._replaced_twice(cur, now, new, replaced)
+        if conflict is not None:
+            return conflict
         record = self._insert(cur, now, new, uids)
         self._audit_record(cur, now, record, AuditEvent.ENQUEUED, "accepted", superseded=superseded)
         return EnqueueResult(record, created=True, superseded=superseded)
@@ -175,7 +196,7 @@ class SqlOutbox(SqlTables):
     ) -> EnqueueResult | _Conflict | None:
         """The record already holding the key: a replay, a conflict, or (dead) superseded by the new request."""
         existing = self._status(row)
-        if existing.fingerprint == new.fingerprint:
+        if _same_request(existing, new):
             self._audit_record(cur, now, existing, AuditEvent.REPLAYED, existing.state.value, request_id=new.request_id)
             return EnqueueResult(self._with_payloads(cur, [row])[0], created=False)
         if existing.state is not State.DEAD:
@@ -209,14 +230,16 @@ class SqlOutbox(SqlTables):
         if not live:
             return None
         other = self._status(live[0][:-1])
-        if other.fingerprint == new.fingerprint:  # a client retry under another key: same request
+        if other.actor == new.actor and _same_request(other, new):  # a retry under another key
             self._audit_record(cur, now, other, AuditEvent.REPLAYED, other.state.value, request_id=new.request_id)
             return EnqueueResult(self._with_payloads(cur, [live[0][:-1]])[0], created=False)
+        # Another client's submission is named to nobody else: the conflict is audited as this client's.
+        foreign = other.actor != new.actor
         self._audit_record(
             cur, now, other, AuditEvent.CONFLICT, Problem.DOCUMENT_ALREADY_SUBMITTED.spec.code,
-            request_id=new.request_id, actor=new.actor, unique_id=live[0][-1],
+            request_id=new.request_id, actor=new.actor, unique_id=live[0][-1], foreign=foreign,
         )  # fmt: skip
-        return _Conflict(Problem.DOCUMENT_ALREADY_SUBMITTED, other, {"unique_id": live[0][-1]})
+        return _Conflict(Problem.DOCUMENT_ALREADY_SUBMITTED, other, {"unique_id": live[0][-1], "foreign": foreign})
 
     def _insert(self, cur: Cursor, now: datetime, new: NewSubmission, uids: tuple[str, ...]) -> OutboxRecord:
         record_id = self._new_id()
@@ -254,8 +277,37 @@ class SqlOutbox(SqlTables):
         )
         for uid in uids:
             self._exec(cur, "INSERT INTO outbox_document (unique_id, submission_id) VALUES (?, ?)", (uid, record_id))
+        for entry in new.documents:  # the registry: in the same transaction as the record it describes
+            self._exec(cur, registry.INSERT, registry.row_values(
+                entry, submission_id=record_id, patient_hash=new.patient_hash, actor=new.actor,
+                now=self._ts(now), encode_json=self._json,
+            ))  # fmt: skip
         row = self._select_one(cur, "id = ?", (record_id,))
         return self._with_payloads(cur, [row])[0]
+
+    def _replaced_twice(self, cur: Cursor, now: datetime, new: NewSubmission, replaced: list[str]) -> _Conflict | None:
+        """A document already replaced, or whose replacement is live in another record: checked under the
+        ``rplc:`` lock, so two concurrent replacements of one document cannot both be accepted."""
+        for old_uuid in replaced:
+            self._exec(
+                cur,
+                f"SELECT {_S_COLS}, r.unique_id FROM registry_document r JOIN outbox_submission s"  # noqa: S608
+                " ON s.id = r.submission_id WHERE r.replaces_entry_uuid = ? AND s.state <> 'dead'"
+                " ORDER BY s.created_at",
+                (old_uuid,),
+            )
+            rows = cur.fetchall()
+            if not rows:
+                continue
+            other = self._status(rows[0][:-1])
+            foreign = other.actor != new.actor
+            by = "by another client's document" if foreign else f"by {rows[0][-1]}"
+            self._audit_record(
+                cur, now, other, AuditEvent.CONFLICT, Problem.REPLACED_SUPERSEDED.spec.code,
+                request_id=new.request_id, actor=new.actor, replaced=old_uuid, foreign=foreign,
+            )  # fmt: skip
+            return _Conflict(Problem.REPLACED_SUPERSEDED, other, {"unique_id": old_uuid, "by": by, "foreign": foreign})
+        return None
 
     # --- claim ---
 
@@ -331,6 +383,7 @@ class SqlOutbox(SqlTables):
                 (self._json(dict(response)), self._ts(now), self._ts(now), submission_id),
             )
             record = self._with_payloads(cur, cur.fetchall())[0]
+            self._deprecate_replaced(cur, submission_id, now)
             detail: dict[str, Any] = {"attempts": record.attempts, "previous_state": current.state.value}
             if owner is not None:
                 detail["owner"] = owner
@@ -338,6 +391,17 @@ class SqlOutbox(SqlTables):
                     detail["late"] = True  # reported by a relay that had lost its lease
             self._audit_record(cur, now, record, AuditEvent.DELIVERED, "delivered", **detail)
             return record
+
+    def _deprecate_replaced(self, cur: Cursor, submission_id: str, now: datetime) -> None:
+        """The DMP accepted the submission: the documents it replaces (RPLC) are now deprecated in the registry."""
+        self._exec(
+            cur,
+            "SELECT entry_uuid, replaces_entry_uuid FROM registry_document"
+            " WHERE submission_id = ? AND replaces_entry_uuid IS NOT NULL",
+            (submission_id,),
+        )
+        for new_uuid, old_uuid in cur.fetchall():
+            self._exec(cur, registry.DEPRECATE, (new_uuid, self._ts(now), old_uuid))
 
     def fail(
         self,
@@ -448,6 +512,43 @@ class SqlOutbox(SqlTables):
                 previous_attempts=current.attempts,
             )
             return record
+
+    # --- reads the registry adds ---
+
+    def find_by_fingerprint(self, actor: str, fingerprint: str) -> OutboxRecord | None:
+        with self._transaction(write=False) as cur:
+            row = self._select_one(
+                cur,
+                "actor = ? AND fingerprint = ? AND state <> 'dead' ORDER BY created_at DESC LIMIT 1",
+                (actor, fingerprint),
+            )
+            return self._with_payloads(cur, [row])[0] if row is not None else None
+
+    def find_document(
+        self, *, entry_uuid: str | None = None, unique_id: str | None = None
+    ) -> registry.RegisteredDocument | None:
+        column, value = ("r.entry_uuid", entry_uuid) if entry_uuid is not None else ("r.unique_id", unique_id)
+        if value is None:
+            raise ValueError("entry_uuid or unique_id is required")
+        found = self._documents(f"{column} = ? AND s.state <> 'dead' ORDER BY r.created_at DESC LIMIT 1", (value,))
+        return found[0] if found else None
+
+    def replacements_of(self, entry_uuid: str) -> list[registry.RegisteredDocument]:
+        return self._documents("r.replaces_entry_uuid = ? AND s.state <> 'dead' ORDER BY r.created_at", (entry_uuid,))
+
+    def _documents(self, where: str, params: Sequence[Any]) -> list[registry.RegisteredDocument]:
+        with self._transaction(write=False) as cur:
+            self._exec(cur, f"{registry.SELECT} WHERE {where}", params)  # noqa: S608
+            return [
+                registry.from_row(row, decode_json=self._from_json, decode_ts=self._from_ts) for row in cur.fetchall()
+            ]
+
+
+def _same_request(existing: SubmissionStatus, new: NewSubmission) -> bool:
+    """The same request bytes, or the same meaning: the same documents (uniqueId + content hash) of the same
+    patient, however the JSON was serialised (``meaning`` kept in the record's context)."""
+    meaning = new.context.get("meaning")
+    return existing.fingerprint == new.fingerprint or (bool(meaning) and existing.context.get("meaning") == meaning)
 
 
 def _check_lease(lease: timedelta) -> None:

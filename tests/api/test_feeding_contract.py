@@ -48,8 +48,13 @@ def test_delivered_submission_answers_a_transaction_response_in_request_order(ma
     body = r.json()
     assert body["type"] == "transaction-response"
     request_types = [e["resource"]["resourceType"] for e in json.loads(BUNDLE)["entry"]]
-    assert [e["response"]["location"].split("/")[0] for e in body["entry"]] == request_types
-    assert all(e["response"]["status"] == "201 Created" for e in body["entry"])
+    assert len(body["entry"]) == len(request_types)
+    for rtype, entry in zip(request_types, body["entry"], strict=True):  # every location given resolves
+        created = rtype in ("List", "DocumentReference", "Binary")
+        assert entry["response"]["status"] == ("201 Created" if created else "200 OK"), (rtype, entry)
+        assert ("location" in entry["response"]) is (rtype == "DocumentReference")
+        if rtype == "DocumentReference":
+            assert client.get(f"/fhir/{entry['response']['location']}").status_code == 200
     assert len(transport.requests) == 1
     task = client.get(r.headers["content-location"].split("/fhir", 1)[1].join(["/fhir", ""])).json()
     assert task["resourceType"] == "Task" and task["status"] == "completed"

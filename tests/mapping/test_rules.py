@@ -315,4 +315,4 @@ def test_replaced_document_in_the_request_lends_set_id_and_version(run: Run) -> 
 def test_other_relations_are_not_supported(reject: Reject) -> None:
     b = rplc()
     doc(b)["relatesTo"][0]["code"] = "appends"
-    find(reject(b), "invalid-value", f"{DOC}.relatesTo[0].code")
+    find(reject(b), "relation-not-supported", f"{DOC}.relatesTo[0].code")

@@ -88,8 +88,17 @@ def test_sigkill_during_sends_loses_nothing_and_duplicates_nothing(stack: Stack)
         delivered_at_kill = {
             uid for s in outbox.list_by_state(State.DELIVERED, limit=N) for uid in s.document_unique_ids
         }
+        # the registry rows were written in the record's transaction: every record has them, none is orphaned
+        records_at_kill = [r for state in State for r in outbox.list_by_state(state, limit=N)]
+        unregistered = [
+            (r.id, uid)
+            for r in records_at_kill
+            for uid in r.document_unique_ids
+            if (doc := outbox.find_document(unique_id=uid)) is None or doc.submission_id != r.id
+        ]
     finally:
         outbox.close()
+    assert records_at_kill and unregistered == []
     assert at_kill.get(State.SENDING, 0) >= 1, f"no send was in flight at the kill: {at_kill}"
     accepted_undelivered = {subs[i].unique_id for i in accepted_before} - delivered_at_kill
     assert accepted_undelivered, "every accepted submission was delivered before the kill: nothing to recover"
@@ -125,11 +134,17 @@ def test_sigkill_during_sends_loses_nothing_and_duplicates_nothing(stack: Stack)
     outbox = stack.outbox()
     try:
         records = {uid: outbox.find_by_document_unique_id(uid) for uid in expected}
+        registered = {uid: outbox.find_document(unique_id=uid) for uid in expected}
         counts = outbox.count_by_state()
         taken_over = [outbox.get(rid) for rid in leased_at_kill]
     finally:
         outbox.close()
     assert {uid: len(rs) for uid, rs in records.items() if len(rs) != 1} == {}
+    # The registry agrees with the DMP: each document registered once, delivered, under the entryUUID it holds.
+    dmp_uuids = {d["unique_id"]: d["entry_uuid"] for d in stack.stored_documents() if not d["is_signature"]}
+    assert {uid: (doc.submission_id, doc.submission_state, doc.entry_uuid) for uid, doc in registered.items()} == {
+        uid: (records[uid][0].id, "delivered", dmp_uuids[uid]) for uid in expected
+    }
     assert counts.get(State.DELIVERED, 0) == N and counts.get(State.DEAD, 0) == 0, counts
     assert all(r is not None and r.state is State.DELIVERED and r.ambiguous for r in taken_over)
     # Stored by the DMP while the facade never saw the answer: the retry was answered duplicate, and that
