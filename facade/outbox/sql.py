@@ -8,12 +8,15 @@ import json
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from facade.errors import Problem
 from facade.ids import system_now
+from facade.outbox import registry
 from facade.outbox.audit import AuditEntry, AuditEvent
-from facade.outbox.record import Failure, OutboxRecord, Payload, State, SubmissionStatus
+from facade.outbox.record import Failure, NewSubmission, OutboxRecord, Payload, State, SubmissionStatus
 
 Clock = Callable[[], datetime]
 
@@ -51,6 +54,15 @@ STATUS_COLUMNS = (
 COLS = ", ".join(STATUS_COLUMNS)
 S_COLS = ", ".join(f"s.{c}" for c in STATUS_COLUMNS)
 _AUDIT_COLS = "seq, at, event, outcome, actor, submission_id, patient_hash, document_unique_ids, request_id, detail"
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """A refused enqueue: audited inside the transaction, raised after it commits."""
+
+    problem: Problem
+    existing: SubmissionStatus
+    details: Mapping[str, Any]
 
 
 class SqlTables:
@@ -298,6 +310,71 @@ class SqlTables:
             request_id=request_id,
             detail=self._from_json(detail) or {},
         )
+
+    # --- reads the registry adds ---
+
+    def find_by_fingerprint(self, actor: str, fingerprint: str) -> OutboxRecord | None:
+        with self._transaction(write=False) as cur:
+            row = self._select_one(
+                cur,
+                "actor = ? AND fingerprint = ? AND state <> 'dead' ORDER BY created_at DESC LIMIT 1",
+                (actor, fingerprint),
+            )
+            return self._with_payloads(cur, [row])[0] if row is not None else None
+
+    def find_document(
+        self, *, entry_uuid: str | None = None, unique_id: str | None = None
+    ) -> registry.RegisteredDocument | None:
+        column, value = ("r.entry_uuid", entry_uuid) if entry_uuid is not None else ("r.unique_id", unique_id)
+        if value is None:
+            raise ValueError("entry_uuid or unique_id is required")
+        found = self._documents(f"{column} = ? AND s.state <> 'dead' ORDER BY r.created_at DESC LIMIT 1", (value,))
+        return found[0] if found else None
+
+    def replacements_of(self, entry_uuid: str) -> list[registry.RegisteredDocument]:
+        return self._documents("r.replaces_entry_uuid = ? AND s.state <> 'dead' ORDER BY r.created_at", (entry_uuid,))
+
+    def _documents(self, where: str, params: Sequence[Any]) -> list[registry.RegisteredDocument]:
+        with self._transaction(write=False) as cur:
+            self._exec(cur, f"{registry.SELECT} WHERE {where}", params)  # noqa: S608
+            return [
+                registry.from_row(row, decode_json=self._from_json, decode_ts=self._from_ts) for row in cur.fetchall()
+            ]
+
+    def _replaced_twice(self, cur: Cursor, now: datetime, new: NewSubmission, replaced: list[str]) -> Conflict | None:
+        """A document already replaced, or whose replacement is live in another record: checked under the
+        ``rplc:`` lock, so two concurrent replacements of one document cannot both be accepted."""
+        for old_uuid in replaced:
+            self._exec(
+                cur,
+                f"SELECT {S_COLS}, r.unique_id FROM registry_document r JOIN outbox_submission s"  # noqa: S608
+                " ON s.id = r.submission_id WHERE r.replaces_entry_uuid = ? AND s.state <> 'dead'"
+                " ORDER BY s.created_at",
+                (old_uuid,),
+            )
+            rows = cur.fetchall()
+            if not rows:
+                continue
+            other = self._status(rows[0][:-1])
+            foreign = other.actor != new.actor
+            by = "by another client's document" if foreign else f"by {rows[0][-1]}"
+            self._audit_record(
+                cur, now, other, AuditEvent.CONFLICT, Problem.REPLACED_SUPERSEDED.spec.code,
+                request_id=new.request_id, actor=new.actor, replaced=old_uuid, foreign=foreign,
+            )  # fmt: skip
+            return Conflict(Problem.REPLACED_SUPERSEDED, other, {"unique_id": old_uuid, "by": by, "foreign": foreign})
+        return None
+
+    def _deprecate_replaced(self, cur: Cursor, submission_id: str, now: datetime) -> None:
+        """The DMP accepted the submission: the documents it replaces (RPLC) are now deprecated in the registry."""
+        self._exec(
+            cur,
+            "SELECT entry_uuid, replaces_entry_uuid FROM registry_document"
+            " WHERE submission_id = ? AND replaces_entry_uuid IS NOT NULL",
+            (submission_id,),
+        )
+        for new_uuid, old_uuid in cur.fetchall():
+            self._exec(cur, registry.DEPRECATE, (new_uuid, self._ts(now), old_uuid))
 
 
 def json_text(value: Any) -> str:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -33,7 +32,7 @@ from facade.outbox.record import (
 )
 from facade.outbox.sql import COLS as _COLS
 from facade.outbox.sql import S_COLS as _S_COLS
-from facade.outbox.sql import STATUS_COLUMNS, Cursor, SqlTables
+from facade.outbox.sql import STATUS_COLUMNS, Conflict, Cursor, SqlTables
 
 # --- idempotency keys -------------------------------------------------------------------------------------------
 
@@ -145,15 +144,6 @@ class Outbox(Protocol):
 _DUE = "((state IN ('pending', 'failed') AND next_attempt_at <= ?) OR (state = 'sending' AND lease_until <= ?))"
 
 
-@dataclass(frozen=True)
-class _Conflict:
-    """A refused enqueue: audited inside the transaction, raised after it commits."""
-
-    problem: Problem
-    existing: SubmissionStatus
-    details: Mapping[str, Any]
-
-
 class SqlOutbox(SqlTables):
     """The state machine: enqueue, claim under a lease, complete, fail, recover, requeue; every change audited in
     its own transaction."""
@@ -164,11 +154,11 @@ class SqlOutbox(SqlTables):
             raise ValueError("idempotency_key is required")
         with self._transaction() as cur:
             outcome = self._enqueue(cur, new, uids)
-        if isinstance(outcome, _Conflict):
+        if isinstance(outcome, Conflict):
             raise IdempotencyConflictError(outcome.problem, outcome.existing, **outcome.details)
         return outcome
 
-    def _enqueue(self, cur: Cursor, new: NewSubmission, uids: tuple[str, ...]) -> EnqueueResult | _Conflict:
+    def _enqueue(self, cur: Cursor, new: NewSubmission, uids: tuple[str, ...]) -> EnqueueResult | Conflict:
         now = self._now()
         replaced = sorted({d.replaces_entry_uuid for d in new.documents if d.replaces_entry_uuid})
         keys = [f"key:{new.idempotency_key}", *(f"uid:{u}" for u in uids), *(f"rplc:{r}" for r in replaced)]
@@ -193,7 +183,7 @@ class SqlOutbox(SqlTables):
 
     def _same_key(
         self, cur: Cursor, now: datetime, new: NewSubmission, row: Sequence[Any]
-    ) -> EnqueueResult | _Conflict | None:
+    ) -> EnqueueResult | Conflict | None:
         """The record already holding the key: a replay, a conflict, or (dead) superseded by the new request."""
         existing = self._status(row)
         if _same_request(existing, new):
@@ -204,7 +194,7 @@ class SqlOutbox(SqlTables):
                 cur, now, existing, AuditEvent.CONFLICT, Problem.IDEMPOTENCY_KEY_REUSED.spec.code,
                 request_id=new.request_id, actor=new.actor,
             )  # fmt: skip
-            return _Conflict(Problem.IDEMPOTENCY_KEY_REUSED, existing, {})
+            return Conflict(Problem.IDEMPOTENCY_KEY_REUSED, existing, {})
         # A dead record (rejected or abandoned) releases its key to a different, corrected request.
         self._exec(
             cur,
@@ -216,7 +206,7 @@ class SqlOutbox(SqlTables):
 
     def _same_documents(
         self, cur: Cursor, now: datetime, new: NewSubmission, uids: tuple[str, ...]
-    ) -> EnqueueResult | _Conflict | None:
+    ) -> EnqueueResult | Conflict | None:
         """A live record already carrying one of the documents: a replay under another key, or a conflict."""
         marks = ", ".join("?" for _ in uids)
         self._exec(
@@ -239,7 +229,7 @@ class SqlOutbox(SqlTables):
             cur, now, other, AuditEvent.CONFLICT, Problem.DOCUMENT_ALREADY_SUBMITTED.spec.code,
             request_id=new.request_id, actor=new.actor, unique_id=live[0][-1], foreign=foreign,
         )  # fmt: skip
-        return _Conflict(Problem.DOCUMENT_ALREADY_SUBMITTED, other, {"unique_id": live[0][-1], "foreign": foreign})
+        return Conflict(Problem.DOCUMENT_ALREADY_SUBMITTED, other, {"unique_id": live[0][-1], "foreign": foreign})
 
     def _insert(self, cur: Cursor, now: datetime, new: NewSubmission, uids: tuple[str, ...]) -> OutboxRecord:
         record_id = self._new_id()
@@ -284,30 +274,6 @@ class SqlOutbox(SqlTables):
             ))  # fmt: skip
         row = self._select_one(cur, "id = ?", (record_id,))
         return self._with_payloads(cur, [row])[0]
-
-    def _replaced_twice(self, cur: Cursor, now: datetime, new: NewSubmission, replaced: list[str]) -> _Conflict | None:
-        """A document already replaced, or whose replacement is live in another record: checked under the
-        ``rplc:`` lock, so two concurrent replacements of one document cannot both be accepted."""
-        for old_uuid in replaced:
-            self._exec(
-                cur,
-                f"SELECT {_S_COLS}, r.unique_id FROM registry_document r JOIN outbox_submission s"  # noqa: S608
-                " ON s.id = r.submission_id WHERE r.replaces_entry_uuid = ? AND s.state <> 'dead'"
-                " ORDER BY s.created_at",
-                (old_uuid,),
-            )
-            rows = cur.fetchall()
-            if not rows:
-                continue
-            other = self._status(rows[0][:-1])
-            foreign = other.actor != new.actor
-            by = "by another client's document" if foreign else f"by {rows[0][-1]}"
-            self._audit_record(
-                cur, now, other, AuditEvent.CONFLICT, Problem.REPLACED_SUPERSEDED.spec.code,
-                request_id=new.request_id, actor=new.actor, replaced=old_uuid, foreign=foreign,
-            )  # fmt: skip
-            return _Conflict(Problem.REPLACED_SUPERSEDED, other, {"unique_id": old_uuid, "by": by, "foreign": foreign})
-        return None
 
     # --- claim ---
 
@@ -391,17 +357,6 @@ class SqlOutbox(SqlTables):
                     detail["late"] = True  # reported by a relay that had lost its lease
             self._audit_record(cur, now, record, AuditEvent.DELIVERED, "delivered", **detail)
             return record
-
-    def _deprecate_replaced(self, cur: Cursor, submission_id: str, now: datetime) -> None:
-        """The DMP accepted the submission: the documents it replaces (RPLC) are now deprecated in the registry."""
-        self._exec(
-            cur,
-            "SELECT entry_uuid, replaces_entry_uuid FROM registry_document"
-            " WHERE submission_id = ? AND replaces_entry_uuid IS NOT NULL",
-            (submission_id,),
-        )
-        for new_uuid, old_uuid in cur.fetchall():
-            self._exec(cur, registry.DEPRECATE, (new_uuid, self._ts(now), old_uuid))
 
     def fail(
         self,
@@ -512,36 +467,6 @@ class SqlOutbox(SqlTables):
                 previous_attempts=current.attempts,
             )
             return record
-
-    # --- reads the registry adds ---
-
-    def find_by_fingerprint(self, actor: str, fingerprint: str) -> OutboxRecord | None:
-        with self._transaction(write=False) as cur:
-            row = self._select_one(
-                cur,
-                "actor = ? AND fingerprint = ? AND state <> 'dead' ORDER BY created_at DESC LIMIT 1",
-                (actor, fingerprint),
-            )
-            return self._with_payloads(cur, [row])[0] if row is not None else None
-
-    def find_document(
-        self, *, entry_uuid: str | None = None, unique_id: str | None = None
-    ) -> registry.RegisteredDocument | None:
-        column, value = ("r.entry_uuid", entry_uuid) if entry_uuid is not None else ("r.unique_id", unique_id)
-        if value is None:
-            raise ValueError("entry_uuid or unique_id is required")
-        found = self._documents(f"{column} = ? AND s.state <> 'dead' ORDER BY r.created_at DESC LIMIT 1", (value,))
-        return found[0] if found else None
-
-    def replacements_of(self, entry_uuid: str) -> list[registry.RegisteredDocument]:
-        return self._documents("r.replaces_entry_uuid = ? AND s.state <> 'dead' ORDER BY r.created_at", (entry_uuid,))
-
-    def _documents(self, where: str, params: Sequence[Any]) -> list[registry.RegisteredDocument]:
-        with self._transaction(write=False) as cur:
-            self._exec(cur, f"{registry.SELECT} WHERE {where}", params)  # noqa: S608
-            return [
-                registry.from_row(row, decode_json=self._from_json, decode_ts=self._from_ts) for row in cur.fetchall()
-            ]
 
 
 def _same_request(existing: SubmissionStatus, new: NewSubmission) -> bool:

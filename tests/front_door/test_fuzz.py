@@ -347,6 +347,7 @@ READ_PATHS = [
     "/fhir/OperationDefinition/preview",
     "/fhir/Task/{x}",
     "/fhir/Task/{x}/",
+    "/fhir/DocumentReference/{x}",
     "/fhir/AuditEvent",
     "/fhir/{x}",
     "/fhir/Bundle/{x}",
