@@ -281,6 +281,7 @@ def ready_made_request(
 ) -> DocumentRequest | None:
     """The DocumentRequest of a ready-made CDA: header first, the bundle adds what the header lacks."""
     from facade.mapping.document import _confidentiality, _event_codes, _format_code, check_cda_header
+    from facade.mapping.visibility import check_visibility
 
     header = content.cda
     assert header is not None and header.root is not None
@@ -291,6 +292,8 @@ def ready_made_request(
     check_cda_header(p, header, _master_identifier(doc.raw), None, patient, mc)
     check_against_header(doc, meta, mc)
     level, masks = _confidentiality(doc.raw, p, mc)
+    birth_time = patient.birth_time if patient else None
+    check_visibility(doc, masks, birth_time, meta.effective_time, mc, header_level=True)  # the bundle's TRE_A07 codes
     format_code = _format_code(doc.raw, p, content, mc, j10_format(header.template_ids, mc))
     class_code = _class_code(type_code, p, mc)
     version = read_version(doc, header.id_root, header, mc)

@@ -70,10 +70,13 @@ def check_visibility(
     birth_time: str | None,
     document_date: datetime | None,
     mc: MappingContext,
+    *,
+    header_level: bool = False,
 ) -> None:
     """The §5 rules over one DocumentReference. ``masks``: its DMP visibility codes as read (J58 members);
     ``birth_time``: the patient's (HL7 TS), None when unknown (the age rules are then not applied);
-    ``document_date``: the document's date (the request time when it is missing)."""
+    ``document_date``: the document's date (the request time when it is missing); ``header_level``: a ready-made
+    CDA, whose confidentialityCode is the explicit decision (the DocumentReference needs no HL7 code of its own)."""
     labels = list(_codings(doc))
     for expression, coding in labels:
         if outside_dmp(coding):
@@ -96,7 +99,8 @@ def check_visibility(
             date=when.isoformat(),
         )
     minor = age is not None and age < MAJORITY_AGE
-    if (mc.policy.require_confidentiality_label or minor) and not any(_is_level(c) for _, c in labels):
+    explicit = header_level or any(_is_level(c) for _, c in labels)
+    if (mc.policy.require_confidentiality_label or minor) and not explicit:
         why = (
             f"; the patient is a minor ({age}): add INVISIBLE_REPRESENTANTS_LEGAUX (TRE_A07) when the legal "
             "representatives must not see it"

@@ -181,3 +181,25 @@ def test_header_code_outside_the_dmp_type_codes_is_refused(reject: Reject) -> No
     docref(bundle).pop("type")
     error = reject(bundle)
     assert any(i.problem.spec.code == "cda-input-invalid" and "JDV_J66" in i.message for i in error.issues)
+
+
+TRE_A07 = "https://mos.esante.gouv.fr/NOS/TRE_A07-StatutVisibiliteDocument/FHIR/TRE-A07-StatutVisibiliteDocument"
+
+
+def test_the_visibility_rules_apply_to_a_ready_made_cda(reject: Reject) -> None:
+    """Issue 10's rules hold for every submission: MASQUE_PS with INVISIBLE_PATIENT added by the bundle to a
+    ready-made CDA is refused like for a generated one."""
+    bundle = with_cda(cda())
+    docref(bundle)["securityLabel"] = [
+        {"coding": [{"system": TRE_A07, "code": "MASQUE_PS"}]},
+        {"coding": [{"system": TRE_A07, "code": "INVISIBLE_PATIENT"}]},
+    ]
+    error = reject(bundle)
+    assert "visibility-masked-and-invisible" in [i.problem.spec.code for i in error.issues]
+
+
+def test_the_cda_confidentiality_code_is_the_explicit_visibility_decision(run: Run) -> None:
+    bundle = with_cda(cda())
+    docref(bundle).pop("securityLabel", None)  # the header's confidentialityCode says it
+    result = run(bundle)
+    assert result.submission.documents[0].confidentiality_codes[0].code == "N"
