@@ -312,7 +312,6 @@ def _add_preview(sub: Subparsers) -> None:
     p.set_defaults(func=_cmd_preview)
 
 
-
 def _add_servers(sub: Subparsers) -> None:
     formatter = _HelpFormatter
     s = sub.add_parser("serve", formatter_class=formatter, help="run the facade (settings from FACADE_* variables)")

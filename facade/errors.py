@@ -29,7 +29,6 @@ Tree (every FacadeError subclass of the code base; tests/test_error_tree.py keep
 Add a member here before raising it anywhere; keep codes stable (clients match on them).
 """
 
-
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -57,6 +56,7 @@ __all__ = [
     "ValidationReport",
     "http_status_of",
 ]
+
 
 @dataclass(frozen=True)
 class Issue:

@@ -12,6 +12,7 @@ import logging
 import os
 import secrets
 import socket
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -31,6 +32,7 @@ from facade.credentials import (
     load_pem,
     load_pkcs12,
 )
+from facade.dmp.client import DmpClient, DmpService, service_url
 from facade.errors import FacadeError, Problem
 from facade.feeding import Feeder
 from facade.ids import OidFactory, system_now
@@ -157,12 +159,19 @@ class Runtime:
 
     @cached_property
     def transport(self) -> MtlsTransport:
+        return self._transport_to(self.settings.dmp.repository_url)
+
+    @cached_property
+    def _client_ssl_context(self) -> ssl.SSLContext:
         dmp = self.settings.dmp
         assert dmp.ca_bundle is not None
-        ctx = client_ssl_context(self.auth_credential, dmp.ca_bundle, ciphers=dmp.ciphers)
+        return client_ssl_context(self.auth_credential, dmp.ca_bundle, ciphers=dmp.ciphers)
+
+    def _transport_to(self, url: str) -> MtlsTransport:
+        dmp = self.settings.dmp
         return MtlsTransport(
-            dmp.repository_url,
-            ctx,
+            url,
+            self._client_ssl_context,
             connect_timeout=dmp.connect_timeout,
             read_timeout=dmp.read_timeout,
             write_timeout=dmp.write_timeout,
@@ -200,6 +209,28 @@ class Runtime:
             new_oid=self.new_oid,
             subject_from_author=s.vihf.role == "author",
         )
+
+    @cached_property
+    def dmp_urls(self) -> dict[DmpService, str]:
+        dmp = self.settings.dmp
+        return {
+            DmpService.REPOSITORY: dmp.repository_url,
+            DmpService.REGISTRY: service_url(dmp.repository_url, DmpService.REGISTRY, dmp.registry_url),
+            DmpService.PATIENTS: service_url(dmp.repository_url, DmpService.PATIENTS, dmp.patients_url),
+        }
+
+    @cached_property
+    def _service_transports(self) -> dict[DmpService, MtlsTransport]:
+        return {s: self._transport_to(url) for s, url in self.dmp_urls.items() if s is not DmpService.REPOSITORY}
+
+    @cached_property
+    def dmp_client(self) -> DmpClient:
+        """The registry and patients services (ITI-18, ITI-57, TD0.2); the repository shares the feeding transport."""
+        transports = {DmpService.REPOSITORY: self.transport, **self._service_transports}
+        watched = {s: self.dmp_reachability.watch(t) for s, t in transports.items()}
+        feeder = self.feeder
+        wsa_to_endpoint = self.settings.dmp.wsa_to == "endpoint"
+        return DmpClient(feeder.vihf_signer, feeder.claims, watched, self.dmp_urls, wsa_to_endpoint, system_now)
 
     @cached_property
     def dmp_reachability(self) -> DmpReachability:
@@ -318,6 +349,9 @@ class Runtime:
         self._relay_threads.clear()
         if "transport" in self.__dict__:
             self.transport.close()
+        if "_service_transports" in self.__dict__:
+            for transport in self._service_transports.values():
+                transport.close()
 
     def health(self) -> dict[str, Any]:
         now = datetime.now(UTC)

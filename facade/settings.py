@@ -133,6 +133,9 @@ class CredentialConfig(BaseModel):
 
 class DmpConfig(BaseModel):
     repository_url: str = ""  # https://<host>/si-dmp-server/v2/services/repository
+    # the other services; empty = the repository URL with its last segment replaced (.../registry, .../patients)
+    registry_url: str = ""
+    patients_url: str = ""
     ca_bundle: Path | None = None  # IGC-Santé CAs in production, the test CA in demo
     ciphers: str = DMP_CIPHERS
     connect_timeout: float = 10.0
@@ -386,8 +389,10 @@ class Settings(BaseSettings):
         if self.base_url and not re.fullmatch(r"https?://[^/?#\s]+(/[^?#\s]*)?", self.base_url):
             out.append(f"base_url must be an absolute http(s) URL without query or fragment (got {self.base_url!r})")
         url = self.dmp.repository_url
-        if url and not url.startswith("https://"):
-            out.append(f"dmp.repository_url must be https:// (got {url!r})")
+        for name in ("repository_url", "registry_url", "patients_url"):
+            value = getattr(self.dmp, name)
+            if value and not value.startswith("https://"):
+                out.append(f"dmp.{name} must be https:// (got {value!r})")
         if self.environment == "production" and self.input.accept_test_ins:
             out.append("input.accept_test_ins (INS test/demo OIDs) is refused in production")
         out += self.auth.problems(self.environment)

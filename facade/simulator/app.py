@@ -2,6 +2,8 @@
 
 Routes:
 - ``POST /si-dmp-server/v2/services/repository``: ITI-41 (TD2.1), processed per the script (``script.py``);
+- ``POST /si-dmp-server/v2/services/registry`` and ``.../patients``: plain SOAP services (``services.py``) whose
+  transactions (ITI-18, ITI-57, TD0.2) register a handler per WS-A Action;
 - ``GET /_simulator/requests`` (JSON list), ``GET /_simulator/requests/<n>`` (raw bytes of ``STATE/inbox/<n>.http``);
 - ``GET|POST /_simulator/script`` (read / replace the script), ``GET /_simulator/documents`` (the registry);
 - ``GET /_simulator/tls``: the TLS session as the simulator sees it (client certificate subject, version, cipher).
@@ -30,11 +32,12 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from facade.ids import system_now
-from facade.simulator.config import REPOSITORY_PATH, SimulatorConfig
+from facade.simulator.config import PATIENTS_PATH, REGISTRY_PATH, REPOSITORY_PATH, SimulatorConfig
 from facade.simulator.inbox import Inbox, format_request
 from facade.simulator.iti41 import Answer, CodeChecker, IncomingRequest, Iti41Processor, LotVerifier
 from facade.simulator.registry import Registry
 from facade.simulator.script import Behaviour, Script, ScriptError
+from facade.simulator.services import Handler, PlainSoapService
 from facade.simulator.signatures import default_lot_verifier, default_vihf_verifier, terminology_checker
 from facade.simulator.soap12 import SoapFault, fault_response
 from facade.simulator.vihf import SignatureVerifier
@@ -56,6 +59,7 @@ class Simulator:
     registry: Registry
     script: Script
     processor: Iti41Processor
+    services: dict[str, PlainSoapService]  # URL path -> plain SOAP service (registry, patients)
 
 
 def create_simulator_app(
@@ -88,11 +92,26 @@ def create_simulator_app(
         lot_verifier=lot_verifier or default_lot_verifier,
         code_checker=code_checker if code_checker is not None else terminology_checker(),
     )
-    sim = Simulator(state_dir, config, Inbox(state_dir / "inbox"), registry, script, processor)
+    # WS-A Action -> handler, per service; each DMP transaction registers itself here
+    service_handlers: dict[str, dict[str, Handler]] = {REGISTRY_PATH: {}, PATIENTS_PATH: {}}
+    services = {
+        path: PlainSoapService(
+            path.rsplit("/", 1)[-1],
+            handlers,
+            ca_cert=Path(ca_cert),
+            config=config,
+            clock=clock,
+            vihf_verifier=vihf_verifier or default_vihf_verifier,
+        )
+        for path, handlers in service_handlers.items()
+    }
+    sim = Simulator(state_dir, config, Inbox(state_dir / "inbox"), registry, script, processor, services)
 
     app = Starlette(
         routes=[
             Route(REPOSITORY_PATH, _repository, methods=["POST"]),
+            Route(REGISTRY_PATH, _service, methods=["POST"]),
+            Route(PATIENTS_PATH, _service, methods=["POST"]),
             Route(f"{ADMIN_PREFIX}/requests", _list_requests, methods=["GET"]),
             Route(f"{ADMIN_PREFIX}/requests/{{number:int}}", _get_request, methods=["GET"]),
             Route(f"{ADMIN_PREFIX}/script", _script, methods=["GET", "POST"]),
@@ -202,6 +221,20 @@ async def _repository(request: Request) -> Response:
         answer = sim.processor.handle(incoming, step)
     except Exception:  # a simulator bug must still look like a SOAP service failing, not a bare 500
         log.exception("simulator failed on request #%s", number)
+        fault = SoapFault("Receiver", f"Erreur interne du simulateur (requête n° {number})")
+        return Response(fault_response(fault, None), status_code=500, media_type="application/soap+xml")
+    return _response(answer)
+
+
+async def _service(request: Request) -> Response:
+    service = _sim(request).services[request.scope["path"]]
+    body = request.scope["state"].get("body", b"")
+    number = request.scope["state"].get("inbox_number")
+    incoming = IncomingRequest(request.headers.get("content-type", ""), body, _client_certificate(request), number)
+    try:
+        answer = service.handle(incoming)
+    except Exception:  # a simulator bug must still look like a SOAP service failing, not a bare 500
+        log.exception("simulator %s failed on request #%s", service.name, number)
         fault = SoapFault("Receiver", f"Erreur interne du simulateur (requête n° {number})")
         return Response(fault_response(fault, None), status_code=500, media_type="application/soap+xml")
     return _response(answer)

@@ -8,6 +8,8 @@ from datetime import timedelta
 from enum import StrEnum
 
 REPOSITORY_PATH = "/si-dmp-server/v2/services/repository"  # the DMP URL shape (spec §2.2)
+REGISTRY_PATH = "/si-dmp-server/v2/services/registry"  # ITI-18 stored queries, ITI-57 updates (pdsm4dmp §3.1)
+PATIENTS_PATH = "/si-dmp-server/v2/services/patients"  # TD0.2 test d'existence, HL7v3 (pdsm4dmp §3.1)
 DMP_REPOSITORY_UNIQUE_ID = "1.2.250.1.213.4.1.1.1.2"  # spec §2.2 (TD3.1 response)
 
 # TLS 1.2 suites accepted by the DMP for LPS access (spec §2.3, GIE PDT-INF-579v4), OpenSSL names

@@ -88,8 +88,10 @@ def parse_xml(data: bytes, what: str, *, large_text: bool = False) -> etree._Ele
         raise SoapFault("Sender", f"{what} n'est pas un XML bien formé : {exc}") from exc
 
 
-def read_envelope(root: etree._Element, *, understood_headers: frozenset[str]) -> RequestEnvelope:
-    """Check the SOAP 1.2 envelope and the WS-Addressing headers of an ITI-41 request."""
+def read_envelope(
+    root: etree._Element, *, understood_headers: frozenset[str], actions: frozenset[str] = frozenset({PNR_ACTION})
+) -> RequestEnvelope:
+    """Check the SOAP 1.2 envelope and the WS-Addressing headers of a request to a service serving ``actions``."""
     if etree.QName(root).namespace != SOAP12_NS:
         ns = etree.QName(root).namespace
         version = "SOAP 1.1" if ns == SOAP11_NS else repr(ns)
@@ -120,10 +122,9 @@ def read_envelope(root: etree._Element, *, understood_headers: frozenset[str]) -
     if action_el is None or not (action_el.text or "").strip():
         raise SoapFault("Sender", "wsa:Action absent", WSA_HEADER_REQUIRED)
     action = (action_el.text or "").strip()
-    if action != PNR_ACTION:
-        raise SoapFault(
-            "Sender", f"Action {action} non supportée par ce service ({PNR_ACTION})", WSA_ACTION_NOT_SUPPORTED
-        )
+    if action not in actions:
+        served = ", ".join(sorted(actions))
+        raise SoapFault("Sender", f"Action {action} non supportée par ce service ({served})", WSA_ACTION_NOT_SUPPORTED)
     if message_id_el is None or not (message_id_el.text or "").strip():
         raise SoapFault("Sender", "wsa:MessageID absent", WSA_HEADER_REQUIRED)
     if reply_to_el is None:

@@ -189,7 +189,6 @@ class LotSigner:
         xml: bytes = etree.tostring(root, xml_declaration=True, encoding="UTF-8")
         return xml
 
-
     def _manifest(
         self, root: etree._Element, submission_unique_id: str, documents: Sequence[tuple[str, bytes]], digest_uri: str
     ) -> etree._Element:
