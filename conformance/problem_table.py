@@ -29,6 +29,7 @@ PHASES: dict[str, str] = {
     "delivery": "Delivery to the DMP (202 with `submission-last-error` while retried; final status once dead)",
     "signing": "Credentials, VIHF rules, signatures (operator side, mostly at start-up or in `prepare`)",
     "http": "HTTP surface and authentication",
+    "lifecycle": "DMP transactions beyond feeding: status, search, retrieve, mask, archive, delete (TD0.2, TD3.x)",
 }
 
 # Problem name -> (phase, fix hint). One line each; the table shows them in enum order within a phase.
@@ -304,6 +305,12 @@ HINTS: dict[str, tuple[str, str]] = {
     "METHOD_NOT_ALLOWED": ("http", "POST to submit or preview; GET for metadata, Task, AuditEvent."),
     "INTERNAL": ("http", "Report it with the X-Request-ID; the details are in the server log only."),
     "INFORMATION": ("http", "Information: read the text (e.g. a uniqueId the facade generated)."),
+    # lifecycle
+    "DMP_RIGHTS_FORBIDDEN": (
+        "lifecycle",
+        "Use the alternative the message names, or `FACADE_VIHF__AUTH_MODE` / `FACADE_DMP__GRANTED_TRANSACTIONS` "
+        "when the DMP contract opens it.",
+    ),
 }
 
 

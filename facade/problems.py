@@ -369,6 +369,14 @@ class Problem(Enum):
         "sending-not-configured", "not-supported", 501, "No DMP repository is configured (FACADE_DMP__REPOSITORY_URL)"
     )
 
+    # --- DMP transactions beyond feeding (facade/dmp/: TD0.2, TD3.1, TD3.2, TD3.3) ---
+    DMP_RIGHTS_FORBIDDEN = Spec(
+        "dmp-rights-forbidden",
+        "forbidden",
+        403,
+        "{transaction} is not open to a structure certificate in authentication mode {mode} ({reason}); {alternative}",
+    )
+
     # --- informational ---
     INFORMATION = Spec("information", "informational", 200, "{text}", "information")
 

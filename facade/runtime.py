@@ -194,6 +194,7 @@ class Runtime:
             lps_version=s.vihf.lps_version,
             lps_homologation=s.vihf.lps_homologation,
             lps_id=s.vihf.lps_id,
+            auth_mode=s.vihf.auth_mode,
         )
         return Feeder(
             vihf_signer=VihfSigner(

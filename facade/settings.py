@@ -152,6 +152,23 @@ class DmpConfig(BaseModel):
     vihf_signature: Literal["rsa-sha256", "rsa-sha1"] = "rsa-sha256"
     # UNCERTAIN (§1.2): GIE samples write "Authentification_mode", the ANS mapping/kit/DRIM "Authentification_Mode".
     vihf_mode_attribute: str = "Authentification_Mode"
+    # transactions the DMP contract opens beyond the rights matrix of the VIHF mode (facade/dmp/rights.py), e.g.
+    # ["TD3.3d"]; the DMP still judges every request
+    granted_transactions: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    @field_validator("granted_transactions", mode="before")
+    @classmethod
+    def _granted(cls, value: Any) -> Any:
+        return _split(value, ",;\n")
+
+    @field_validator("granted_transactions", mode="after")
+    @classmethod
+    def _known(cls, value: list[str]) -> list[str]:
+        known = {"TD0.2", "TD2.1", "TD3.1a", "TD3.1b", "TD3.2", "TD3.3a", "TD3.3b", "TD3.3c", "TD3.3d"}
+        unknown = [v for v in value if v not in known]
+        if unknown:
+            raise ValueError(f"unknown DMP transactions {unknown}; known: {sorted(known)}")
+        return value
 
     def attempt_budget(self) -> float:
         """Worst-case seconds one attempt can take: waiting for a connection, connecting, writing, reading."""
@@ -170,6 +187,9 @@ class VihfConfig(BaseModel):
     lps_version: str = "0.1.0"
     lps_homologation: str = "NON-HOMOLOGUE"  # LPS_ID_HOMOLOGATION_DMP, issued by the GIE SESAM-Vitale / CNAM
     lps_id: str | None = None
+    # the VIHF Authentification_Mode: INDIRECTE (a structure certificate, the default and the digest's safer reading)
+    # or INDIRECTE_RENFORCEE (AIR, more rights per GIE-606: facade/dmp/rights.py) [UNCERTAIN]
+    auth_mode: Literal["INDIRECTE", "INDIRECTE_RENFORCEE"] = "INDIRECTE"
 
 
 class OutboxConfig(BaseModel):

@@ -45,7 +45,7 @@ class SimulatorConfig:
     vihf_versions: frozenset[str] = frozenset({"3.0"})
     # both casings of the mode attribute exist in DMP material (spec §1.2 UNCERTAIN): accept either
     mode_attribute_names: tuple[str, ...] = ("Authentification_Mode", "Authentification_mode")
-    accepted_modes: frozenset[str] = frozenset({"INDIRECTE"})
+    accepted_modes: frozenset[str] = frozenset({"INDIRECTE", "INDIRECTE_RENFORCEE"})
     # the VIHF carries no validity period in the samples; the facade builds one per request (spec §1.1)
     vihf_max_age: timedelta | None = timedelta(hours=1)
     clock_skew: timedelta = timedelta(minutes=5)
