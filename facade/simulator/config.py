@@ -23,6 +23,14 @@ DMP_TLS12_CIPHERS = ":".join(
 )
 
 
+_INDIRECT_RIGHTS = frozenset({"TD0.2", "TD2.1", "TD3.1b", "TD3.3c"})
+DEFAULT_RIGHTS: Mapping[str, frozenset[str]] = {
+    "INDIRECTE": _INDIRECT_RIGHTS,
+    "INDIRECTE_RENFORCEE": _INDIRECT_RIGHTS | {"TD3.1a", "TD3.2", "TD3.3a", "TD3.3b", "TD3.3d"},
+    "DIRECTE": _INDIRECT_RIGHTS | {"TD3.1a", "TD3.2", "TD3.3a", "TD3.3b", "TD3.3d"},
+}
+
+
 class StructureRule(StrEnum):
     """How the VIHF ``Identifiant_Structure`` is tied to the certificates (spec §1.3/§1.4).
 
@@ -60,9 +68,16 @@ class SimulatorConfig:
     repository_unique_id: str = DMP_REPOSITORY_UNIQUE_ID
     max_body_bytes: int = 64 * 1024 * 1024
     unknown_ins: frozenset[str] = field(default_factory=frozenset)  # initial set; also settable by the script
+    # The DMP's rights matrix, VIHF Authentification_Mode -> transactions it opens (pdsm4dmp §3.2; its own copy,
+    # not the facade's table, so a facade mistake shows). Scriptable per test: replace it in the config.
+    rights: Mapping[str, frozenset[str]] = field(default_factory=lambda: dict(DEFAULT_RIGHTS))
     # TLS of `SimulatorServer`: the DMP offers TLS 1.2 only with four suites (spec §2.3)
     tls13: bool = False
     tls12_ciphers: str = DMP_TLS12_CIPHERS
+
+    def may(self, mode: str | None, transaction: str) -> bool:
+        """Does the rights matrix open ``transaction`` (e.g. "TD3.3d") to a VIHF of this Authentification_Mode?"""
+        return transaction in self.rights.get(mode or "", frozenset())
 
     def structure_allowed(self, certificate_ou: str | None, structure: str) -> bool:
         """The VIHF structure is the certificate's own, or one of the sites of the certificate's legal entity."""
