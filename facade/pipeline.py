@@ -19,7 +19,7 @@ from facade.cda.volet import supplied_cda_issues
 from facade.errors import BundleValidationError, DocumentBuildError, Issue, Problem
 from facade.fhir.parse import parse_request
 from facade.mapping.bundle_to_submission import InputPolicy, MappingResult, to_submission
-from facade.model.document import BuildContext, FacilitySettings, RenderedDocument, SignatureDocument
+from facade.model.document import BuildContext, ClinicalDocument, FacilitySettings, RenderedDocument, SignatureDocument
 from facade.terminology.tables import Terminology
 from facade.xds.ebrim import to_registry_object_list, to_submit_objects_request
 
@@ -76,7 +76,8 @@ class Converter:
             canonical_form(self.renderer.render_tree(req.document)[1]) for req in mapping.submission.documents
         ]
         rendered = tuple(
-            RenderedDocument(req, c.cda) for req, c in zip(mapping.submission.documents, parsed_docs, strict=True)
+            RenderedDocument(req, self._bytes_sent(req.document, c))
+            for req, c in zip(mapping.submission.documents, parsed_docs, strict=True)
         )
         by_document: dict[str, tuple[Issue, ...]] = {}
         supplied_errors: list[Issue] = []
@@ -93,6 +94,12 @@ class Converter:
         if supplied_errors:
             raise BundleValidationError(supplied_errors[0].problem, issues=supplied_errors)
         return Conversion(mapping, rendered, tuple(mapping.warnings), by_document)
+
+    def _bytes_sent(self, document: ClinicalDocument, canonical: CanonicalDocument) -> bytes:
+        """A ready-made CDA goes as received (``policy.ready_made_bytes``); what we render goes canonical."""
+        if document.passthrough is not None and self.policy.ready_made_bytes == "received":
+            return document.passthrough
+        return canonical.cda
 
     def _check(self, doc: RenderedDocument, canonical: CanonicalDocument, *, full: bool) -> Sequence[Issue]:
         artefact = f"CDA {doc.request.document.id}"

@@ -99,6 +99,10 @@ class InputConfig(BaseModel):
     accept_test_ins: bool = False
     # FR Core legacy identity status VALI (HL7 table 0445) is not "qualifiée": refused unless explicitly allowed.
     accept_legacy_vali: bool = False
+    # A ready-made CDA (facade/fhir/validate.py InputPolicy says why each default is the safer reading):
+    stylesheet_pi: Literal["warn", "refuse"] = "warn"  # a PI pointing at a separate stylesheet
+    ins_trait_mismatch: Literal["warning", "error"] = "warning"  # NIR sex digit / birth month vs the traits
+    ready_made_bytes: Literal["received", "canonical"] = "received"  # the bytes sent: as received, or their C14N
 
     def accepted_ins_oids(self) -> frozenset[str]:
         oids = {OID_INS_NIR, OID_INS_NIA}

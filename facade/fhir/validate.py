@@ -72,6 +72,11 @@ class InputPolicy:
     ins_trait_mismatch: Literal["warning", "error"] = "warning"
     """An INS whose sex digit or birth year/month contradicts gender/birthDate: the spec digest does not say
     whether to refuse; the INSi answer is the authority and birth dates get corrected, so a warning by default."""
+    ready_made_bytes: Literal["received", "canonical"] = "received"
+    """The bytes sent for a ready-made CDA. "received" (default): exactly the bytes the DPI sent (pdsm4dmp §1.5
+    [REC] never alter them: the DPI's hash and size stay true, an enveloped signature stays valid); the XAdES
+    manifest digest is still the SHA-1 of their C14N-with-comments form, as its transform says. "canonical": their
+    C14N-with-comments form (what DRIM sends, so that a receiver ignoring the manifest transform still matches)."""
 
 
 @dataclass(frozen=True)
