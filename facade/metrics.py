@@ -4,8 +4,9 @@ what the store and the credentials say now, read at scrape time.
 Counted as it happens (per process; summed over the workers of ``facade serve --workers N``, see below):
 
 * ``facade_submissions_total{outcome, type, site}``: per document (its typeCode, LOINC) and emitting site (FINESS
-  EG). ``accepted``: stored in the outbox; ``delivered``: the DMP accepted it; ``rejected``: dead after an answer of
-  the DMP (RegistryError, SOAP fault); ``dead``: dead without one (retry horizon, TLS refusal, configuration);
+  EG). ``accepted``: stored in the outbox; ``delivered``: the DMP accepted it; ``rejected``: the DMP refused it
+  for good (a RegistryError or SOAP fault no retry changes); ``dead``: given up otherwise (retry horizon reached,
+  even on "busy" answers; TLS refusal; configuration);
   ``refused``: refused by the facade before the outbox (once per request, ``type="unknown"`` when its documents
   could not be read).
 * ``facade_refusals_total{problem}``: requests refused by the facade, by problem code (facade/problems.py).
@@ -190,8 +191,9 @@ class Metrics:
             self._documents("delivered", attempt.types)
             if attempt.delivered_at is not None:
                 self.delivery_delay.observe(max((attempt.delivered_at - attempt.accepted_at).total_seconds(), 0.0))
-        elif attempt.outcome == "dead":
-            self._documents("rejected" if attempt.answered else "dead", attempt.types)
+        elif attempt.outcome == "dead":  # refused for good by the DMP's answer, or given up (horizon, TLS...)
+            final = attempt.answered and attempt.result in ("permanent", "duplicate")
+            self._documents("rejected" if final else "dead", attempt.types)
 
     def observe_attempt(
         self, record: OutboxRecord, result: DeliveryResult, outcome: RelayOutcome, seconds: float

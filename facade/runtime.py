@@ -275,6 +275,7 @@ class Runtime:
 
     def start(self) -> None:
         self.check_startup()
+        _ = self.metrics  # built once, before any request or relay thread can race to build it
         if self.settings.validation_warm_up:
             self.warm_up_full_validation()
         if self.send_enabled:

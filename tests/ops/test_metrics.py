@@ -119,3 +119,33 @@ def test_an_unreadable_store_is_a_gauge_not_an_error(facade: Facade) -> None:
     finally:
         with sqlite3.connect(database) as other:
             other.execute("ALTER TABLE outbox_submission_away RENAME TO outbox_submission")
+
+
+def test_what_counts_as_rejected_and_as_dead() -> None:
+    from facade.metrics import SOAP_FAULT_SYSTEM, Attempt, Metrics, error_codes
+    from facade.problems import XDS_ERROR_SYSTEM
+
+    assert error_codes([(XDS_ERROR_SYSTEM, "XDSRegistryBusy")], "xds-busy") == (("XDSRegistryBusy",), True)
+    assert error_codes([(SOAP_FAULT_SYSTEM, "Sender"), (SOAP_FAULT_SYSTEM, "DMPInvalidCertificate")], "x") == (
+        ("DMPInvalidCertificate",),
+        True,
+    )
+    assert error_codes([], "transport-timeout") == (("transport-timeout",), False)
+
+    metrics = Metrics(site="123456789")
+    now = datetime.now(UTC)
+
+    def attempt(result: str, answered: bool, code: str) -> Attempt:
+        return Attempt(result, "dead", 0.1, (code,), answered, ("11490-0",), now, None)
+
+    metrics.attempted(attempt("permanent", True, "XDSUnknownPatientId"))  # the DMP said no: rejected
+    metrics.attempted(attempt("retryable", True, "XDSRegistryBusy"))  # busy until the horizon: given up
+    metrics.attempted(attempt("permanent", False, "tls-rejected"))  # never answered: given up
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(metrics.exposition().decode())
+        for s in family.samples
+    }
+    by_outcome = {dict(k)["outcome"]: n for (name, k), n in samples.items() if name == "facade_submissions_total"}
+    assert by_outcome == {"rejected": 1, "dead": 2}
+    assert ("facade_outbox_backlog", ()) not in samples  # no state reader: no store gauges

@@ -127,7 +127,8 @@ def test_a_later_version_is_read_by_its_version_00_fields(facade: Facade) -> Non
 
 
 def test_no_traceparent_starts_a_trace_and_the_text_format_shows_it(
-    facade: Facade, restore_logging: None  # noqa: F811
+    facade: Facade,
+    restore_logging: None,  # noqa: F811
 ) -> None:
     buffer = io.StringIO()
     configure_logging(level="INFO", fmt="text", stream=buffer)
