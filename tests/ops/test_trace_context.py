@@ -120,6 +120,13 @@ def test_a_malformed_traceparent_is_replaced_by_a_new_trace(facade: Facade, head
     assert ours is not None and ours.trace_id != TRACE and ours.flags == "00"
 
 
+def test_two_traceparent_headers_are_not_trusted(facade: Facade) -> None:
+    first, second = f"00-{TRACE}-{CALLER_SPAN}-01", f"00-{TRACE}-{new_span_id()}-01"
+    response = facade.client.get("/health/live", headers=[("traceparent", first), ("traceparent", second)])
+    ours = parse_traceparent(response.headers["traceresponse"])
+    assert ours is not None and ours.trace_id != TRACE
+
+
 def test_a_later_version_is_read_by_its_version_00_fields(facade: Facade) -> None:
     response = facade.client.get("/health/live", headers={"traceparent": f"01-{TRACE}-{CALLER_SPAN}-01-more"})
     ours = parse_traceparent(response.headers["traceresponse"])
