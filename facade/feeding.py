@@ -22,6 +22,7 @@ from lxml import etree
 
 from facade import xmldoc
 from facade.errors import FacadeError, Problem, RemoteRejectionError, SecurityError, TransportError
+from facade.logs.trace import new_trace, parse_traceparent
 from facade.model import oids
 from facade.model.document import SignatureDocument, Submission
 from facade.outbox.record import Failure, OutboxRecord, Payload, delivered_response
@@ -167,22 +168,27 @@ class Feeder:
         )
         return PreparedSubmission(sor, parts, claims.patient_ins_cx, subject)
 
-    def build_request(self, prepared: PreparedSubmission) -> SoapRequest:
+    def build_request(self, prepared: PreparedSubmission, *, traceparent: str | None = None) -> SoapRequest:
+        """A fresh VIHF and envelope; ``traceparent``: the submission's span, whose child this HTTP request is."""
         assertion = self.vihf_signer.sign(
             self.claims_for(prepared.patient_ins_cx, prepared.subject), now=self.now(), assertion_id=f"_{uuid.uuid4()}"
         )
-        return build_provide_and_register(
+        request = build_provide_and_register(
             xmldoc.parse(prepared.submit_objects_request),  # our own bytes, back from the outbox
             prepared.parts,
             assertion,
             to=self.wsa_to,
             message_id=f"urn:uuid:{uuid.uuid4()}",
         )
+        parent = parse_traceparent(traceparent)
+        # a record stored without a trace (older versions) still gets one: the DMP side can correlate its attempts
+        return replace(request, traceparent=(parent.child() if parent else new_trace()).traceparent)
 
     def deliver(self, record: OutboxRecord) -> DeliveryResult:
         """One attempt. Never raises for a delivery problem: the relay needs a classified result."""
         try:
-            request = self.build_request(PreparedSubmission.from_payload(record.payload))
+            prepared = PreparedSubmission.from_payload(record.payload)
+            request = self.build_request(prepared, traceparent=record.traceparent)
             response = self.transport.send(request)
             warnings = check_response(response, message_id=request.message_id)
         except TransportError as exc:

@@ -37,6 +37,8 @@ from facade.errors import FacadeError, Problem
 from facade.feeding import Feeder
 from facade.ids import OidFactory, system_now
 from facade.mapping.bundle_to_submission import InputPolicy
+from facade.metrics import Metrics
+from facade.metrics import State as MetricsState
 from facade.model import oids
 from facade.model.document import Code
 from facade.outbox.ownership import judge_for
@@ -273,6 +275,7 @@ class Runtime:
             system_now,
             owner=f"{default_owner()}-{name}",
             lease=timedelta(seconds=o.lease_seconds),
+            observe=self.metrics.observe_attempt,
         )
 
     @cached_property
@@ -302,10 +305,12 @@ class Runtime:
             relay=self.relay,
             patient_secret=self.patient_secret,
             inline_wait_seconds=self.settings.dmp.attempt_budget(),
+            metrics=self.metrics,
         )
 
     def start(self) -> None:
         self.check_startup()
+        _ = self.metrics  # built once, before any request or relay thread can race to build it
         if self.settings.validation_warm_up:
             self.warm_up_full_validation()
         if self.send_enabled:
@@ -373,6 +378,28 @@ class Runtime:
             }
             out["outbox"] = {state.value: n for state, n in self.outbox.count_by_state().items()}
         return out
+
+    @cached_property
+    def metrics(self) -> Metrics:
+        """Counters and histograms of this process (all workers' under ``serve --workers``), and the gauges read
+        from the store and the credentials at each scrape."""
+        return Metrics(site=self.settings.facility.finess_eg, state=self.metrics_state)
+
+    def metrics_state(self) -> MetricsState:
+        now = datetime.now(UTC)
+        if not self.send_enabled:
+            return MetricsState(now, False, None, None, {})
+        counts: dict[str, int] | None
+        try:
+            counts = {state.value: n for state, n in self.outbox.count_by_state().items()}
+            oldest = self.outbox.oldest_waiting_since()
+        except Exception:  # any driver error: the store is down for this scrape (facade_outbox_store_up 0)
+            counts, oldest = None, None
+        expire = {
+            "auth": self.auth_credential.certificate.not_valid_after_utc,
+            "sign": self.sign_credential.certificate.not_valid_after_utc,
+        }
+        return MetricsState(now, True, counts, oldest, expire)
 
     def readiness(self) -> Readiness:
         """Observes (store, certificates, DMP reachability, backlog); ``facade.readiness.assess`` judges."""

@@ -20,6 +20,7 @@ from facade.errors import FacadeError, Issue, Problem
 from facade.feeding import Feeder
 from facade.mapping.replacement import completed_request
 from facade.mapping.versioning import UUID
+from facade.metrics import Metrics
 from facade.model.identifiers import oid_from_urn
 from facade.outbox.audit import AuditEntry, AuditEvent, patient_hash
 from facade.outbox.record import (
@@ -32,7 +33,7 @@ from facade.outbox.record import (
 from facade.outbox.registry import RegisteredDocument
 from facade.outbox.relay import Relay
 from facade.outbox.store import Outbox, client_idempotency_key, request_fingerprint
-from facade.pipeline import Converter, require_valid
+from facade.pipeline import Conversion, Converter, require_valid
 from facade.registration import check_replacements, meaning_fingerprint, registry_entries
 
 
@@ -81,6 +82,11 @@ class SubmissionResult:
         return error.issues if error is not None and self.record.state is not State.DELIVERED else []
 
 
+def document_types(conversion: Conversion) -> tuple[str, ...]:
+    """The typeCode (LOINC code) of each document, in order."""
+    return tuple(d.request.document.type_code.code for d in conversion.documents)
+
+
 class SubmissionService:
     def __init__(
         self,
@@ -91,7 +97,9 @@ class SubmissionService:
         relay: Relay,
         patient_secret: bytes,
         inline_wait_seconds: float = 30.0,  # how long an inline attempt taken by a background worker is awaited
+        metrics: Metrics | None = None,
     ) -> None:
+        self.metrics = metrics
         self.inline_wait_seconds = inline_wait_seconds
         self.converter = converter
         self.feeder = feeder
@@ -107,7 +115,10 @@ class SubmissionService:
         idempotency_key: str | None = None,
         respond_async: bool = False,
         request_id: str | None = None,
+        traceparent: str | None = None,
     ) -> SubmissionResult:
+        """``traceparent``: the request's span (W3C), kept on the record and the audit trail; every ITI-41 attempt
+        for this submission is sent as its child."""
         fingerprint = request_fingerprint(body)
         key = client_idempotency_key(actor, idempotency_key) if idempotency_key else None
         existing = self.outbox.find_by_idempotency_key(key) if key is not None else None
@@ -118,9 +129,11 @@ class SubmissionService:
             self.outbox.append_audit(
                 AuditEvent.REPLAYED, actor=actor, outcome=existing.state.value, submission_id=existing.id,
                 patient_hash=existing.patient_hash, document_unique_ids=existing.document_unique_ids,
-                request_id=request_id,
+                request_id=request_id, traceparent=traceparent,
             )  # fmt: skip
             return SubmissionResult(existing, replayed=True)  # a client retry: nothing rebuilt or resent
+        started = time.perf_counter()
+        conversion: Conversion | None = None
         try:
             conversion = self.converter.convert(completed_request(body, self.outbox.find_document))
             require_valid(conversion)
@@ -132,10 +145,10 @@ class SubmissionService:
             check_replacements(conversion, p_hash, self.outbox, actor)
             prepared = self.feeder.prepare(conversion)
         except FacadeError as exc:  # refused before the outbox: still in the audit trail (who, when, why)
-            self.outbox.append_audit(
-                AuditEvent.REJECTED, actor=actor, outcome=exc.problem.spec.code, request_id=request_id
-            )
+            self._refused(exc, conversion, actor=actor, request_id=request_id, traceparent=traceparent)
             raise
+        if self.metrics is not None:
+            self.metrics.converted(time.perf_counter() - started)
         submission = conversion.mapping.submission
         unique_ids = tuple(d.request.document.id for d in conversion.documents)
         context = {
@@ -144,6 +157,7 @@ class SubmissionService:
             "warnings": [issue_to_json(i) for i in conversion.all_issues()],
             "entry_uuids": {d.request.document.id: d.request.entry_id for d in conversion.documents},
             "meaning": meaning_fingerprint(conversion, p_hash, body),
+            "types": list(document_types(conversion)),  # typeCode per document: what the metrics count
         }
         result = self.outbox.enqueue(
             NewSubmission(
@@ -158,9 +172,12 @@ class SubmissionService:
                 request_id=request_id,
                 context=context,
                 documents=registry_entries(conversion),
+                traceparent=traceparent,
             )
         )
         record: SubmissionStatus = result.record
+        if result.created and self.metrics is not None:
+            self.metrics.accepted(document_types(conversion))
         if result.created and not respond_async:
             if self.relay.process(record.id) is None:
                 # a background worker claimed it first: wait for that attempt (bounded) rather than answer 202
@@ -168,6 +185,17 @@ class SubmissionService:
             refreshed = self.outbox.get(record.id)
             record = refreshed if refreshed is not None else record
         return SubmissionResult(record, replayed=not result.created)
+
+    def _refused(
+        self, exc: FacadeError, conversion: Conversion | None, *, actor: str, request_id: str | None,
+        traceparent: str | None,
+    ) -> None:  # fmt: skip
+        self.outbox.append_audit(
+            AuditEvent.REJECTED, actor=actor, outcome=exc.problem.spec.code, request_id=request_id,
+            traceparent=traceparent,
+        )  # fmt: skip
+        if self.metrics is not None:
+            self.metrics.refused(exc.problem.spec.code, document_types(conversion) if conversion else ())
 
     def _settled(self, record: SubmissionStatus) -> SubmissionStatus:
         deadline = time.monotonic() + self.inline_wait_seconds

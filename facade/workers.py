@@ -23,9 +23,11 @@ from types import FrameType
 
 import uvicorn
 
+from facade.metrics import enable_multiprocess
 from facade.runtime import Runtime
 
 log = logging.getLogger("facade")
+METRICS_FOLDER = "metrics"  # under the state folder: prometheus-client's per-process files
 RESPAWN_DELAY = 1.0  # seconds before replacing a dead worker (a crash loop must not spin)
 
 
@@ -48,6 +50,9 @@ def serve_workers(runtime: Runtime, config: uvicorn.Config, n: int) -> int:
     ``check_startup``; each worker loads the config (TLS, protocol) and runs the app's lifespan after the fork."""
     if runtime.send_enabled:
         _ = runtime.patient_secret  # created once here: two workers creating it at once would race
+    # counters and histograms summed over the workers: one file per process, read by whichever worker is scraped
+    enable_multiprocess(runtime.settings.state_dir / METRICS_FOLDER)
+    runtime.__dict__.pop("metrics", None)  # built after the switch (a cached_property), in each worker
     outbox = runtime.settings.outbox
     outbox.workers = relay_threads_per_process(outbox.workers, n)
     host, port = config.host, config.port

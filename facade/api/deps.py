@@ -11,6 +11,7 @@ from fastapi import Depends, Header, Request
 
 from facade.auth import Actor, may_audit
 from facade.errors import FacadeError, Problem
+from facade.logs import RequestContext, current_request
 from facade.pipeline import Converter
 from facade.runtime import Runtime
 from facade.settings import InputConfig
@@ -80,12 +81,23 @@ def get_client_name(actor: ActorDep) -> str:
 ClientDep = Annotated[str, Depends(get_client_name)]
 
 
-def get_request_id(request: Request) -> str | None:
-    request_id: str | None = getattr(request.state, "request_id", None)  # set by facade.logs
-    return request_id
+def get_request_context() -> RequestContext | None:
+    return current_request()  # bound by facade.logs' middleware for the whole request (a ContextVar)
+
+
+def get_request_id(context: Annotated[RequestContext | None, Depends(get_request_context)]) -> str | None:
+    return context.request_id if context else None
 
 
 RequestIdDep = Annotated[str | None, Depends(get_request_id)]
+
+
+def get_traceparent(context: Annotated[RequestContext | None, Depends(get_request_context)]) -> str | None:
+    """This request's own span (W3C traceparent): the caller's trace id, a new span id."""
+    return context.traceparent if context else None
+
+
+TraceparentDep = Annotated[str | None, Depends(get_traceparent)]
 
 
 def can_audit(runtime: RuntimeDep, actor: ActorDep) -> bool:

@@ -76,6 +76,9 @@ def submission_task(record: SubmissionStatus, answer: Answer) -> dict[str, Any]:
         "input": [{"type": {"text": "attempts"}, "valueInteger": record.attempts}],
         "output": [{"type": {"text": f"response ({answer.status})"}, "valueString": json.dumps(answer.body)}],
     }
+    if record.traceparent:  # the W3C trace of the request that created it: its ITI-41 requests are child spans
+        trace_type = {"coding": [_BALP_TRACEPARENT], "text": "traceparent"}  # input.type is a CodeableConcept
+        task["input"].append({"type": trace_type, "valueString": record.traceparent})
     if record.state in (State.PENDING, State.FAILED):
         task["executionPeriod"] = {"start": record.created_at.isoformat()}
         task["restriction"] = {"period": {"start": record.next_attempt_at.isoformat()}}
@@ -180,6 +183,11 @@ def transaction_response(record: SubmissionStatus, warnings: list[Issue]) -> dic
     return {"resourceType": "Bundle", "type": "transaction-response", "entry": entries}
 
 
+# IHE BALP entity types (https://profiles.ihe.net/ITI/BALP/CodeSystem/BasicAuditEntityType): XrequestId is
+# published; Traceparent is the code eHealth Suisse's trace-context page uses for the same purpose.
+_BALP_ENTITY_TYPE = "https://profiles.ihe.net/ITI/BALP/CodeSystem/BasicAuditEntityType"
+_BALP_REQUEST_ID = {"system": _BALP_ENTITY_TYPE, "code": "XrequestId"}
+_BALP_TRACEPARENT = {"system": _BALP_ENTITY_TYPE, "code": "Traceparent"}
 _AUDIT_OUTCOME = {"delivered": "0", "enqueued": "0", "replayed": "0", "attempt": "0", "requeued": "0"}
 
 
@@ -198,6 +206,10 @@ def audit_event(entry: AuditEntry) -> dict[str, Any]:
                 "description": "patient (keyed hash of the INS)",
             }
         )
+    if entry.request_id:
+        entities.append({"what": {"identifier": {"value": entry.request_id}}, "type": _BALP_REQUEST_ID})
+    if entry.traceparent:  # as eHealth Suisse (CH EPR) writes it: BALP entity type "Traceparent"
+        entities.append({"what": {"identifier": {"value": entry.traceparent}}, "type": _BALP_TRACEPARENT})
     outcome = _AUDIT_OUTCOME.get(entry.event, "4" if entry.event == "retry-scheduled" else "8")
     return {
         "resourceType": "AuditEvent",

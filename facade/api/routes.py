@@ -22,6 +22,7 @@ from facade.api.deps import (
     RuntimeDep,
     SubmissionsDep,
     SubmitOptionsDep,
+    TraceparentDep,
 )
 from facade.api.openapi import ERRORS, FHIR_JSON, SUBMISSION_ERRORS, FhirJsonResponse, fhir_body
 from facade.api.params import AuditSearchDep
@@ -84,6 +85,7 @@ async def _submit(
     options: SubmitOptionsDep,
     client: ClientDep,
     request_id: RequestIdDep,
+    traceparent: TraceparentDep,
 ) -> SubmissionResult:
     """The submission shared by ITI-65 and ITI-105 (each words its answer): 501 without a DMP, 415/413/408 from the
     body, then the service."""
@@ -95,6 +97,7 @@ async def _submit(
         idempotency_key=options.idempotency_key,
         respond_async=options.respond_async,
         request_id=request_id,
+        traceparent=traceparent,
     )
 
 

@@ -3,6 +3,10 @@
 * The request id is the client's ``X-Request-ID`` when it is a short token of safe characters (so it cannot inject
   log lines or smuggle data), else a new UUID; it is echoed in the response header and bound to the request context
   for every log line of the request.
+* The W3C ``traceparent`` (``facade.logs.trace``): a valid one makes this request a child span of the caller's
+  trace; a missing or malformed one starts a new trace. Its trace id is in every log line of the request; the
+  request's own ``traceparent`` is answered in ``traceresponse`` (Trace Context Level 2) so a caller that sent none
+  learns the trace id.
 * One access line per request: method, path (never the query string: it may carry identifiers), status, duration,
   actor, request id. Bodies are never read here.
 """
@@ -18,6 +22,10 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from facade.logs.context import RequestContext, bind_request
+from facade.logs.trace import HEADER as TRACEPARENT_HEADER
+from facade.logs.trace import server_span
+
+TRACERESPONSE_HEADER = "traceresponse"
 
 REQUEST_ID_HEADER = "x-request-id"
 _SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
@@ -58,17 +66,24 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         incoming = None
+        request_headers = dict(scope.get("headers") or ())
         if self.trust_request_id:
-            incoming = accepted_request_id(dict(scope.get("headers") or ()).get(REQUEST_ID_HEADER.encode()))
-        ctx = RequestContext(incoming or new_request_id())
+            incoming = accepted_request_id(request_headers.get(REQUEST_ID_HEADER.encode()))
+        parents = [v for k, v in scope.get("headers") or () if k == TRACEPARENT_HEADER.encode()]
+        trace, _ = server_span(parents[0] if len(parents) == 1 else None)  # two traceparents: neither is trusted
+        ctx = RequestContext(incoming or new_request_id(), trace=trace)
         status: list[int] = []
-        header = (REQUEST_ID_HEADER.encode(), ctx.request_id.encode())
+        added = [
+            (REQUEST_ID_HEADER.encode(), ctx.request_id.encode()),
+            (TRACERESPONSE_HEADER.encode(), trace.traceparent.encode()),
+        ]
+        names = {name for name, _ in added}
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status.append(message["status"])
-                headers = [h for h in message.get("headers", ()) if h[0].lower() != header[0]]
-                message = {**message, "headers": [*headers, header]}
+                headers = [h for h in message.get("headers", ()) if h[0].lower() not in names]
+                message = {**message, "headers": [*headers, *added]}
             await send(message)
 
         started = time.perf_counter()
@@ -101,6 +116,7 @@ class RequestContextMiddleware:
                 "duration_ms": duration_ms,
                 "client": client[0] if client else None,
                 "request_id": ctx.request_id,
+                "trace_id": ctx.trace_id,
                 "actor": ctx.actor,
                 **more,
             },

@@ -20,18 +20,21 @@ _STANDARD_ATTRS = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__di
     "message",
     "asctime",
     "request_id",
+    "trace_id",
     "actor",
 }
 _HANDLER_MARK = "_facade_handler"
 
 
 class RequestContextFilter(logging.Filter):
-    """Copies the current request id and actor onto the record (so queued or text handlers see them too)."""
+    """Copies the current request id, trace id and actor onto the record (so queued or text handlers see them too)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         ctx = current_request()
         if not hasattr(record, "request_id"):
             record.request_id = ctx.request_id if ctx else None
+        if not hasattr(record, "trace_id"):
+            record.trace_id = ctx.trace_id if ctx else None
         if not hasattr(record, "actor"):
             record.actor = ctx.actor if ctx else None
         return True
@@ -56,7 +59,7 @@ def escape_controls(text: str) -> str:
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line: ts, level, logger, msg, request_id, actor, extra fields, exc.
+    """One JSON object per line: ts, level, logger, msg, request_id, trace_id, actor, extra fields, exc.
 
     Strings are redacted here unless ``RedactionFilter`` already did it for this record, so this formatter is safe
     even on a handler without that filter.
@@ -71,9 +74,12 @@ class JsonFormatter(logging.Formatter):
             "msg": record.getMessage(),
         }
         request_id = getattr(record, "request_id", None) or (ctx.request_id if ctx else None)
+        trace_id = getattr(record, "trace_id", None) or (ctx.trace_id if ctx else None)
         actor = getattr(record, "actor", None) or (ctx.actor if ctx else None)
         if request_id:
             out["request_id"] = request_id
+        if trace_id:
+            out["trace_id"] = trace_id
         if actor:
             out["actor"] = actor
         for key, value in record.__dict__.items():
@@ -92,14 +98,18 @@ class JsonFormatter(logging.Formatter):
 
 
 class TextFormatter(logging.Formatter):
-    """``ts LEVEL logger [request id] message``, one line per record: a traceback is kept, its line breaks escaped."""
+    """``ts LEVEL logger [request id] [trace id] message`` (the trace id when there is one), one line per record: a
+    traceback is kept, its line breaks escaped."""
 
     def __init__(self) -> None:
-        super().__init__("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
+        super().__init__("%(asctime)s %(levelname)s %(name)s [%(_ids)s] %(message)s")
 
     def format(self, record: logging.LogRecord) -> str:
         if getattr(record, "request_id", None) is None:
             record.request_id = "-"
+        trace_id = getattr(record, "trace_id", None)
+        request_id = record.__dict__["request_id"]
+        record._ids = f"{request_id}] [{trace_id}" if trace_id else request_id
         text = super().format(record)
         return escape_controls(text if getattr(record, "_facade_redacted", False) else redact(text))
 

@@ -39,6 +39,7 @@ class AuditEntry:
     document_unique_ids: tuple[str, ...]
     request_id: str | None
     detail: Mapping[str, Any] = field(default_factory=dict)
+    traceparent: str | None = None  # W3C trace context of the request (or relay attempt) that wrote it
 
 
 def patient_hash(ins_value: str, ins_oid: str, secret: bytes) -> str:

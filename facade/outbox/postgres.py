@@ -19,6 +19,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.types.json import Jsonb
 
 from facade.ids import system_now
+from facade.outbox.columns import ADDED_COLUMNS, missing_postgres_ddl
 from facade.outbox.connections import ThreadConnections
 from facade.outbox.record import OutboxUnavailableError
 from facade.outbox.registry import POSTGRES_DDL
@@ -121,6 +122,14 @@ class PostgresOutbox(SqlOutbox):
         with self._transaction() as cur:
             cur.execute("SELECT pg_advisory_xact_lock(%s)", (_DDL_LOCK,))
             cur.execute(DDL)
+            # columns added later (traceparent, issue 13): only those an older store lacks
+            cur.execute(
+                "SELECT table_name, column_name FROM information_schema.columns"
+                " WHERE table_schema = %s AND table_name = ANY(%s)",
+                (schema, sorted({table for table, _, _ in ADDED_COLUMNS})),
+            )
+            for statement in missing_postgres_ddl({(t, c) for t, c in cur.fetchall()}):
+                cur.execute(statement)
 
     def _conn(self) -> psycopg.Connection[Any]:
         return self._connections.get(usable=lambda conn: not (conn.closed or conn.broken))

@@ -138,6 +138,7 @@ class NewSubmission:
     context: Mapping[str, Any] = field(default_factory=dict)  # caller's JSON (e.g. entries for the response)
     not_before: datetime | None = None  # first attempt not before this time (default: now)
     documents: tuple[DocumentEntry, ...] = ()  # the registry rows written with the record (issue 10)
+    traceparent: str | None = None  # W3C trace context of the request's span (outbound calls are its children)
 
 
 @dataclass(frozen=True)
@@ -164,6 +165,7 @@ class SubmissionStatus:
     patient_hash: str
     actor: str
     context: Mapping[str, Any]
+    traceparent: str | None  # the creating request's span (W3C); None for records written before it was kept
 
     @property
     def is_terminal(self) -> bool:

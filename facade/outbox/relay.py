@@ -18,6 +18,7 @@ import os
 import random
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -27,6 +28,8 @@ from typing import Any
 
 from facade.errors import Problem
 from facade.ids import system_now
+from facade.logs.context import RequestContext, bind_request
+from facade.logs.trace import parse_traceparent
 from facade.outbox.policy import RetryPolicy, Rng
 from facade.outbox.record import Failure, OutboxRecord, OutboxUnavailableError, StaleLeaseError
 from facade.outbox.store import Outbox
@@ -82,6 +85,9 @@ class RelayOutcome:
     record: OutboxRecord | None  # the record after the change (None when the lease was lost)
 
 
+# Told of every attempt once its outcome is recorded: (record as claimed, result, outcome, seconds in deliver).
+Observer = Callable[[OutboxRecord, DeliveryResult, RelayOutcome, float], None]
+
 _PROCESS_OWNER: tuple[int, str] | None = None
 
 
@@ -114,6 +120,7 @@ class Relay:
         lease: timedelta = timedelta(minutes=5),
         batch: int = 10,
         rng: Rng = random.random,
+        observe: Observer | None = None,
     ) -> None:
         if lease < timedelta(seconds=1):
             raise ValueError("lease must be at least one second (and outlast the longest deliver call)")
@@ -127,6 +134,7 @@ class Relay:
         self._lease = lease
         self._batch = batch
         self._rng = rng
+        self._observe = observe
 
     def run_once(self) -> list[RelayOutcome]:
         """Claim and process due records, one lease at a time (a record never waits in a local batch while its
@@ -146,10 +154,17 @@ class Relay:
         return self.handle(record) if record is not None else None
 
     def handle(self, record: OutboxRecord) -> RelayOutcome:
-        """Deliver one record this relay has claimed and record the outcome."""
+        """Deliver one record this relay has claimed and record the outcome. Log lines carry the submission's
+        request id and trace id (a request being served, for the inline attempt, keeps its own context)."""
+        context = RequestContext(record.request_id or record.id, trace=parse_traceparent(record.traceparent))
+        with bind_request(context, replace=False):
+            return self._handle(record)
+
+    def _handle(self, record: OutboxRecord) -> RelayOutcome:
         if record.lease_until is not None and self._clock() >= record.lease_until:
             log.warning("outbox: lease on %s expired before the attempt; leaving it to the next holder", record.id)
             return RelayOutcome(record.id, Outcome.LOST_LEASE, None)
+        started = time.perf_counter()
         try:
             result = self._deliver(record)
         except Exception as exc:  # a bug or an unmapped error in deliver: the request may have gone out
@@ -157,11 +172,18 @@ class Relay:
             result = DeliveryResult.retryable(
                 Failure(Problem.INTERNAL.spec.code, f"{type(exc).__name__}: {exc}"[:500]), ambiguous=True
             )
+        seconds = time.perf_counter() - started
         try:
-            return self._record(record, result)
+            outcome = self._record(record, result)
         except StaleLeaseError:
             log.warning("outbox: %s was taken over by another relay; dropping this attempt's failure", record.id)
-            return RelayOutcome(record.id, Outcome.LOST_LEASE, None)
+            outcome = RelayOutcome(record.id, Outcome.LOST_LEASE, None)
+        if self._observe is not None:
+            try:
+                self._observe(record, result, outcome, seconds)
+            except Exception:  # counting must never disturb delivery
+                log.exception("outbox: the attempt observer failed for %s", record.id)
+        return outcome
 
     def _record(self, record: OutboxRecord, result: DeliveryResult) -> RelayOutcome:
         if result.kind is DeliveryKind.DELIVERED:

@@ -50,10 +50,13 @@ STATUS_COLUMNS = (
     "patient_hash",
     "actor",
     "context",
+    "traceparent",  # added by facade.outbox.columns: NULL in rows written before it
 )
 COLS = ", ".join(STATUS_COLUMNS)
 S_COLS = ", ".join(f"s.{c}" for c in STATUS_COLUMNS)
-_AUDIT_COLS = "seq, at, event, outcome, actor, submission_id, patient_hash, document_unique_ids, request_id, detail"
+_AUDIT_COLS = (
+    "seq, at, event, outcome, actor, submission_id, patient_hash, document_unique_ids, request_id, detail, traceparent"
+)
 
 
 @dataclass(frozen=True)
@@ -166,11 +169,12 @@ class SqlTables:
         document_unique_ids: Sequence[str] = (),
         request_id: str | None = None,
         detail: Mapping[str, Any] | None = None,
+        traceparent: str | None = None,
     ) -> None:
         self._exec(
             cur,
             "INSERT INTO outbox_audit (at, event, outcome, actor, submission_id, patient_hash, document_unique_ids,"
-            " request_id, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " request_id, detail, traceparent) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 self._ts(now),
                 str(event),
@@ -181,6 +185,7 @@ class SqlTables:
                 self._json(list(document_unique_ids)),
                 request_id,
                 self._json(dict(detail or {})),
+                traceparent,
             ),
         )
 
@@ -193,6 +198,7 @@ class SqlTables:
         outcome: str,
         *,
         request_id: str | None = None,
+        traceparent: str | None = None,
         actor: str | None = None,
         **detail: Any,
     ) -> None:
@@ -207,6 +213,7 @@ class SqlTables:
             document_unique_ids=record.document_unique_ids,
             request_id=request_id or record.request_id,
             detail=detail,
+            traceparent=traceparent or record.traceparent,
         )
 
     # --- enqueue ---
@@ -248,6 +255,14 @@ class SqlTables:
             counts = {State(state): int(n) for state, n in cur.fetchall()}
         return {state: counts.get(state, 0) for state in State}
 
+    def oldest_waiting_since(self) -> datetime | None:
+        with self._transaction(write=False) as cur:
+            self._exec(
+                cur, "SELECT MIN(created_at) FROM outbox_submission WHERE state IN ('pending', 'sending', 'failed')"
+            )
+            (oldest,) = cur.fetchone()
+        return None if oldest is None else self._from_ts(oldest)
+
     # --- audit ---
 
     def append_audit(
@@ -261,6 +276,7 @@ class SqlTables:
         document_unique_ids: Sequence[str] = (),
         request_id: str | None = None,
         detail: Mapping[str, Any] | None = None,
+        traceparent: str | None = None,
     ) -> None:
         """An event the store does not see itself (e.g. a request rejected before it reached the outbox)."""
         with self._transaction() as cur:
@@ -275,6 +291,7 @@ class SqlTables:
                 document_unique_ids=document_unique_ids,
                 request_id=request_id,
                 detail=detail,
+                traceparent=traceparent,
             )
 
     def audit_for_submission(self, submission_id: str) -> list[AuditEntry]:
@@ -297,7 +314,7 @@ class SqlTables:
             return [self._audit_entry(row) for row in cur.fetchall()]
 
     def _audit_entry(self, row: Sequence[Any]) -> AuditEntry:
-        seq, at, event, outcome, actor, submission_id, patient_hash, uids, request_id, detail = row
+        seq, at, event, outcome, actor, submission_id, patient_hash, uids, request_id, detail, traceparent = row
         return AuditEntry(
             seq=int(seq),
             at=self._from_ts(at),
@@ -309,6 +326,7 @@ class SqlTables:
             document_unique_ids=tuple(self._from_json(uids)),
             request_id=request_id,
             detail=self._from_json(detail) or {},
+            traceparent=traceparent,
         )
 
     # --- reads the registry adds ---
@@ -360,7 +378,8 @@ class SqlTables:
             by = "by another client's document" if foreign else f"by {rows[0][-1]}"
             self._audit_record(
                 cur, now, other, AuditEvent.CONFLICT, Problem.REPLACED_SUPERSEDED.spec.code,
-                request_id=new.request_id, actor=new.actor, replaced=old_uuid, foreign=foreign,
+                request_id=new.request_id, traceparent=new.traceparent, actor=new.actor, replaced=old_uuid,
+                foreign=foreign,
             )  # fmt: skip
             return Conflict(Problem.REPLACED_SUPERSEDED, other, {"unique_id": old_uuid, "by": by, "foreign": foreign})
         return None

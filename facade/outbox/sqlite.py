@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from facade.ids import system_now
+from facade.outbox.columns import add_sqlite_columns
 from facade.outbox.connections import ThreadConnections
 from facade.outbox.record import OutboxUnavailableError
 from facade.outbox.registry import SQLITE_DDL
@@ -112,6 +113,7 @@ class SqliteOutbox(SqlOutbox):
             if str(mode).lower() != "wal":
                 raise OutboxUnavailableError(f"SQLite refused WAL mode for {self.path} (got {mode})")
             conn.executescript(SCHEMA)
+            add_sqlite_columns(conn)  # columns later versions added (traceparent): old stores gain them here
         except sqlite3.OperationalError as exc:
             raise OutboxUnavailableError(f"cannot open the outbox database ({exc})") from exc
 

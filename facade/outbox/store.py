@@ -119,6 +119,10 @@ class Outbox(Protocol):
 
     def count_by_state(self) -> dict[State, int]: ...
 
+    def oldest_waiting_since(self) -> datetime | None:
+        """When the oldest submission not yet delivered nor dead (pending, sending, failed) was accepted."""
+        ...
+
     def append_audit(
         self,
         event: AuditEvent | str,
@@ -130,6 +134,7 @@ class Outbox(Protocol):
         document_unique_ids: Sequence[str] = (),
         request_id: str | None = None,
         detail: Mapping[str, Any] | None = None,
+        traceparent: str | None = None,
     ) -> None: ...
 
     def audit_for_submission(self, submission_id: str) -> list[AuditEntry]: ...
@@ -187,12 +192,15 @@ class SqlOutbox(SqlTables):
         """The record already holding the key: a replay, a conflict, or (dead) superseded by the new request."""
         existing = self._status(row)
         if _same_request(existing, new):
-            self._audit_record(cur, now, existing, AuditEvent.REPLAYED, existing.state.value, request_id=new.request_id)
+            self._audit_record(
+                cur, now, existing, AuditEvent.REPLAYED, existing.state.value, request_id=new.request_id,
+                traceparent=new.traceparent,
+            )  # fmt: skip
             return EnqueueResult(self._with_payloads(cur, [row])[0], created=False)
         if existing.state is not State.DEAD:
             self._audit_record(
                 cur, now, existing, AuditEvent.CONFLICT, Problem.IDEMPOTENCY_KEY_REUSED.spec.code,
-                request_id=new.request_id, actor=new.actor,
+                request_id=new.request_id, traceparent=new.traceparent, actor=new.actor,
             )  # fmt: skip
             return Conflict(Problem.IDEMPOTENCY_KEY_REUSED, existing, {})
         # A dead record (rejected or abandoned) releases its key to a different, corrected request.
@@ -201,7 +209,10 @@ class SqlOutbox(SqlTables):
             "UPDATE outbox_submission SET idempotency_key = ?, updated_at = ? WHERE id = ?",
             (f"{existing.idempotency_key}~superseded~{existing.id}", self._ts(now), existing.id),
         )
-        self._audit_record(cur, now, existing, AuditEvent.SUPERSEDED, "superseded", request_id=new.request_id)
+        self._audit_record(
+            cur, now, existing, AuditEvent.SUPERSEDED, "superseded", request_id=new.request_id,
+            traceparent=new.traceparent,
+        )  # fmt: skip
         return None
 
     def _same_documents(
@@ -221,13 +232,17 @@ class SqlOutbox(SqlTables):
             return None
         other = self._status(live[0][:-1])
         if other.actor == new.actor and _same_request(other, new):  # a retry under another key
-            self._audit_record(cur, now, other, AuditEvent.REPLAYED, other.state.value, request_id=new.request_id)
+            self._audit_record(
+                cur, now, other, AuditEvent.REPLAYED, other.state.value, request_id=new.request_id,
+                traceparent=new.traceparent,
+            )  # fmt: skip
             return EnqueueResult(self._with_payloads(cur, [live[0][:-1]])[0], created=False)
         # Another client's submission is named to nobody else: the conflict is audited as this client's.
         foreign = other.actor != new.actor
         self._audit_record(
             cur, now, other, AuditEvent.CONFLICT, Problem.DOCUMENT_ALREADY_SUBMITTED.spec.code,
-            request_id=new.request_id, actor=new.actor, unique_id=live[0][-1], foreign=foreign,
+            request_id=new.request_id, traceparent=new.traceparent, actor=new.actor, unique_id=live[0][-1],
+            foreign=foreign,
         )  # fmt: skip
         return Conflict(Problem.DOCUMENT_ALREADY_SUBMITTED, other, {"unique_id": live[0][-1], "foreign": foreign})
 
@@ -258,6 +273,7 @@ class SqlOutbox(SqlTables):
                 new.patient_hash,
                 new.actor,
                 self._json(dict(new.context)),
+                new.traceparent,
             ),
         )
         self._exec(

@@ -74,6 +74,7 @@ class SoapRequest:
     body: bytes
     message_id: str
     action: str = ITI41_ACTION
+    traceparent: str | None = None  # W3C trace context sent as the HTTP ``traceparent`` header (a child span)
 
 
 @dataclass(frozen=True)

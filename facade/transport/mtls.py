@@ -149,11 +149,14 @@ class MtlsTransport:
 
     def send(self, request: SoapRequest) -> SoapResponse:
         attempt = _Attempt()
+        headers = {"Content-Type": request.content_type, "Accept": f"multipart/related, {SOAP12_CONTENT_TYPE}"}
+        if request.traceparent:
+            headers["traceparent"] = request.traceparent
         http_request = self._client.build_request(
             "POST",
             self.url,
             content=request.body,
-            headers={"Content-Type": request.content_type, "Accept": f"multipart/related, {SOAP12_CONTENT_TYPE}"},
+            headers=headers,
             extensions={"trace": attempt.trace},
         )
         with self._map_errors(attempt):

@@ -88,3 +88,12 @@ def test_a_client_stalling_mid_body_gets_408() -> None:
         assert caught.value.http_status == 408
 
     asyncio.run(scenario())
+
+
+def test_metrics_need_the_audit_scope_like_the_audit_trail(client: TestClient, rsa_signer: Signer) -> None:
+    assert client.get("/metrics").status_code == 401  # anonymous: an OperationOutcome, never the figures
+    denied = client.get("/metrics", headers=_as(rsa_signer, "dpi-a"))
+    assert denied.status_code == 403 and denied.json()["issue"][0]["code"] == "forbidden"
+    allowed = client.get("/metrics", headers=_as(rsa_signer, "prometheus", f"openid {SCOPE} dmp.audit"))
+    assert allowed.status_code == 200 and allowed.headers["content-type"].startswith("text/plain; version=0.0.4")
+    assert "facade_outbox_backlog 0.0" in allowed.text

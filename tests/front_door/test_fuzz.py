@@ -355,6 +355,7 @@ READ_PATHS = [
     "/health",
     "/health/live",
     "/health/ready",
+    "/metrics",
 ]
 QUERY_KEYS = ["date", "patient", "entity", "_count", "_format", "validate", "subtype", "{x}"]
 

@@ -294,10 +294,10 @@ class Stack:
         )
         return env
 
-    def start_facade(self, timeout: float = 60.0) -> None:
+    def start_facade(self, timeout: float = 60.0, *, workers: int = 1) -> None:
         self.facade_starts += 1
         log = self.root / f"facade-{self.facade_starts}.log"
-        cmd = [sys.executable, "-m", "facade", "serve", "--port", str(self.facade_port)]
+        cmd = [sys.executable, "-m", "facade", "serve", "--port", str(self.facade_port), "--workers", str(workers)]
         with open(log, "ab") as out:
             self.facade = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=self.facade_env())  # noqa: S603
         deadline = time.monotonic() + timeout
