@@ -33,6 +33,7 @@ from facade.credentials import (
     load_pkcs12,
 )
 from facade.dmp.client import DmpClient, DmpService, service_url
+from facade.dmp.update import DocumentUpdater
 from facade.errors import FacadeError, Problem
 from facade.feeding import Feeder
 from facade.ids import OidFactory, system_now
@@ -232,6 +233,30 @@ class Runtime:
         feeder = self.feeder
         wsa_to_endpoint = self.settings.dmp.wsa_to == "endpoint"
         return DmpClient(feeder.vihf_signer, feeder.claims, watched, self.dmp_urls, wsa_to_endpoint, system_now)
+
+    def document_updater(self) -> DocumentUpdater:
+        """TD3.3a-d behind PATCH (facade/dmp/update.py): 501 when no DMP is configured."""
+        if not self.send_enabled:
+            raise FacadeError(Problem.SENDING_NOT_CONFIGURED)
+        return self._document_updater
+
+    @cached_property
+    def _document_updater(self) -> DocumentUpdater:
+        s = self.settings
+        return DocumentUpdater(
+            client=self.dmp_client,
+            outbox=self.outbox,
+            facility=s.facility.to_model(),
+            content_type=Code(
+                s.facility.content_type_code, oids.TRE_R209_TYPE_ACTIVITE, s.facility.content_type_display
+            ),
+            auth_mode=s.vihf.auth_mode,
+            granted=s.dmp.granted_transactions,
+            new_oid=self.new_oid,
+            now=system_now,
+            patient_secret=self.patient_secret,
+            software=s.vihf.lps_name,
+        )
 
     @cached_property
     def dmp_reachability(self) -> DmpReachability:
