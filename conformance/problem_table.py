@@ -335,6 +335,18 @@ HINTS: dict[str, tuple[str, str]] = {
     "PATCH_NOT_OWN_DOCUMENT": ("lifecycle", "Only the authoring structure deletes a document; ask its author."),
     "DMP_DOCUMENT_NOT_CURRENT": ("lifecycle", "Patch the document that replaced it (search by the patient)."),
     "PATCH_PATIENT_REQUIRED": ("lifecycle", "Add patient.identifier=<INS system>|<INS> to the PATCH URL."),
+    "SEARCH_REQUIRED_PARAMETER": (
+        "lifecycle",
+        "Give `patient.identifier=<INS system>|<INS>` and `status` (PDSm ITI-67), or `identifier` for one document.",
+    ),
+    "SEARCH_UNKNOWN_PARAMETER": (
+        "lifecycle",
+        "Drop the parameter, or send `Prefer: handling=lenient` to have it ignored with a warning.",
+    ),
+    "SEARCH_INVALID_PARAMETER": ("lifecycle", "Fix the value: token `system|code`, date with ge/le, integer `_count`."),
+    "SEARCH_PARAMETER_IGNORED": ("lifecycle", "Information: the parameter did not narrow the search; drop it."),
+    "DMP_ACCESS_DENIED": ("lifecycle", "The DMP's own rights refused the call: check the VIHF mode and the contract."),
+    "DMP_TOO_MANY_RESULTS": ("lifecycle", "Narrow the search (type, category, date, period) and search again."),
 }
 
 

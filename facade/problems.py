@@ -441,6 +441,30 @@ class Problem(Enum):
         422,
         "{document} was not sent through this facade: name its patient with patient.identifier=<INS system>|<INS>",
     )
+    # DocumentReference search (TD3.1, ITI-67 -> ITI-18: facade/dmp/search*.py)
+    SEARCH_REQUIRED_PARAMETER = Spec(
+        "search-required-parameter",
+        "required",
+        400,
+        "A DocumentReference search needs {parameter}: {reason}",
+    )
+    SEARCH_UNKNOWN_PARAMETER = Spec(
+        "search-unknown-parameter",
+        "not-supported",
+        400,
+        "Search parameter {parameter} is not supported (Prefer: handling={handling}); supported: {supported}",
+    )
+    SEARCH_INVALID_PARAMETER = Spec("search-invalid-parameter", "value", 400, "{parameter}={value}: {reason}")
+    SEARCH_PARAMETER_IGNORED = Spec(
+        "search-parameter-ignored",
+        "not-supported",
+        200,
+        "Search parameter {parameter} is not supported and was ignored (Prefer: handling=lenient)",
+        "warning",
+    )
+    # the DMP's answers (message = the RegistryError codeContext, like the other XDS rows)
+    DMP_ACCESS_DENIED = Spec("dmp-access-denied", "forbidden", 403, "{context}")
+    DMP_TOO_MANY_RESULTS = Spec("dmp-too-many-results", "too-costly", 422, "{context}")
 
     # --- informational ---
     INFORMATION = Spec("information", "informational", 200, "{text}", "information")

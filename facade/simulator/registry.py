@@ -16,6 +16,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from lxml import etree
+
+from facade import xmldoc
+from facade.simulator.config import DMP_REPOSITORY_UNIQUE_ID
+from facade.simulator.entry_form import registry_form, to_bytes
+
 APPROVED = "urn:oasis:names:tc:ebxml-regrep:StatusType:Approved"
 DEPRECATED = "urn:oasis:names:tc:ebxml-regrep:StatusType:Deprecated"
 
@@ -43,6 +49,20 @@ CREATE TABLE IF NOT EXISTS document (
     replaces TEXT,
     received_at TEXT NOT NULL
 );
+-- every metadata version of every DocumentEntry, as the registry answers ITI-18 (the ExtrinsicObject in registry form)
+CREATE TABLE IF NOT EXISTS entry (
+    entry_uuid TEXT PRIMARY KEY,
+    lid TEXT NOT NULL,
+    unique_id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    patient_id TEXT NOT NULL,
+    metadata BLOB NOT NULL,
+    received_at TEXT NOT NULL,
+    UNIQUE (lid, version)
+);
+CREATE INDEX IF NOT EXISTS entry_by_unique_id ON entry (unique_id);
+CREATE INDEX IF NOT EXISTS entry_by_patient ON entry (patient_id);
 """
 
 
@@ -82,6 +102,27 @@ class NewDocument:
     is_signature: bool
     replaces: str | None = None
     entry_uuid: str | None = None  # sender-given urn:uuid entryUUID, else one is assigned
+    metadata: etree._Element | None = None  # the submitted ExtrinsicObject (kept in registry form for ITI-18)
+
+
+@dataclass(frozen=True)
+class StoredEntry:
+    """One metadata version of a DocumentEntry (table ``entry``): what ITI-18 answers."""
+
+    entry_uuid: str
+    lid: str
+    unique_id: str
+    version: int
+    status: str
+    patient_id: str
+    metadata: bytes  # the ExtrinsicObject in registry form (entry_form.registry_form), status as first stored
+    received_at: str
+
+    def element(self) -> etree._Element:
+        """The ExtrinsicObject as the registry answers it now: the ``status`` column is the truth."""
+        el = xmldoc.parse(self.metadata)
+        el.set("status", self.status)
+        return el
 
 
 class ReplacedMeanwhile(Exception):
@@ -93,7 +134,8 @@ class ReplacedMeanwhile(Exception):
 
 
 class Registry:
-    def __init__(self, state_dir: Path) -> None:
+    def __init__(self, state_dir: Path, repository_unique_id: str = DMP_REPOSITORY_UNIQUE_ID) -> None:
+        self.repository_unique_id = repository_unique_id
         self.db_path = state_dir / "registry.sqlite"
         self.documents_dir = state_dir / "documents"
         self.documents_dir.mkdir(parents=True, exist_ok=True)
@@ -204,7 +246,13 @@ class Registry:
                         received_at,
                     ),
                 )
+                if doc.metadata is not None:
+                    self._insert_entry(db, doc, entry_uuid, received_at, self.repository_unique_id)
                 if doc.replaces:
+                    db.execute(
+                        "UPDATE entry SET status = ? WHERE entry_uuid = ? AND status = ?",
+                        (DEPRECATED, doc.replaces, APPROVED),
+                    )
                     deprecated = db.execute(
                         "UPDATE document SET status = ? WHERE entry_uuid = ? AND status = ?",
                         (DEPRECATED, doc.replaces, APPROVED),
@@ -215,11 +263,62 @@ class Registry:
                 stored.append(_doc(row))
         return stored
 
+    @staticmethod
+    def _insert_entry(
+        db: sqlite3.Connection, doc: NewDocument, entry_uuid: str, received_at: str, repository_unique_id: str
+    ) -> None:
+        assert doc.metadata is not None
+        registry_slots = {"repositoryUniqueId": repository_unique_id, "hash": doc.hash, "size": str(len(doc.data))}
+        form = registry_form(
+            doc.metadata,
+            entry_uuid=entry_uuid,
+            lid=entry_uuid,
+            version=1,
+            status=APPROVED,
+            registry_slots=registry_slots,
+        )
+        db.execute(
+            "INSERT INTO entry (entry_uuid, lid, unique_id, version, status, patient_id, metadata, received_at)"
+            " VALUES (?, ?, ?, 1, ?, ?, ?, ?)",
+            (entry_uuid, entry_uuid, doc.unique_id, APPROVED, doc.patient_id, to_bytes(form), received_at),
+        )
+
+    def entries(
+        self,
+        *,
+        patient_id: str | None = None,
+        unique_ids: Sequence[str] = (),
+        entry_uuids: Sequence[str] = (),
+        statuses: Sequence[str] = (),
+    ) -> list[StoredEntry]:
+        """Metadata versions matching every given filter (patient compared on INS + assigning authority)."""
+        clauses, args = [], []
+        for column, values in (("unique_id", unique_ids), ("entry_uuid", entry_uuids), ("status", statuses)):
+            if values:
+                clauses.append(f"{column} IN ({','.join('?' * len(values))})")
+                args += list(values)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        with self._connect() as db:
+            rows = db.execute(
+                f"SELECT * FROM entry {where} ORDER BY received_at, rowid",  # noqa: S608 (placeholders only)
+                args,
+            ).fetchall()
+        found = [StoredEntry(**{k: row[k] for k in row.keys()}) for row in rows]
+        if patient_id is not None:
+            found = [e for e in found if patient_key(e.patient_id) == patient_key(patient_id)]
+        return found
+
     def _file(self, unique_id: str) -> Path:
         # uniqueIds reaching here were checked to be OIDs (digits and dots): safe as file names
         if not unique_id or not all(c.isdigit() or c == "." for c in unique_id):
             raise ValueError(f"not an OID: {unique_id!r}")
         return self.documents_dir / f"{unique_id}.xml"
+
+
+def patient_key(cx: str) -> tuple[str, str]:
+    """An HL7 CX patient id compared on its ID and assigning authority (a date or type suffix does not count)."""
+    parts = cx.split("^")
+    return (parts[0], parts[3] if len(parts) > 3 else "")
 
 
 def _doc(row: sqlite3.Row) -> StoredDocument:

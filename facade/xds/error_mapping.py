@@ -74,6 +74,13 @@ XDS_ERROR_TABLE: Mapping[str, ErrorRule] = MappingProxyType(
         "XDSRegistryError": _REGISTRY,
         "XDSRepositoryError": _REGISTRY,
         "XDSExtraMetadataNotSaved": ErrorRule(Problem.XDS_WARNING, False, "a warning: the submission was accepted"),
+        # ITI-18 stored queries (IHE ITI TF-3 Table 4.2.4.1-2); the first three mean our query is wrong
+        "XDSStoredQueryParamNumber": ErrorRule(Problem.XDS_REGISTRY_ERROR, False, "ITI-18: our query is wrong"),
+        "XDSUnknownStoredQuery": ErrorRule(Problem.XDS_REGISTRY_ERROR, False, "ITI-18: query id not served"),
+        "XDSResultNotSinglePatient": ErrorRule(Problem.XDS_REGISTRY_ERROR, False, "ITI-18: mixed patients"),
+        "XDSTooManyResults": ErrorRule(Problem.DMP_TOO_MANY_RESULTS, False, "ITI-18: narrow the criteria"),
+        # the DMP's rights matrix refused the transaction [UNCERTAIN: no DMP code found, pdsm4dmp §8]: the simulator's
+        "DMPAccessDenied": ErrorRule(Problem.DMP_ACCESS_DENIED, False, "rights matrix (simulator code)"),
     }
 )
 DEFAULT_RULE = ErrorRule(Problem.XDS_REGISTRY_ERROR, False, "anything else: exception 502, original code kept")

@@ -34,6 +34,11 @@ EXPECTED_XDS = {
     "XDSRegistryError": ("exception", 502, False, "xds-registry-error"),
     "XDSRepositoryError": ("exception", 502, False, "xds-registry-error"),
     "XDSExtraMetadataNotSaved": ("informational", 200, False, "xds-warning"),
+    "XDSStoredQueryParamNumber": ("exception", 502, False, "xds-registry-error"),
+    "XDSUnknownStoredQuery": ("exception", 502, False, "xds-registry-error"),
+    "XDSResultNotSinglePatient": ("exception", 502, False, "xds-registry-error"),
+    "XDSTooManyResults": ("too-costly", 422, False, "dmp-too-many-results"),
+    "DMPAccessDenied": ("forbidden", 403, False, "dmp-access-denied"),
 }
 
 # fault code or subcode -> (issue type, HTTP status, retryable, problem code)
