@@ -29,8 +29,9 @@ from facade.dmp.iti57 import (
 )
 from facade.dmp.patch import IS_ARCHIVED, ChangeKind, DocumentState, plan_patch, security_labels
 from facade.dmp.registry_entry import RegistryEntry
-from facade.dmp.stored_query import get_documents
+from facade.dmp.stored_query import get_documents, latest_current
 from facade.errors import FacadeError, Problem
+from facade.feeding import PreparedSubmission
 from facade.model.document import Author, Code, Device, FacilitySettings, Organization
 from facade.outbox.audit import patient_hash
 from facade.outbox.registry import Availability
@@ -128,8 +129,10 @@ class DocumentUpdater:
     def patch(self, target: PatchTarget, body: bytes, content_type: str, *, actor: str) -> PatchOutcome:
         patient, unique_id, local_state = self._identify(target)
         if local_state is not None:  # nothing is sent when the facade already knows the rights forbid it
-            with contextlib.suppress(FacadeError):
-                self._require(plan_patch(body, content_type, {}, local_state)[0].transactions)
+            guessed: tuple[rights.Transaction, ...] = ()
+            with contextlib.suppress(FacadeError):  # a patch that fails on the guess is judged on the DMP's state
+                guessed = plan_patch(body, content_type, {}, local_state)[0].transactions
+            self._require(guessed)
         entry = self._current(patient, unique_id, target)
         change, _ = plan_patch(body, content_type, entry_resource(entry), state_of(entry))
         if change.kind is ChangeKind.NONE:
@@ -141,8 +144,9 @@ class DocumentUpdater:
         if change.kind is ChangeKind.DELETE:
             self._check_author(entry)
         request = self._request(entry, change.kind, change.confidentiality, patient)
-        response = self.client.call(DmpService.REGISTRY, UPDATE_DOCUMENT_SET, [request], patient_ins_cx=patient)
-        check_response(response)  # a refusal raises here: nothing local has changed
+        soap = self.client.request(DmpService.REGISTRY, UPDATE_DOCUMENT_SET, [request], patient_ins_cx=patient)
+        response = self.client.transports[DmpService.REGISTRY].send(soap)
+        check_response(response, message_id=soap.message_id)  # a refusal raises here: nothing local has changed
         after = self._current(patient, entry.unique_id, target)
         self._reconcile(after, patient, actor, change.kind)
         return PatchOutcome(after, change.kind)
@@ -177,7 +181,11 @@ class DocumentUpdater:
         if record is None:
             return None
         scheme = ExternalIdentifierScheme.DOCUMENT_ENTRY_PATIENT_ID.value
-        m = re.search(rf'identificationScheme="{scheme}"[^>]*?value="([^"]+)"'.encode(), record.payload.body)
+        try:
+            sent = PreparedSubmission.from_payload(record.payload).submit_objects_request
+        except (ValueError, KeyError, TypeError):
+            return None
+        m = re.search(rf'identificationScheme="{scheme}"[^>]*?value="([^"]+)"'.encode(), sent)
         return unescape(m.group(1).decode()) if m else None
 
     def _current(self, patient: str, unique_id: str | None, target: PatchTarget) -> RegistryEntry:
@@ -189,8 +197,8 @@ class DocumentUpdater:
         entries = [e for e in get_documents(self.client, patient, [unique_id]) if e.unique_id == unique_id]
         if not entries:
             raise FacadeError(Problem.DMP_DOCUMENT_NOT_FOUND, document=target.label, scope=" for this patient")
-        live = [e for e in entries if e.status != DEPRECATED or len(entries) == 1]
-        return max(live or entries, key=lambda e: (e.is_current, _version(e.version)))
+        # the current version; else the latest one (deprecated or deleted: the PATCH is then refused with its status)
+        return latest_current(entries) or max(entries, key=lambda e: _version(e.version))
 
     def _check_author(self, entry: RegistryEntry) -> None:
         """Only the authoring structure deletes (pdsm4dmp §3.2): authorInstitution's Struct_IdNat (XON.10)."""

@@ -37,6 +37,8 @@ from facade.simulator.inbox import Inbox, format_request
 from facade.simulator.iti18 import ACTION as ITI18_ACTION
 from facade.simulator.iti18 import Iti18Handler
 from facade.simulator.iti41 import Answer, CodeChecker, IncomingRequest, Iti41Processor, LotVerifier
+from facade.simulator.iti57 import ACTION as ITI57_ACTION
+from facade.simulator.iti57 import Iti57Handler
 from facade.simulator.registry import Registry
 from facade.simulator.script import Behaviour, Script, ScriptError
 from facade.simulator.services import Handler, PlainSoapService
@@ -97,6 +99,7 @@ def create_simulator_app(
     # WS-A Action -> handler, per service; each DMP transaction registers itself here
     service_handlers: dict[str, dict[str, Handler]] = {REGISTRY_PATH: {}, PATIENTS_PATH: {}}
     service_handlers[REGISTRY_PATH][ITI18_ACTION] = Iti18Handler(registry, config, script)
+    service_handlers[REGISTRY_PATH][ITI57_ACTION] = Iti57Handler(registry, config)
     services = {
         path: PlainSoapService(
             path.rsplit("/", 1)[-1],

@@ -21,9 +21,9 @@ from lxml import etree
 from facade.simulator import metadata as md
 from facade.simulator.config import SimulatorConfig
 from facade.simulator.iti41 import Answer
-from facade.simulator.registry import APPROVED, DEPRECATED, Registry, StoredEntry, patient_key
+from facade.simulator.registry import APPROVED, DEPRECATED, Registry, ReplacedMeanwhile, StoredEntry, patient_key
 from facade.simulator.services import VerifiedRequest, soap_answer
-from facade.simulator.soap12 import WSA_ANONYMOUS, WSA_NS, SOAP12_NS
+from facade.simulator.soap12 import SOAP12_NS, WSA_ANONYMOUS, WSA_NS
 from facade.simulator.vihf import ATTR_RESOURCE_ID, ATTR_STRUCTURE
 from facade.soap.registry_response import RegistryError, RegistryResponse, ResponseStatus
 from facade.soap.registry_response import build as build_registry_response
@@ -113,20 +113,22 @@ class Iti57Handler:
         new = (association.slots.get("NewStatus") or [""])[0]
         transaction = _TRANSITIONS.get((original, new))
         if transaction is None:
-            raise UpdateError("XDSMetadataUpdateOperationError", f"{original} -> {new} non supporté", association.id or "")
+            where = association.id or ""
+            raise UpdateError("XDSMetadataUpdateOperationError", f"{original} -> {new} non supporté", where)
         self._may(request, transaction)
         entry = self._target(association.target, patient)
+        where = entry.entry_uuid
         if entry.status != original:
-            raise UpdateError("XDSMetadataUpdateError", f"statut actuel {entry.status}, pas {original}", entry.entry_uuid)
+            raise UpdateError("XDSMetadataUpdateError", f"statut actuel {entry.status}, pas {original}", where)
         if new == DELETED and not self._authored_here(entry, request):
-            raise UpdateError("DMPAccessDenied", "seule la structure auteur peut dépublier ce document", entry.entry_uuid)
+            raise UpdateError("DMPAccessDenied", "seule la structure auteur peut dépublier ce document", where)
         if not self.registry.update_status(entry.entry_uuid, original, new):
-            raise UpdateError("XDSMetadataUpdateError", "le statut a changé entre-temps", entry.entry_uuid)
+            raise UpdateError("XDSMetadataUpdateError", "le statut a changé entre-temps", where)
         return f"{entry.unique_id} {original} -> {new}"
 
     def _authored_here(self, entry: StoredEntry, request: VerifiedRequest) -> bool:
         structure = request.vihf.value(ATTR_STRUCTURE) or ""
-        eo = etree.fromstring(entry.metadata)  # noqa: S320 (the registry's own bytes)
+        eo = entry.element()
         authors = {
             (v.text or "").rsplit("^", 1)[-1]
             for c in eo.findall("rim:Classification", md.NS) if c.get("classificationScheme") == md.DE_AUTHOR
@@ -140,8 +142,9 @@ class Iti57Handler:
         previous = (members[0].slots.get("PreviousVersion") or [""])[0] if len(members) == 1 else ""
         lid = eo.get("lid") or ""
         if not previous or not lid:
-            raise UpdateError("XDSMetadataUpdateOperationError", "HasMember avec PreviousVersion et lid attendus", new.id)
-        versions = [e for e in self.registry.entries(lids=[lid])]
+            reason = "HasMember avec PreviousVersion et lid attendus"
+            raise UpdateError("XDSMetadataUpdateOperationError", reason, new.id)
+        versions = self.registry.entries(lids=[lid])
         if not versions:
             raise UpdateError("UnresolvedReferenceException", f"document logique {lid} inconnu", lid)
         current = max(versions, key=lambda e: e.version)
@@ -155,7 +158,12 @@ class Iti57Handler:
             raise UpdateError("XDSMetadataIdentifierError", "uniqueId différent de la version précédente", new.id)
         for transaction in _visibility_transactions(current, new):
             self._may(request, transaction)
-        stored = self.registry.add_version(current, eo, DEPRECATED)
+        try:
+            stored = self.registry.add_version(current, eo, DEPRECATED)
+        except ReplacedMeanwhile:
+            raise UpdateError(
+                "XDSMetadataVersionError", "une autre version a été enregistrée entre-temps", lid
+            ) from None
         return f"{current.unique_id} version {stored.version} ({stored.entry_uuid})"
 
 
@@ -166,7 +174,7 @@ def _confidentiality(obj: md.RegistryObject) -> set[tuple[str, str]]:
 def _visibility_transactions(current: StoredEntry, new: md.RegistryObject) -> list[str]:
     read = md.SubmissionRequest()
     holder = etree.Element(f"{{{md.RIM_NS}}}RegistryObjectList")
-    holder.append(etree.fromstring(current.metadata))  # noqa: S320 (the registry's own bytes)
+    holder.append(current.element())
     md._read_objects(holder, read)
     changed = _confidentiality(read.entries[0]) ^ _confidentiality(new)
     out = []

@@ -22,6 +22,7 @@ from facade import xmldoc
 from facade.simulator.config import DMP_REPOSITORY_UNIQUE_ID
 from facade.simulator.entry_form import registry_form, to_bytes
 
+_RIM = "{urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0}"
 APPROVED = "urn:oasis:names:tc:ebxml-regrep:StatusType:Approved"
 DEPRECATED = "urn:oasis:names:tc:ebxml-regrep:StatusType:Deprecated"
 
@@ -290,10 +291,12 @@ class Registry:
         unique_ids: Sequence[str] = (),
         entry_uuids: Sequence[str] = (),
         statuses: Sequence[str] = (),
+        lids: Sequence[str] = (),
     ) -> list[StoredEntry]:
         """Metadata versions matching every given filter (patient compared on INS + assigning authority)."""
         clauses, args = [], []
-        for column, values in (("unique_id", unique_ids), ("entry_uuid", entry_uuids), ("status", statuses)):
+        filters = (("unique_id", unique_ids), ("entry_uuid", entry_uuids), ("status", statuses), ("lid", lids))
+        for column, values in filters:
             if values:
                 clauses.append(f"{column} IN ({','.join('?' * len(values))})")
                 args += list(values)
@@ -307,6 +310,50 @@ class Registry:
         if patient_id is not None:
             found = [e for e in found if patient_key(e.patient_id) == patient_key(patient_id)]
         return found
+
+    def update_status(self, entry_uuid: str, original: str, new: str) -> bool:
+        """ITI-57 UpdateAvailabilityStatus, only from ``original`` (False: it changed meanwhile, nothing done).
+        The document row (``/_simulator/documents``) follows its current version's status."""
+        with self._lock, self._connect() as db:
+            row = db.execute("SELECT unique_id FROM entry WHERE entry_uuid = ?", (entry_uuid,)).fetchone()
+            done = db.execute(
+                "UPDATE entry SET status = ? WHERE entry_uuid = ? AND status = ?", (new, entry_uuid, original)
+            ).rowcount
+            if done == 1 and row is not None:
+                db.execute("UPDATE document SET status = ? WHERE unique_id = ?", (new, row["unique_id"]))
+        return done == 1
+
+    def add_version(self, current: StoredEntry, submitted: etree._Element, previous_status: str) -> StoredEntry:
+        """ITI-57 metadata update: a new version of ``current``'s logical document, in registry form, keeping its
+        status; ``current`` becomes ``previous_status`` (Deprecated) in the same transaction, only if still the latest
+        (else ``ReplacedMeanwhile``, nothing stored)."""
+        entry_uuid = f"urn:uuid:{uuid.uuid4()}"
+        version = current.version + 1
+        old = current.element()
+        slots = {
+            s.get("name") or "": (s.findtext(f"{_RIM}ValueList/{_RIM}Value") or "")
+            for s in old.findall(f"{_RIM}Slot")
+            if s.get("name") in ("repositoryUniqueId", "hash", "size")
+        }
+        form = registry_form(
+            submitted, entry_uuid=entry_uuid, lid=current.lid, version=version, status=current.status,
+            registry_slots=slots,
+        )  # fmt: skip
+        with self._lock, self._connect() as db:
+            moved = db.execute(
+                "UPDATE entry SET status = ? WHERE entry_uuid = ? AND status = ?",
+                (previous_status, current.entry_uuid, current.status),
+            ).rowcount
+            if moved != 1:
+                raise ReplacedMeanwhile(current.entry_uuid)
+            db.execute(
+                "INSERT INTO entry (entry_uuid, lid, unique_id, version, status, patient_id, metadata, received_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (entry_uuid, current.lid, current.unique_id, version, current.status, current.patient_id,
+                 to_bytes(form), current.received_at),
+            )  # fmt: skip
+        return StoredEntry(entry_uuid, current.lid, current.unique_id, version, current.status, current.patient_id,
+                           to_bytes(form), current.received_at)  # fmt: skip
 
     def _file(self, unique_id: str) -> Path:
         # uniqueIds reaching here were checked to be OIDs (digits and dots): safe as file names
