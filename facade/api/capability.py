@@ -33,10 +33,15 @@ def capability_statement(base_url: str, *, date: str, send_enabled: bool) -> dic
         {
             "type": "DocumentReference",
             "supportedProfile": [PDSM_SIMPLIFIED],
-            "interaction": [{"code": "create"}, {"code": "read"}] if send_enabled else [],
+            "interaction": [{"code": "create"}, {"code": "read"}, {"code": "patch"}] if send_enabled else [],
+            "conditionalDelete": "not-supported",
             "operation": bundle_ops,
             "documentation": "ITI-105 simplified publish: POST a DocumentReference with content.attachment.data. "
-            "GET [base]/DocumentReference/{id} reads a document the facade accepted (id: its entryUUID's UUID).",
+            "GET [base]/DocumentReference/{id} reads a document the facade accepted (id: its entryUUID's UUID). "
+            "PATCH [base]/DocumentReference/{id} or, conditionally, ?identifier=urn:ietf:rfc:3986|urn:oid:<uniqueId> "
+            "(JSON Patch or FHIRPath Patch on status, securityLabel, pdsm-ext-is-archived only): DMP TD3.3a/b "
+            "masking and visibility, TD3.3d archive/unarchive, TD3.3c delete (status entered-in-error); DELETE is "
+            "405. Masking and archiving need FACADE_VIHF__AUTH_MODE=INDIRECTE_RENFORCEE (403 in INDIRECTE).",
         },
         {
             "type": "OperationDefinition",

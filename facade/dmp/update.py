@@ -142,7 +142,7 @@ class DocumentUpdater:
             raise FacadeError(Problem.DMP_DOCUMENT_NOT_CURRENT, unique_id=entry.unique_id, status=status)
         self._require(change.transactions)
         if change.kind is ChangeKind.DELETE:
-            self._check_author(entry)
+            check_author(entry, self.facility)
         request = self._request(entry, change.kind, change.confidentiality, patient)
         soap = self.client.request(DmpService.REGISTRY, UPDATE_DOCUMENT_SET, [request], patient_ins_cx=patient)
         response = self.client.transports[DmpService.REGISTRY].send(soap)
@@ -200,16 +200,6 @@ class DocumentUpdater:
         # the current version; else the latest one (deprecated or deleted: the PATCH is then refused with its status)
         return latest_current(entries) or max(entries, key=lambda e: _version(e.version))
 
-    def _check_author(self, entry: RegistryEntry) -> None:
-        """Only the authoring structure deletes (pdsm4dmp §3.2): authorInstitution's Struct_IdNat (XON.10)."""
-        ours = {f"1{self.facility.finess_eg}", f"1{self.facility.finess_ej}"}
-        authors = {xon.rsplit("^", 1)[-1] for xon in entry.author_institutions}
-        if not authors & ours:
-            raise FacadeError(
-                Problem.PATCH_NOT_OWN_DOCUMENT, expression="DocumentReference.status", unique_id=entry.unique_id,
-                author=", ".join(sorted(authors)) or "(none)", structure=f"1{self.facility.finess_eg}",
-            )  # fmt: skip
-
     def _request(
         self, entry: RegistryEntry, kind: ChangeKind, codes: Sequence[tuple[str, str, str]], patient: str
     ) -> Any:
@@ -251,8 +241,20 @@ class DocumentUpdater:
         log.info("DMP document %s: %s done (status %s)", after.unique_id, kind.value, after.status)
 
 
+def check_author(entry: RegistryEntry, facility: FacilitySettings) -> None:
+    """Only the authoring structure deletes (pdsm4dmp §3.2, P4D td3.3c NB2): an authorInstitution's Struct_IdNat
+    (XON.10) must be this site's or its legal entity's; refused (403) before anything is sent."""
+    ours = {f"1{facility.finess_eg}", f"1{facility.finess_ej}"}
+    authors = {xon.rsplit("^", 1)[-1] for xon in entry.author_institutions}
+    if not authors & ours:
+        raise FacadeError(
+            Problem.PATCH_NOT_OWN_DOCUMENT, expression="DocumentReference.status", unique_id=entry.unique_id,
+            author=", ".join(sorted(authors)) or "(none)", structure=facility.struct_idnat,
+        )  # fmt: skip
+
+
 def _version(version: str) -> int:
     return int(version) if version.isdigit() else 0
 
 
-__all__ = ["DocumentUpdater", "PatchOutcome", "PatchTarget", "entry_resource", "state_of"]
+__all__ = ["DocumentUpdater", "check_author", "PatchOutcome", "PatchTarget", "entry_resource", "state_of"]

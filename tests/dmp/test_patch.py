@@ -7,6 +7,8 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from facade.dmp.patch import FHIR_JSON, IS_ARCHIVED, JSON_PATCH, ChangeKind, DocumentState, plan_patch
 from facade.dmp.rights import Transaction
@@ -139,3 +141,27 @@ def test_fhirpath_patch_of_another_element_is_405_and_xml_patch_is_415() -> None
         {"name": "value", "valueString": "x"}]}]}  # fmt: skip
     assert refused(other, content_type=FHIR_JSON).http_status == 405
     assert refused([], content_type="application/xml-patch+xml").problem is Problem.UNSUPPORTED_MEDIA_TYPE
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+    max_leaves=20,
+)
+OPS = st.fixed_dictionaries(
+    {
+        "op": st.sampled_from(["add", "remove", "replace", "move", "copy", "test", "x"]),
+        "path": st.sampled_from(["/status", "/securityLabel/0", "/securityLabel/-", "/extension/0/valueBoolean",
+                                 f"/extension[url:'{IS_ARCHIVED}']/valueBoolean", "/id", "", "/a~1b", "x"]),
+    },
+    optional={"value": JSON_VALUES, "from": st.sampled_from(["/securityLabel/0", "/status", "/nope"])},
+)  # fmt: skip
+
+
+@settings(max_examples=300, derandomize=True)
+@given(ops=st.one_of(st.lists(OPS, max_size=4), JSON_VALUES))
+def test_any_json_patch_is_a_change_or_a_4xx(ops: Any) -> None:
+    try:
+        plan(ops)
+    except FacadeError as exc:
+        assert 400 <= exc.http_status < 500

@@ -348,6 +348,7 @@ READ_PATHS = [
     "/fhir/Task/{x}",
     "/fhir/Task/{x}/",
     "/fhir/DocumentReference/{x}",
+    "/fhir/DocumentReference",  # PATCH (conditional on identifier) and DELETE (405)
     "/fhir/AuditEvent",
     "/fhir/{x}",
     "/fhir/Bundle/{x}",
@@ -356,7 +357,8 @@ READ_PATHS = [
     "/health/live",
     "/health/ready",
 ]
-QUERY_KEYS = ["date", "patient", "entity", "_count", "_format", "validate", "subtype", "{x}"]
+QUERY_KEYS = ["date", "patient", "entity", "_count", "_format", "validate", "subtype", "{x}", "identifier",
+              "patient.identifier"]  # fmt: skip
 
 
 @FUZZ
