@@ -435,6 +435,7 @@ class Problem(Enum):
         409,
         "{unique_id} is {status} in the DMP: only its current version changes",
     )
+    XDS_UPDATE_CONFLICT = Spec("xds-update-conflict", "conflict", 409, "{context}")
     PATCH_PATIENT_REQUIRED = Spec(
         "patch-patient-required",
         "required",

@@ -73,6 +73,11 @@ XDS_ERROR_TABLE: Mapping[str, ErrorRule] = MappingProxyType(
         "XDSRepositoryDuplicateUniqueIdInMessage": _INTEGRITY,
         "XDSRegistryError": _REGISTRY,
         "XDSRepositoryError": _REGISTRY,
+        # ITI-57 Update Document Set (IHE ITI TF-3 4.2.4.1): a concurrent version, an update the registry refuses
+        "XDSMetadataVersionError": ErrorRule(Problem.XDS_UPDATE_CONFLICT, False, "ITI-57: re-read and retry"),
+        "XDSMetadataUpdateError": ErrorRule(Problem.XDS_BUSINESS_RULE, False, "ITI-57: not applicable to this entry"),
+        "XDSMetadataUpdateOperationError": _METADATA,
+        "XDSMetadataIdentifierError": _METADATA,
         "XDSExtraMetadataNotSaved": ErrorRule(Problem.XDS_WARNING, False, "a warning: the submission was accepted"),
         # ITI-18 stored queries (IHE ITI TF-3 Table 4.2.4.1-2); the first three mean our query is wrong
         "XDSStoredQueryParamNumber": ErrorRule(Problem.XDS_REGISTRY_ERROR, False, "ITI-18: our query is wrong"),

@@ -39,6 +39,11 @@ EXPECTED_XDS = {
     "XDSResultNotSinglePatient": ("exception", 502, False, "xds-registry-error"),
     "XDSTooManyResults": ("too-costly", 422, False, "dmp-too-many-results"),
     "DMPAccessDenied": ("forbidden", 403, False, "dmp-access-denied"),
+    # ITI-57 (TD3.3a-d)
+    "XDSMetadataVersionError": ("conflict", 409, False, "xds-update-conflict"),
+    "XDSMetadataUpdateError": ("business-rule", 422, False, "xds-business-rule"),
+    "XDSMetadataUpdateOperationError": ("invalid", 422, False, "xds-metadata-rejected"),
+    "XDSMetadataIdentifierError": ("invalid", 422, False, "xds-metadata-rejected"),
 }
 
 # fault code or subcode -> (issue type, HTTP status, retryable, problem code)
