@@ -103,6 +103,8 @@ def test_mask_archive_unarchive_delete_through_the_simulator(facade: Facade, lcm
     deleted = patch(facade, DELETE, path=f"/fhir/DocumentReference/{second_id}")
     assert deleted.status_code == 200, deleted.text
     assert deleted.json()["status"] == "entered-in-error"
+    gone = patch(facade, ARCHIVE, path=f"/fhir/DocumentReference/{second_id}")
+    assert gone.status_code == 409 and problem(gone) == ["dmp-document-not-current"]  # deletion is final
 
     # the facade's registry follows the DMP
     local = facade.client.get(f"/fhir/DocumentReference/{first_id}").json()
@@ -146,6 +148,8 @@ def test_indirect_mode_refuses_mask_and_archive_before_sending(start_facade: Cal
         assert refused.status_code == 403, refused.text
         assert problem(refused) == ["dmp-rights-forbidden"]
     assert len(facade.inbox()) == sent  # nothing reached the DMP, not even the GetDocuments
+    deleted = patch(facade, DELETE, path=f"/fhir/DocumentReference/{doc_id}")  # its own document: open in INDIRECTE
+    assert deleted.status_code == 200 and deleted.json()["status"] == "entered-in-error"
 
 
 def test_a_dmp_refusal_leaves_both_registries_unchanged(start_facade: Callable[..., Facade]) -> None:
