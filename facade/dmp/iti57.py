@@ -7,7 +7,7 @@ contentTypeCode, patientId, sourceId, a new uniqueId) and no XAdES, sent as plai
   slots ``OriginalStatus`` / ``NewStatus`` (KIT ``TD3.3d_archiver_document_request.xml``, GIE-KIT depublication);
 - metadata (mask, visibility): a copy of the current ExtrinsicObject, same ``lid``, a new symbolic id, only the
   confidentiality Classifications changed, and a HasMember SS -> new version with ``SubmissionSetStatus=Original``
-  and ``PreviousVersion`` = the version read (GIE-KIT ``template_masquage.xml``).
+  and ``PreviousVersion`` = the version read (GIE-KIT ``template_masquage.xml``, whose element order is kept).
 
 Unlike the kit sample (4 ebRIM XSD errors), every Classification has ``classifiedObject`` and every
 ExternalIdentifier ``registryObject``.
@@ -50,7 +50,8 @@ DELETED = "urn:asip:ci-sis:2010:StatusType:Deleted"  # "dépubliée" (JDV_J52)
 ORIGINAL_STATUS = "OriginalStatus"
 NEW_STATUS = "NewStatus"
 PREVIOUS_VERSION = "PreviousVersion"
-NEW_VERSION_ID = "DocumentEntry01"  # symbolic id of the new metadata version
+NEW_VERSION_ID = "Document01"  # symbolic id of the new metadata version (GIE-KIT template_masquage.xml)
+ASSOCIATION_OBJECT_TYPE = "urn:oasis:names:tc:ebxml-regrep:ObjectType:RegistryObject:Association"  # as the samples
 _RIM = f"{{{RIM_NS}}}"
 
 
@@ -96,6 +97,7 @@ def availability_update(ss: SubmissionSetHeader, entry_uuid: str, original: str,
     assoc = etree.SubElement(root, f"{_RIM}Association")
     assoc.set("associationType", AssociationType.UPDATE_AVAILABILITY_STATUS.value)
     assoc.set("id", ids("as"))
+    assoc.set("objectType", ASSOCIATION_OBJECT_TYPE)
     assoc.set("sourceObject", SUBMISSION_SET_ID)
     assoc.set("targetObject", entry_uuid)
     _slot(assoc, ORIGINAL_STATUS, [original])
@@ -111,29 +113,30 @@ def metadata_update(
     request, root = _request()
     ids = _Ids()
     _submission_set(root, ss, ids)
-    eo = new_version(current, confidentiality, ids)
-    root.append(eo)
+    # the GIE template's order: SubmissionSet, HasMember, then the new version
     assoc = etree.SubElement(root, f"{_RIM}Association")
     assoc.set("associationType", AssociationType.HAS_MEMBER.value)
     assoc.set("id", ids("as"))
+    assoc.set("objectType", ASSOCIATION_OBJECT_TYPE)
     assoc.set("sourceObject", SUBMISSION_SET_ID)
     assoc.set("targetObject", NEW_VERSION_ID)
     _slot(assoc, Slot.SUBMISSION_SET_STATUS, [SubmissionSetStatus.ORIGINAL.value])
     _slot(assoc, PREVIOUS_VERSION, [previous_version])
+    root.append(new_version(current, confidentiality, ids))
     return request
 
 
 def new_version(current: etree._Element, confidentiality: Sequence[Code], ids: _Ids) -> etree._Element:
-    """The copy: registry-managed parts (status, VersionInfo, ids of the parts) dropped, confidentiality replaced,
-    ``lid`` kept (it names the document across versions)."""
+    """The copy as the GIE template writes it: the registry's object with a new symbolic id, ``lid`` kept (it names
+    the document across versions), ``status`` and ``VersionInfo`` as read (the registry assigns the new ones), its
+    parts renamed and pointing at the new id, the confidentiality Classifications replaced."""
     eo = copy.deepcopy(current)
     lid = current.get("lid") or current.get("id") or ""
-    for attribute in ("status", "home"):
-        eo.attrib.pop(attribute, None)
+    eo.attrib.pop("home", None)
     eo.set("id", NEW_VERSION_ID)
     eo.set("lid", lid)
     for child in list(eo):
-        if not isinstance(child.tag, str) or child.tag == f"{_RIM}VersionInfo":
+        if not isinstance(child.tag, str):
             eo.remove(child)
         elif child.tag == f"{_RIM}Classification":
             if child.get("classificationScheme") == ClassificationScheme.CONFIDENTIALITY_CODE.value:

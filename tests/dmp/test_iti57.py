@@ -67,6 +67,8 @@ def test_archive_matches_the_kit_sample_and_passes_the_xsd(kit_path: Path, lcm_s
     assert theirs is not None
     assert _shape(ours) == _shape(theirs)
     assert _schemes(ours) == _schemes(theirs)
+    ours_assoc, theirs_assoc = ours.find(".//rim:Association", NS), theirs.find(".//rim:Association", NS)
+    assert set(ours_assoc.attrib) == set(theirs_assoc.attrib)  # objectType included, as in the sample
     assert ours.find(".//rim:Association", NS).get("targetObject") == "urn:uuid:fe5287a2-ae6a-11eb-8f5d-0050569e422e"
 
 
@@ -89,8 +91,11 @@ def test_masking_is_a_new_version_of_the_registry_object(kit_path: Path, lcm_sch
     request = metadata_update(SS, current, "1", codes)
     assert lcm_schema.errors(request) == []
     eo = request.find(".//rim:ExtrinsicObject", NS)
-    assert eo.get("id") == NEW_VERSION_ID and eo.get("lid") == current.get("lid") and eo.get("status") is None
-    assert eo.find("rim:VersionInfo", NS) is None
+    assert eo.get("id") == NEW_VERSION_ID == "Document01" and eo.get("lid") == current.get("lid")
+    # as the GIE masquage template: status and VersionInfo as read, HasMember before the new version
+    assert eo.get("status") == current.get("status") and eo.find("rim:VersionInfo", NS).get("versionName") == "1"
+    kinds = [etree.QName(c).localname for c in request.find("rim:RegistryObjectList", NS)]
+    assert kinds == ["RegistryPackage", "Association", "ExtrinsicObject"]
     conf = [
         (c.get("nodeRepresentation"), c.get("classifiedObject"))
         for c in eo.iterfind("rim:Classification", NS)
