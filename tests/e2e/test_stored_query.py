@@ -39,6 +39,10 @@ def _air(settings: Settings) -> None:
     settings.vihf.auth_mode = "INDIRECTE_RENFORCEE"  # the simulator's matrix opens TD3.1a to AIR
 
 
+def _indirect(settings: Settings) -> None:
+    settings.vihf.auth_mode = "INDIRECTE"  # the production default (the demo is AIR)
+
+
 def _fed(facade: Facade, name: str = TWO_DOCUMENTS) -> tuple[str, list[str]]:
     """Post a bundle; the patient's INS CX and the uniqueIds of the documents (signature entry excluded)."""
     response = facade.post(bundle(name))
@@ -115,8 +119,10 @@ def test_get_documents_never_discloses_another_patients_document(facade: Facade)
     assert get_documents(facade.runtime.dmp_client, other, unique_ids) == []
 
 
-def test_the_dmp_refuses_find_documents_to_a_structure_certificate(facade: Facade) -> None:
-    """INDIRECTE: the simulator's own rights matrix closes TD3.1a (the facade's API checks first; this is the DMP)."""
+def test_the_dmp_refuses_find_documents_to_a_structure_certificate(start_facade: Any) -> None:
+    """INDIRECTE: the simulator's own rights matrix closes TD3.1a (the facade's API checks first; this is the DMP).
+    The demo settings are AIR (issue 11): this facade is set back to the production default."""
+    facade = start_facade(configure=_indirect)
     patient, _ = _fed(facade)
 
     with pytest.raises(RemoteRejectionError) as caught:
