@@ -29,7 +29,7 @@ from facade.dmp.iti57 import (
 )
 from facade.dmp.patch import IS_ARCHIVED, ChangeKind, DocumentState, plan_patch, security_labels
 from facade.dmp.registry_entry import RegistryEntry
-from facade.dmp.stored_query import get_documents, latest_current
+from facade.dmp.stored_query import build_get_documents, get_documents, latest_current, run_query
 from facade.errors import FacadeError, Problem
 from facade.feeding import PreparedSubmission
 from facade.model.document import Author, Code, Device, FacilitySettings, Organization
@@ -192,8 +192,11 @@ class DocumentUpdater:
         """The current version of the document in the DMP (GetDocuments by uniqueId; an id the facade does not know is
         looked up among the patient's documents by entryUUID or logicalId)."""
         rights.require(self.auth_mode, rights.Transaction.TD3_1B, self.granted)
+        if unique_id is None and target.document_id:  # e.g. the new id a masking answered: ask the DMP which it is
+            query = build_get_documents(entry_uuids=[f"urn:uuid:{target.document_id}"])
+            unique_id = next((e.unique_id for e in run_query(self.client, patient, query) if e.unique_id), None)
         if unique_id is None:
-            raise FacadeError(Problem.PATCH_PATIENT_REQUIRED, expression="DocumentReference.id", document=target.label)
+            raise FacadeError(Problem.DMP_DOCUMENT_NOT_FOUND, document=target.label, scope=" for this patient")
         entries = [e for e in get_documents(self.client, patient, [unique_id]) if e.unique_id == unique_id]
         if not entries:
             raise FacadeError(Problem.DMP_DOCUMENT_NOT_FOUND, document=target.label, scope=" for this patient")

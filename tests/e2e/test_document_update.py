@@ -93,6 +93,11 @@ def test_mask_archive_unarchive_delete_through_the_simulator(facade: Facade, lcm
     assert doc["id"] != first_id  # a new metadata version has a new entryUUID; the logical id stays
     assert doc["identifier"][0]["value"] == f"urn:uuid:{first_id}"
 
+    # the new id the masking answered is unknown to the facade's registry: the DMP is asked which document it is
+    unknown_id = patch(facade, ARCHIVE, path=f"/fhir/DocumentReference/{doc['id']}")
+    assert unknown_id.status_code == 422 and problem(unknown_id) == ["patch-patient-required"]
+    by_new_id = patch(facade, UNARCHIVE, path=f"/fhir/DocumentReference/{doc['id']}", **{"patient.identifier": INS})
+    assert by_new_id.status_code == 200 and by_new_id.json()["id"] == doc["id"]  # not archived: no change, no update
     archived = patch(facade, ARCHIVE, path=f"/fhir/DocumentReference/{first_id}")  # the facade's own (first) id
     assert archived.status_code == 200, archived.text
     assert archived.json()["extension"] == [{"url": IS_ARCHIVED, "valueBoolean": True}]
