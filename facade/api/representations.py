@@ -181,6 +181,7 @@ def transaction_response(record: SubmissionStatus, warnings: list[Issue]) -> dic
 
 
 _AUDIT_OUTCOME = {"delivered": "0", "enqueued": "0", "replayed": "0", "attempt": "0", "requeued": "0"}
+_DMP_UPDATES = ("dmp-visibility", "dmp-archive", "dmp-unarchive", "dmp-delete")  # facade/dmp/update.py (ITI-57 done)
 
 
 def audit_event(entry: AuditEntry) -> dict[str, Any]:
@@ -198,13 +199,17 @@ def audit_event(entry: AuditEntry) -> dict[str, Any]:
                 "description": "patient (keyed hash of the INS)",
             }
         )
-    outcome = _AUDIT_OUTCOME.get(entry.event, "4" if entry.event == "retry-scheduled" else "8")
+    outcome = (
+        "0"
+        if entry.event in _DMP_UPDATES
+        else _AUDIT_OUTCOME.get(entry.event, "4" if entry.event == "retry-scheduled" else "8")
+    )
     return {
         "resourceType": "AuditEvent",
         "id": f"{entry.seq}",
         "type": {"system": "http://dicom.nema.org/resources/ontology/DCM", "code": "110106", "display": "Export"},
         "subtype": [{"system": "https://github.com/dmp-facade/dmp-facade/audit-event", "code": entry.event}],
-        "action": "C",
+        "action": "U" if entry.event in _DMP_UPDATES else "C",
         "recorded": entry.at.isoformat(),
         "outcome": outcome,
         "outcomeDesc": entry.outcome,

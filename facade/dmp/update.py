@@ -190,7 +190,7 @@ class DocumentUpdater:
 
     def _current(self, patient: str, unique_id: str | None, target: PatchTarget) -> RegistryEntry:
         """The current version of the document in the DMP (GetDocuments by uniqueId; an id the facade does not know is
-        looked up among the patient's documents by entryUUID or logicalId)."""
+        first named by the DMP from its entryUUID)."""
         rights.require(self.auth_mode, rights.Transaction.TD3_1B, self.granted)
         if unique_id is None and target.document_id:  # e.g. the new id a masking answered: ask the DMP which it is
             query = build_get_documents(entry_uuids=[f"urn:uuid:{target.document_id}"])

@@ -121,6 +121,14 @@ def test_mask_archive_unarchive_delete_through_the_simulator(facade: Facade, lcm
         ("1", 1, "urn:oasis:names:tc:ebxml-regrep:StatusType:Deprecated"), ("1", 2, APPROVED), ("2", 1, DELETED),
     ]  # fmt: skip
 
+    audit = facade.client.get("/fhir/AuditEvent")
+    assert audit.status_code == 200, audit.text
+    done = [e["resource"] for e in audit.json()["entry"] if e["resource"]["subtype"][0]["code"].startswith("dmp-")]
+    assert [(e["subtype"][0]["code"], e["action"], e["outcome"]) for e in done] == [
+        ("dmp-visibility", "U", "0"), ("dmp-archive", "U", "0"), ("dmp-unarchive", "U", "0"), ("dmp-delete", "U", "0"),
+    ]  # fmt: skip
+    assert "185076912345673" not in audit.text  # the patient is a keyed hash
+
     bodies = iti57_bodies(facade)
     assert len(bodies) == 4
     for envelope in bodies:
