@@ -335,6 +335,10 @@ HINTS: dict[str, tuple[str, str]] = {
     "PATCH_NOT_OWN_DOCUMENT": ("lifecycle", "Only the authoring structure deletes a document; ask its author."),
     "DMP_DOCUMENT_NOT_CURRENT": ("lifecycle", "Patch the document that replaced it (search by the patient)."),
     "XDS_UPDATE_CONFLICT": ("lifecycle", "Another update reached the DMP first: read the document again, then PATCH."),
+    "PATCH_VERSION_MISMATCH": (
+        "lifecycle",
+        "Read the document again (its ETag / meta.versionId), then PATCH with that.",
+    ),
     "PATCH_PATIENT_REQUIRED": ("lifecycle", "Add patient.identifier=<INS system>|<INS> to the PATCH URL."),
     "SEARCH_REQUIRED_PARAMETER": (
         "lifecycle",

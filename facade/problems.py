@@ -436,6 +436,9 @@ class Problem(Enum):
         "{unique_id} is {status} in the DMP: only its current version changes",
     )
     XDS_UPDATE_CONFLICT = Spec("xds-update-conflict", "conflict", 409, "{context}")
+    PATCH_VERSION_MISMATCH = Spec(
+        "patch-version-mismatch", "conflict", 412, "If-Match {expected}: the DMP holds version {current} of {unique_id}"
+    )
     PATCH_PATIENT_REQUIRED = Spec(
         "patch-patient-required",
         "required",

@@ -3,6 +3,7 @@ answers with a representation (facade.api.representations). Errors are answered 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -158,6 +159,9 @@ async def _patch(request: Request, rt: Runtime, limits: InputConfig, client: str
         raise FacadeError(Problem.UNSUPPORTED_MEDIA_TYPE, content_type=media or "(absent)", accepted=accepted)
     body = await read_limited_body(request, limits.max_body_bytes, limits.body_timeout_seconds)
     content_type = _PATCH_TYPES.get(media) or (JSON_PATCH if body.lstrip()[:1] == b"[" else FHIR_PATCH)
+    if_match = request.headers.get("if-match")
+    if if_match:  # W/"2" or "2": the version the client read
+        target = replace(target, if_match=if_match.strip().removeprefix("W/").strip('"'))
     updater = rt.document_updater()
     outcome = await run_in_threadpool(updater.patch, target, body, content_type, actor=client)
     resource = entry_resource(outcome.entry)

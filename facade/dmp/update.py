@@ -57,6 +57,7 @@ class PatchTarget:
     document_id: str | None = None
     unique_id: str | None = None
     patient_ins_cx: str | None = None
+    if_match: str | None = None  # the version the client read (If-Match: W/"<meta.versionId>"); 412 when stale
 
     @property
     def label(self) -> str:
@@ -134,6 +135,13 @@ class DocumentUpdater:
                 guessed = plan_patch(body, content_type, {}, local_state)[0].transactions
             self._require(guessed)
         entry = self._current(patient, unique_id, target)
+        if target.if_match is not None and target.if_match != entry.version:
+            raise FacadeError(
+                Problem.PATCH_VERSION_MISMATCH,
+                expected=target.if_match,
+                current=entry.version,
+                unique_id=entry.unique_id,
+            )
         change, _ = plan_patch(body, content_type, entry_resource(entry), state_of(entry))
         if change.kind is ChangeKind.NONE:
             return PatchOutcome(entry, change.kind)

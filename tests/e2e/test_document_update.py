@@ -86,12 +86,18 @@ def lcm(kit_path: Path) -> XmlSchema:
 def test_mask_archive_unarchive_delete_through_the_simulator(facade: Facade, lcm: XmlSchema) -> None:
     first_id, second_id = post(facade, f"{UID}.1"), post(facade, f"{UID}.2")
 
+    stale = facade.client.patch(
+        "/fhir/DocumentReference", params={"identifier": f"urn:ietf:rfc:3986|urn:oid:{UID}.1"},
+        content=json.dumps(MASK).encode(), headers={**JSON_PATCH, "If-Match": 'W/"3"'},
+    )  # fmt: skip
+    assert stale.status_code == 412 and problem(stale) == ["patch-version-mismatch"]
     masked = patch(facade, MASK, unique_id=f"{UID}.1")
     assert masked.status_code == 200, masked.text
     doc = masked.json()
     assert codes(doc) == ["N", "MASQUE_PS"] and doc["meta"]["versionId"] == "2"
     assert doc["id"] != first_id  # a new metadata version has a new entryUUID; the logical id stays
     assert doc["identifier"][0]["value"] == f"urn:uuid:{first_id}"
+    assert masked.headers["etag"] == 'W/"2"'
 
     # the new id the masking answered is unknown to the facade's registry: the DMP is asked which document it is
     unknown_id = patch(facade, ARCHIVE, path=f"/fhir/DocumentReference/{doc['id']}")
