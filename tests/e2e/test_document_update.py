@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from lxml import etree
 
 from facade import xmldoc
@@ -218,3 +220,34 @@ def test_refused_forms(facade: Facade) -> None:
     no_patient = patch(facade, DELETE, unique_id="1.2.250.1.999.9.9")
     assert no_patient.status_code == 422 and problem(no_patient) == ["patch-patient-required"]
     assert iti57_bodies(facade) == []  # none of these sent an update
+
+
+PATCH_OPS = st.lists(
+    st.fixed_dictionaries(
+        {
+            "op": st.sampled_from(["add", "remove", "replace", "test", "move"]),
+            "path": st.sampled_from(["/status", "/securityLabel/-", "/securityLabel/0", "/securityLabel/1",
+                                     "/extension/0/valueBoolean", "/description", "/meta/versionId"]),
+        },
+        optional={
+            "value": st.sampled_from([True, False, "entered-in-error", "current", "superseded", None, 1,
+                                      MASK[0]["value"], {"coding": [{"system": A07, "code": "INVISIBLE_PATIENT"}]}]),
+            "from": st.sampled_from(["/securityLabel/0", "/status"]),
+        },
+    ),
+    max_size=3,
+)  # fmt: skip
+
+
+@settings(max_examples=25, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ops=PATCH_OPS)
+def test_random_patches_are_answered_without_500_and_the_registries_agree(facade: Facade, ops: Any) -> None:
+    if not facade.runtime.outbox.find_document(unique_id=f"{UID}.9"):
+        post(facade, f"{UID}.9")
+    response = patch(facade, ops, unique_id=f"{UID}.9")
+    assert response.status_code < 500, response.text
+    if response.status_code == 200:
+        (current,) = [e for e in facade.simulator.simulator.registry.entries(unique_ids=[f"{UID}.9"])
+                      if e.status != "urn:oasis:names:tc:ebxml-regrep:StatusType:Deprecated"]  # fmt: skip
+        assert response.json()["id"] == current.entry_uuid.removeprefix("urn:uuid:")
+        assert response.json()["meta"]["versionId"] == str(current.version)
