@@ -33,6 +33,7 @@ from facade.credentials import (
     load_pkcs12,
 )
 from facade.dmp.client import DmpClient, DmpService, service_url
+from facade.dmp.search import DocumentSearchService
 from facade.errors import FacadeError, Problem
 from facade.feeding import Feeder
 from facade.ids import OidFactory, system_now
@@ -232,6 +233,19 @@ class Runtime:
         feeder = self.feeder
         wsa_to_endpoint = self.settings.dmp.wsa_to == "endpoint"
         return DmpClient(feeder.vihf_signer, feeder.claims, watched, self.dmp_urls, wsa_to_endpoint, system_now)
+
+    def document_search(self) -> DocumentSearchService:
+        """TD3.1 behind ``GET [base]/DocumentReference`` (facade/dmp/search.py): 501 when no DMP is configured."""
+        if not self.send_enabled:
+            raise FacadeError(Problem.SENDING_NOT_CONFIGURED)
+        return self._document_search
+
+    @cached_property
+    def _document_search(self) -> DocumentSearchService:
+        s = self.settings
+        return DocumentSearchService(
+            client=self.dmp_client, outbox=self.outbox, auth_mode=s.vihf.auth_mode, granted=s.dmp.granted_transactions
+        )
 
     @cached_property
     def dmp_reachability(self) -> DmpReachability:

@@ -35,6 +35,8 @@ from facade.api.representations import (
     submission_answer,
     submission_task,
 )
+from facade.dmp.search import searchset_bundle
+from facade.dmp.search_params import SearchLimits, parse_search, strict_handling
 from facade.runtime import Runtime
 from facade.submissions import SubmissionResult
 
@@ -120,6 +122,17 @@ async def submission_status(
 ) -> JSONResponse:
     result = await run_in_threadpool(service.status, submission_id, actor=client, sees_all=sees_all)
     return _fhir(submission_task(result.record, submission_answer(result, base_url)))
+
+
+@router.get("/DocumentReference")
+async def search_documents(request: Request, rt: RuntimeDep, base_url: BaseUrlDep) -> JSONResponse:
+    """TD3.1 (PDSm ITI-67 -> ITI-18): the patient's documents in the DMP as a searchset; ``Prefer: handling=strict``
+    refuses unknown parameters (lenient: ignored with a warning); ``_count`` / the next link page it."""
+    limits = SearchLimits(rt.settings.input.accepted_ins_oids())
+    strict = strict_handling(request.headers.get("prefer"))
+    search = parse_search(list(request.query_params.multi_items()), limits, strict=strict)
+    page = await run_in_threadpool(rt.document_search().search, search)
+    return _fhir(searchset_bundle(page, base_url))
 
 
 @router.get("/DocumentReference/{document_id}")

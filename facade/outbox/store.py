@@ -117,6 +117,12 @@ class Outbox(Protocol):
         """Documents of live (not dead) submissions that replace ``entry_uuid``."""
         ...
 
+    def reconcile_document(
+        self, unique_id: str, *, availability: registry.Availability, confidentiality: Sequence[Sequence[str]]
+    ) -> int:
+        """Record what the DMP holds after an update (ITI-57); returns the rows changed (0: never sent from here)."""
+        ...
+
     def count_by_state(self) -> dict[State, int]: ...
 
     def append_audit(

@@ -348,6 +348,7 @@ READ_PATHS = [
     "/fhir/Task/{x}",
     "/fhir/Task/{x}/",
     "/fhir/DocumentReference/{x}",
+    "/fhir/DocumentReference",
     "/fhir/AuditEvent",
     "/fhir/{x}",
     "/fhir/Bundle/{x}",
@@ -356,7 +357,8 @@ READ_PATHS = [
     "/health/live",
     "/health/ready",
 ]
-QUERY_KEYS = ["date", "patient", "entity", "_count", "_format", "validate", "subtype", "{x}"]
+QUERY_KEYS = ["date", "patient", "entity", "_count", "_format", "validate", "subtype", "{x}", "patient.identifier",
+              "status", "identifier", "period", "_offset"]  # fmt: skip
 
 
 @FUZZ
