@@ -33,6 +33,7 @@ from facade.credentials import (
     load_pkcs12,
 )
 from facade.dmp.client import DmpClient, DmpService, service_url
+from facade.dmp.replaced import ReplacedResolver
 from facade.dmp.search import DocumentSearchService
 from facade.errors import FacadeError, Problem
 from facade.feeding import Feeder
@@ -313,6 +314,13 @@ class Runtime:
             relay=self.relay,
             patient_secret=self.patient_secret,
             inline_wait_seconds=self.settings.dmp.attempt_budget(),
+            # a replaced document the facade never sent: its entryUUID from the DMP (GetDocuments, TD3.1b)
+            replaced_lookup=ReplacedResolver(
+                self.outbox.find_document,
+                self.dmp_client,
+                auth_mode=self.settings.vihf.auth_mode,
+                granted=self.settings.dmp.granted_transactions,
+            ).for_body,
         )
 
     def start(self) -> None:
