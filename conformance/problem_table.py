@@ -344,12 +344,11 @@ HINTS: dict[str, tuple[str, str]] = {
         "lifecycle",
         "Give `patient.identifier=<INS system>|<INS>` and `status` (PDSm ITI-67), or `identifier` for one document.",
     ),
-    "SEARCH_UNKNOWN_PARAMETER": (
+    "SEARCH_PARAMETER_UNKNOWN": (
         "lifecycle",
-        "Drop the parameter, or send `Prefer: handling=lenient` to have it ignored with a warning.",
+        "Drop it; without `Prefer: handling=strict` it is ignored with a warning (the search is not narrowed).",
     ),
     "SEARCH_INVALID_PARAMETER": ("lifecycle", "Fix the value: token `system|code`, date with ge/le, integer `_count`."),
-    "SEARCH_PARAMETER_IGNORED": ("lifecycle", "Information: the parameter did not narrow the search; drop it."),
     "DMP_ACCESS_DENIED": ("lifecycle", "The DMP's own rights refused the call: check the VIHF mode and the contract."),
     "DMP_TOO_MANY_RESULTS": ("lifecycle", "Narrow the search (type, category, date, period) and search again."),
 }

@@ -452,20 +452,13 @@ class Problem(Enum):
         400,
         "A DocumentReference search needs {parameter}: {reason}",
     )
-    SEARCH_UNKNOWN_PARAMETER = Spec(
-        "search-unknown-parameter",
+    SEARCH_PARAMETER_UNKNOWN = Spec(
+        "search-parameter-unknown",
         "not-supported",
         400,
-        "Search parameter {parameter} is not supported (Prefer: handling={handling}); supported: {supported}",
+        "Search parameter {name} is not supported here (Prefer: handling=strict); supported: {supported}",
     )
     SEARCH_INVALID_PARAMETER = Spec("search-invalid-parameter", "value", 400, "{parameter}={value}: {reason}")
-    SEARCH_PARAMETER_IGNORED = Spec(
-        "search-parameter-ignored",
-        "not-supported",
-        200,
-        "Search parameter {parameter} is not supported and was ignored (Prefer: handling=lenient)",
-        "warning",
-    )
     # the DMP's answers (message = the RegistryError codeContext, like the other XDS rows)
     DMP_ACCESS_DENIED = Spec("dmp-access-denied", "forbidden", 403, "{context}")
     DMP_TOO_MANY_RESULTS = Spec("dmp-too-many-results", "too-costly", 422, "{context}")

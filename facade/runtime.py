@@ -33,6 +33,8 @@ from facade.credentials import (
     load_pkcs12,
 )
 from facade.dmp.client import DmpClient, DmpService, service_url
+from facade.dmp.replaced import ReplacedResolver
+from facade.dmp.search import DocumentSearchService
 from facade.dmp.update import DocumentUpdater
 from facade.errors import FacadeError, Problem
 from facade.feeding import Feeder
@@ -234,6 +236,19 @@ class Runtime:
         wsa_to_endpoint = self.settings.dmp.wsa_to == "endpoint"
         return DmpClient(feeder.vihf_signer, feeder.claims, watched, self.dmp_urls, wsa_to_endpoint, system_now)
 
+    def document_search(self) -> DocumentSearchService:
+        """TD3.1 behind ``GET [base]/DocumentReference`` (facade/dmp/search.py): 501 when no DMP is configured."""
+        if not self.send_enabled:
+            raise FacadeError(Problem.SENDING_NOT_CONFIGURED)
+        return self._document_search
+
+    @cached_property
+    def _document_search(self) -> DocumentSearchService:
+        s = self.settings
+        return DocumentSearchService(
+            client=self.dmp_client, outbox=self.outbox, auth_mode=s.vihf.auth_mode, granted=s.dmp.granted_transactions
+        )
+
     def document_updater(self) -> DocumentUpdater:
         """TD3.3a-d behind PATCH (facade/dmp/update.py): 501 when no DMP is configured."""
         if not self.send_enabled:
@@ -324,6 +339,13 @@ class Runtime:
             relay=self.relay,
             patient_secret=self.patient_secret,
             inline_wait_seconds=self.settings.dmp.attempt_budget(),
+            # a replaced document the facade never sent: its entryUUID from the DMP (GetDocuments, TD3.1b)
+            replaced_lookup=ReplacedResolver(
+                self.outbox.find_document,
+                self.dmp_client,
+                auth_mode=self.settings.vihf.auth_mode,
+                granted=self.settings.dmp.granted_transactions,
+            ).for_body,
         )
 
     def start(self) -> None:

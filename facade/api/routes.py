@@ -39,8 +39,10 @@ from facade.api.representations import (
 )
 from facade.dmp.patch import FHIR_JSON as FHIR_PATCH
 from facade.dmp.patch import JSON_PATCH
+from facade.dmp.search import searchset_bundle
+from facade.dmp.search_params import SearchLimits, parse_search, strict_handling
 from facade.dmp.target import conditional_target, id_target, patient_cx
-from facade.dmp.update import PatchTarget, entry_resource
+from facade.dmp.update import PatchTarget
 from facade.errors import FacadeError, Issue, Problem
 from facade.runtime import Runtime
 from facade.settings import InputConfig
@@ -130,6 +132,17 @@ async def submission_status(
     return _fhir(submission_task(result.record, submission_answer(result, base_url)))
 
 
+@router.get("/DocumentReference")
+async def search_documents(request: Request, rt: RuntimeDep, base_url: BaseUrlDep) -> JSONResponse:
+    """TD3.1 (PDSm ITI-67 -> ITI-18): the patient's documents in the DMP as a searchset; ``Prefer: handling=strict``
+    refuses unknown parameters (lenient: ignored with a warning); ``_count`` / the next link page it."""
+    limits = SearchLimits(rt.settings.input.accepted_ins_oids())
+    strict = strict_handling(request.headers.get("prefer"))
+    search = parse_search(list(request.query_params.multi_items()), limits, strict=strict)
+    page = await run_in_threadpool(rt.document_search().search, search)
+    return _fhir(searchset_bundle(page, base_url))
+
+
 @router.get("/DocumentReference/{document_id}")
 async def read_document(
     document_id: str, service: SubmissionsDep, client: ClientDep, sees_all: CanAuditDep, base_url: BaseUrlDep
@@ -151,7 +164,9 @@ async def audit_trail(_: AuditorDep, service: SubmissionsDep, search: AuditSearc
 _PATCH_TYPES = {JSON_PATCH: JSON_PATCH, FHIR_PATCH: FHIR_PATCH, "application/json+fhir": FHIR_PATCH}
 
 
-async def _patch(request: Request, rt: Runtime, limits: InputConfig, client: str, target: PatchTarget) -> JSONResponse:
+async def _patch(
+    request: Request, rt: Runtime, limits: InputConfig, client: str, target: PatchTarget, base_url: str
+) -> JSONResponse:
     """415 before the body is read, 501 without a DMP, then the updater (facade/dmp/update.py)."""
     media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if media not in (*_PATCH_TYPES, "application/json"):
@@ -164,7 +179,7 @@ async def _patch(request: Request, rt: Runtime, limits: InputConfig, client: str
         target = replace(target, if_match=if_match.strip().removeprefix("W/").strip('"'))
     updater = rt.document_updater()
     outcome = await run_in_threadpool(updater.patch, target, body, content_type, actor=client)
-    resource = entry_resource(outcome.entry)
+    resource = outcome.resource(base_url)
     return _fhir(resource, headers={"ETag": f'W/"{resource["meta"]["versionId"]}"'})
 
 
@@ -174,21 +189,23 @@ def _patient(request: Request, rt: Runtime) -> str | None:
 
 @router.patch("/DocumentReference/{document_id}", openapi_extra=fhir_body("Parameters"))
 async def patch_document(
-    document_id: str, request: Request, rt: RuntimeDep, limits: InputLimitsDep, client: ClientDep
+    document_id: str, request: Request, rt: RuntimeDep, limits: InputLimitsDep, client: ClientDep, base_url: BaseUrlDep
 ) -> JSONResponse:
     """TD3.3a-d on ``DocumentReference/<id>``: mask / visibility (securityLabel), archive (pdsm-ext-is-archived),
     delete (status entered-in-error); 200 with the DocumentReference as the DMP now holds it."""
-    return await _patch(request, rt, limits, client, id_target(document_id, _patient(request, rt)))
+    target = id_target(document_id, _patient(request, rt))
+    return await _patch(request, rt, limits, client, target, base_url)
 
 
 @router.patch("/DocumentReference", openapi_extra=fhir_body("Parameters"))
 async def patch_document_conditional(
-    request: Request, rt: RuntimeDep, limits: InputLimitsDep, client: ClientDep
+    request: Request, rt: RuntimeDep, limits: InputLimitsDep, client: ClientDep, base_url: BaseUrlDep
 ) -> JSONResponse:
     """The conditional form PDSm-for-DMP uses: ``PATCH [base]/DocumentReference?identifier=urn:ietf:rfc:3986|
     urn:oid:<uniqueId>`` (``patient.identifier`` too for a document the facade never sent)."""
     identifiers = request.query_params.getlist("identifier")
-    return await _patch(request, rt, limits, client, conditional_target(identifiers, _patient(request, rt)))
+    target = conditional_target(identifiers, _patient(request, rt))
+    return await _patch(request, rt, limits, client, target, base_url)
 
 
 @router.delete("/DocumentReference/{document_id}")

@@ -20,6 +20,7 @@ from typing import Any
 
 from facade.dmp import rights
 from facade.dmp.client import DmpClient, DmpService
+from facade.dmp.document_reference import attachment_url, to_document_reference
 from facade.dmp.iti57 import (
     DELETED,
     UPDATE_DOCUMENT_SET,
@@ -27,7 +28,7 @@ from facade.dmp.iti57 import (
     availability_update,
     metadata_update,
 )
-from facade.dmp.patch import IS_ARCHIVED, ChangeKind, DocumentState, plan_patch, security_labels
+from facade.dmp.patch import ChangeKind, DocumentState, plan_patch
 from facade.dmp.registry_entry import RegistryEntry
 from facade.dmp.stored_query import build_get_documents, get_documents, latest_current, run_query
 from facade.errors import FacadeError, Problem
@@ -68,35 +69,18 @@ class PatchTarget:
 class PatchOutcome:
     entry: RegistryEntry  # the document as the DMP holds it now
     kind: ChangeKind
+    patient_ins_cx: str
+
+    def resource(self, base_url: str) -> dict[str, Any]:
+        """The PDSm DocumentReference answered (the same mapping as the search: facade/dmp/document_reference.py)."""
+        m = _INS_CX.match(self.patient_ins_cx)
+        url = attachment_url(base_url, self.entry.unique_id, m["ins"], m["oid"]) if m else None
+        return to_document_reference(self.entry, attachment=url)
 
 
 def state_of(entry: RegistryEntry) -> DocumentState:
     codes = tuple((c.system, c.code, c.display) for c in entry.confidentiality)
     return DocumentState(_FHIR_STATUS.get(entry.status, "current"), entry.status == ARCHIVED, codes)
-
-
-def entry_resource(entry: RegistryEntry) -> dict[str, Any]:
-    """The PDSm DocumentReference of a DMP entry, as far as a PATCH answer needs it (id = entryUUID's UUID,
-    meta.versionId = the registry version, masterIdentifier = uniqueId, identifier = logicalId; pdsm4dmp §3.3
-    item 4)."""
-    state = state_of(entry)
-    resource: dict[str, Any] = {
-        "resourceType": "DocumentReference",
-        "id": entry.entry_uuid.removeprefix("urn:uuid:"),
-        "meta": {"versionId": entry.version or "1"},
-        "masterIdentifier": {"system": "urn:ietf:rfc:3986", "value": f"urn:oid:{entry.unique_id}"},
-        "identifier": [{"system": "urn:ietf:rfc:3986", "value": entry.logical_id or entry.entry_uuid}],
-        "status": state.status,
-        "securityLabel": security_labels(state.confidentiality),
-    }
-    if entry.type_code is not None:
-        t = entry.type_code
-        resource["type"] = {"coding": [{"system": f"urn:oid:{t.system}", "code": t.code, "display": t.display}]}
-    if entry.title:
-        resource["description"] = entry.title
-    if state.archived:
-        resource["extension"] = [{"url": IS_ARCHIVED, "valueBoolean": True}]
-    return resource
 
 
 class DocumentUpdater:
@@ -142,9 +126,9 @@ class DocumentUpdater:
                 current=entry.version,
                 unique_id=entry.unique_id,
             )
-        change, _ = plan_patch(body, content_type, entry_resource(entry), state_of(entry))
+        change, _ = plan_patch(body, content_type, to_document_reference(entry), state_of(entry))
         if change.kind is ChangeKind.NONE:
-            return PatchOutcome(entry, change.kind)
+            return PatchOutcome(entry, change.kind, patient)
         if not entry.is_current:
             status = _FHIR_STATUS.get(entry.status, entry.status)
             raise FacadeError(Problem.DMP_DOCUMENT_NOT_CURRENT, unique_id=entry.unique_id, status=status)
@@ -157,7 +141,7 @@ class DocumentUpdater:
         check_response(response, message_id=soap.message_id)  # a refusal raises here: nothing local has changed
         after = self._current(patient, entry.unique_id, target)
         self._reconcile(after, patient, actor, change.kind)
-        return PatchOutcome(after, change.kind)
+        return PatchOutcome(after, change.kind, patient)
 
     # --- steps ---
 
@@ -268,4 +252,4 @@ def _version(version: str) -> int:
     return int(version) if version.isdigit() else 0
 
 
-__all__ = ["DocumentUpdater", "check_author", "PatchOutcome", "PatchTarget", "entry_resource", "state_of"]
+__all__ = ["DocumentUpdater", "PatchOutcome", "PatchTarget", "check_author", "state_of"]

@@ -111,7 +111,8 @@ def test_mask_archive_unarchive_delete_through_the_simulator(facade: Facade, lcm
     assert archived.json()["extension"] == [{"url": IS_ARCHIVED, "valueBoolean": True}]
     assert archived.json()["status"] == "current" and codes(archived.json()) == ["N", "MASQUE_PS"]
     unarchived = patch(facade, UNARCHIVE, unique_id=f"{UID}.1")
-    assert unarchived.status_code == 200 and "extension" not in unarchived.json()
+    assert unarchived.status_code == 200
+    assert unarchived.json()["extension"] == [{"url": IS_ARCHIVED, "valueBoolean": False}]
 
     deleted = patch(facade, DELETE, path=f"/fhir/DocumentReference/{second_id}")
     assert deleted.status_code == 200, deleted.text
