@@ -7,9 +7,10 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from facade.dmp.search_params import parse_patient
 from facade.dmp.update import PatchTarget
 from facade.errors import FacadeError, Problem
-from facade.model.identifiers import IdentifierError, NirKeyError, is_oid, parse_nir
+from facade.model.identifiers import is_oid
 
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 RFC3986 = "urn:ietf:rfc:3986"
@@ -22,24 +23,8 @@ def patient_cx(values: Sequence[str], accepted_oids: frozenset[str]) -> str | No
     if len(values) > 1:
         raise FacadeError(Problem.INVALID_VALUE, expression="patient.identifier", element="patient.identifier",
                           reason="one patient per request")  # fmt: skip
-    system, _, value = values[0].rpartition("|")
-    oid = system.removeprefix("urn:oid:")
-    if oid not in accepted_oids:
-        raise FacadeError(
-            Problem.INS_OID_NOT_ALLOWED, expression="patient.identifier", system=system or "(none)",
-            accepted=", ".join(f"urn:oid:{o}" for o in sorted(accepted_oids)),
-        )  # fmt: skip
-    try:
-        nir = parse_nir(value)
-    except NirKeyError as exc:
-        raise FacadeError(
-            Problem.INS_KEY_MISMATCH, expression="patient.identifier", ins=value, key=exc.key, expected=exc.expected
-        ) from None
-    except IdentifierError as exc:
-        raise FacadeError(
-            Problem.INS_MALFORMED, expression="patient.identifier", ins=value, reason=exc.reason
-        ) from None
-    return f"{nir.value}^^^&{oid}&ISO^NH"
+    ins, oid = parse_patient([("patient.identifier", values[0])], accepted_oids)  # the search's INS rules
+    return f"{ins}^^^&{oid}&ISO^NH"
 
 
 def conditional_target(identifiers: Sequence[str], patient: str | None) -> PatchTarget:
