@@ -271,6 +271,7 @@ class Runtime:
             now=system_now,
             patient_secret=self.patient_secret,
             software=s.vihf.lps_name,
+            p4d_labels=s.dmp.security_label_patch == "p4d",
         )
 
     @cached_property

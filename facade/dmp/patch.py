@@ -76,22 +76,28 @@ def security_labels(codes: Sequence[Code]) -> list[dict[str, Any]]:
     return [{"coding": [{"system": fhir_system(s), "code": c, "display": d}]} for s, c, d in codes]
 
 
-def patch_view(resource: Mapping[str, Any], state: DocumentState) -> dict[str, Any]:
+def patch_view(resource: Mapping[str, Any], state: DocumentState, *, p4d: bool = False) -> dict[str, Any]:
     """The resource the patch applies to: ``resource`` with the state's elements, the archived flag always present
-    (``false`` when not archived) so that a ``replace`` of it resolves."""
+    (``false`` when not archived) so that a ``replace`` of it resolves. ``p4d``: the TRE_A07 flags first, the HL7
+    code last, so that P4D's ``replace /securityLabel/0`` replaces the flag (masking: the HL7 code alone is there)."""
     view = copy.deepcopy(dict(resource))
     view["status"] = state.status
-    view["securityLabel"] = security_labels(state.confidentiality)
+    codes = sorted(state.confidentiality, key=lambda c: c[0] == HL7) if p4d else state.confidentiality
+    view["securityLabel"] = security_labels(codes)
     others = [e for e in view.get("extension", []) if e.get("url") != IS_ARCHIVED]
     view["extension"] = [{"url": IS_ARCHIVED, "valueBoolean": state.archived}, *others]
     return view
 
 
 def plan_patch(
-    body: bytes, content_type: str, resource: Mapping[str, Any], state: DocumentState
+    body: bytes, content_type: str, resource: Mapping[str, Any], state: DocumentState, *, p4d: bool = False
 ) -> tuple[Change, dict[str, Any]]:
-    """The change a PATCH body asks for, and the patched resource; raises the 4xx FacadeError of a bad patch."""
-    view = patch_view(resource, state)
+    """The change a PATCH body asks for, and the patched resource; raises the 4xx FacadeError of a bad patch.
+
+    ``p4d`` (``FACADE_DMP__SECURITY_LABEL_PATCH=p4d``) is the alternative reading of pdsm4dmp §3.3 item 3: P4D's
+    examples ``replace /securityLabel/0`` work (see ``patch_view``) and a result without an HL7 code keeps the current
+    one, instead of the default 422."""
+    view = patch_view(resource, state, p4d=p4d)
     if content_type == JSON_PATCH:
         operations = _json(body, JSON_PATCH)
         if not isinstance(operations, list):
@@ -112,7 +118,8 @@ def plan_patch(
     except PatchError as exc:
         raise FacadeError(Problem.PATCH_INVALID, expression=exc.where, reason=exc.reason) from exc
     _only_patchable(view, patched)
-    return diff(state, read_state(patched)), patched
+    keep = next((c for c in state.confidentiality if c[0] == HL7), None) if p4d else None
+    return diff(state, read_state(patched, keep_hl7=keep)), patched
 
 
 def _json(body: bytes, what: str) -> Any:
@@ -164,7 +171,7 @@ def _others(extensions: Any) -> Any:
     return [e for e in extensions if not (isinstance(e, dict) and e.get("url") == IS_ARCHIVED)]
 
 
-def read_state(resource: Mapping[str, Any]) -> DocumentState:
+def read_state(resource: Mapping[str, Any], *, keep_hl7: Code | None = None) -> DocumentState:
     """The patched status, archived flag and confidentiality codes; 422 for values the DMP cannot hold."""
     status = resource.get("status")
     if status not in ("current", "superseded", "entered-in-error"):
@@ -178,10 +185,11 @@ def read_state(resource: Mapping[str, Any]) -> DocumentState:
             Problem.INVALID_VALUE, expression="DocumentReference.extension", element="pdsm-ext-is-archived",
             reason="one extension with a valueBoolean expected",
         )  # fmt: skip
-    return DocumentState(str(status), bool(flags and flags[0]["valueBoolean"]), _codes(resource.get("securityLabel")))
+    archived = bool(flags and flags[0]["valueBoolean"])
+    return DocumentState(str(status), archived, _codes(resource.get("securityLabel"), keep_hl7))
 
 
-def _codes(labels: Any) -> tuple[Code, ...]:
+def _codes(labels: Any, keep_hl7: Code | None = None) -> tuple[Code, ...]:
     codes: list[Code] = []
     for i, label in enumerate(labels if isinstance(labels, list) else []):
         codings = label.get("coding") if isinstance(label, dict) else None
@@ -200,12 +208,15 @@ def _codes(labels: Any) -> tuple[Code, ...]:
             if key not in [(s, c) for s, c, _ in codes]:
                 codes.append((oid, str(code), coding.get("display") or DISPLAYS[key]))
     hl7 = [c for c in codes if c[0] == HL7]
+    if not hl7 and keep_hl7 is not None:  # p4d reading: the flag replaced the HL7 code, which XDS keeps
+        hl7 = [keep_hl7]
+        codes.insert(0, keep_hl7)
     if len(hl7) != 1:
         raise FacadeError(
             Problem.PATCH_CONFIDENTIALITY_REQUIRED, expression="DocumentReference.securityLabel",
             found=", ".join(c for _, c, _ in hl7) or "none",
         )  # fmt: skip
-    return tuple(codes)
+    return tuple(sorted(codes, key=lambda c: c[0] != HL7))  # the HL7 code first, as the registry lists it
 
 
 def diff(before: DocumentState, after: DocumentState) -> Change:

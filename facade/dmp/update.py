@@ -99,6 +99,7 @@ class DocumentUpdater:
         now: Callable[[], datetime],
         patient_secret: bytes,
         software: str,
+        p4d_labels: bool = False,
     ) -> None:
         self.client = client
         self.outbox = outbox
@@ -110,13 +111,14 @@ class DocumentUpdater:
         self.now = now
         self.patient_secret = patient_secret
         self.software = software
+        self.p4d_labels = p4d_labels  # FACADE_DMP__SECURITY_LABEL_PATCH=p4d (facade/dmp/patch.py plan_patch)
 
     def patch(self, target: PatchTarget, body: bytes, content_type: str, *, actor: str) -> PatchOutcome:
         patient, unique_id, local_state = self._identify(target)
         if local_state is not None:  # nothing is sent when the facade already knows the rights forbid it
             guessed: tuple[rights.Transaction, ...] = ()
             with contextlib.suppress(FacadeError):  # a patch that fails on the guess is judged on the DMP's state
-                guessed = plan_patch(body, content_type, {}, local_state)[0].transactions
+                guessed = plan_patch(body, content_type, {}, local_state, p4d=self.p4d_labels)[0].transactions
             self._require(guessed)
         entry = self._current(patient, unique_id, target)
         if target.if_match is not None and target.if_match != entry.version:
@@ -126,7 +128,8 @@ class DocumentUpdater:
                 current=entry.version,
                 unique_id=entry.unique_id,
             )
-        change, _ = plan_patch(body, content_type, to_document_reference(entry), state_of(entry))
+        resource = to_document_reference(entry)
+        change, _ = plan_patch(body, content_type, resource, state_of(entry), p4d=self.p4d_labels)
         if change.kind is ChangeKind.NONE:
             return PatchOutcome(entry, change.kind, patient)
         if not entry.is_current:

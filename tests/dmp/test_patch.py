@@ -165,3 +165,16 @@ def test_any_json_patch_is_a_change_or_a_4xx(ops: Any) -> None:
         plan(ops)
     except FacadeError as exc:
         assert 400 <= exc.http_status < 500
+
+
+def test_p4d_reading_replaces_the_flag_and_keeps_the_hl7_code() -> None:
+    """FACADE_DMP__SECURITY_LABEL_PATCH=p4d: P4D's own examples (td3.3a: replace /securityLabel/0 -> MASQUE_PS to
+    mask, -> N to unmask) work; the default refuses the first (the HL7 code would be dropped)."""
+    mask = [{"op": "replace", "path": "/securityLabel/0", "value": label(A07_SYSTEM, "MASQUE_PS")}]
+    masked = plan_patch(json.dumps(mask).encode(), JSON_PATCH, RESOURCE, CURRENT, p4d=True)[0]
+    assert masked.kind is ChangeKind.VISIBILITY and [c for _, c, _ in masked.confidentiality] == ["N", "MASQUE_PS"]
+    now = DocumentState("current", False, masked.confidentiality)
+    unmask = [{"op": "replace", "path": "/securityLabel/0", "value": label(V3, "N")}]
+    unmasked = plan_patch(json.dumps(unmask).encode(), JSON_PATCH, RESOURCE, now, p4d=True)[0]
+    assert unmasked.kind is ChangeKind.VISIBILITY and [c for _, c, _ in unmasked.confidentiality] == ["N"]
+    assert refused(mask).problem is Problem.PATCH_CONFIDENTIALITY_REQUIRED  # strict, the default
