@@ -3,6 +3,9 @@ RegistryResponse Failure with its IHE code, mapped through the one XDS table, an
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import pytest
 from lxml import etree
 
@@ -18,6 +21,7 @@ from tests.e2e.conftest import Facade
 from tests.e2e.test_document_update import post
 
 INS_CX = "185076912345673^^^&1.2.250.1.213.1.4.10&ISO^NH"
+INS = "urn:oid:1.2.250.1.213.1.4.10|185076912345673"
 UID = "1.2.250.1.999.1.1.310.1"
 APPROVED, ARCHIVED = AvailabilityStatus.APPROVED.value, AvailabilityStatus.ARCHIVED.value
 
@@ -64,3 +68,27 @@ def test_the_registry_refuses_stale_unknown_and_impossible_updates(facade: Facad
     send(facade, availability_update(header, current.entry_uuid, APPROVED, DELETED))
     statuses = sorted(e.status for e in facade.simulator.simulator.registry.entries(unique_ids=[UID]))
     assert statuses == [DELETED, AvailabilityStatus.DEPRECATED.value]
+
+
+def test_only_the_authoring_structure_deletes_at_the_facade_and_at_the_dmp(start_facade: Any) -> None:
+    """A second site of the same legal entity (its VIHF names the legal entity): the facade refuses the delete of
+    the first site's document (403, nothing sent); sent anyway, the DMP refuses it too and keeps it."""
+    author = start_facade()
+    post(author, UID)
+    other = start_facade(configure=lambda s: setattr(s.facility, "finess_eg", s.facility.finess_ej))
+    sent = len(other.inbox())
+    refused_here = other.client.patch(
+        "/fhir/DocumentReference", params={"identifier": f"urn:oid:{UID}", "patient.identifier": INS},
+        content=json.dumps([{"op": "replace", "path": "/status", "value": "entered-in-error"}]).encode(),
+        headers={"Content-Type": "application/json-patch+json"},
+    )  # fmt: skip
+    assert refused_here.status_code == 403, refused_here.text
+    assert refused_here.json()["issue"][0]["details"]["coding"][0]["code"] == "patch-not-own-document"
+    assert not [p for p in other.inbox()[sent:] if b"UpdateDocumentSet" in p.read_bytes()]
+
+    entry = latest_current(get_documents(other.runtime.dmp_client, INS_CX, [UID]))
+    assert entry is not None
+    header = other.runtime.document_updater()._header(INS_CX)
+    assert refused(other, availability_update(header, entry.entry_uuid, APPROVED, DELETED)) == (
+        Problem.DMP_ACCESS_DENIED, "DMPAccessDenied",
+    )  # fmt: skip
