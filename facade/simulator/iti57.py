@@ -156,6 +156,9 @@ class Iti57Handler:
             raise UpdateError("XDSMetadataUpdateError", f"version {current.version} est {current.status}", lid)
         if new.external_id(md.DE_UNIQUE_ID) != current.unique_id:
             raise UpdateError("XDSMetadataIdentifierError", "uniqueId différent de la version précédente", new.id)
+        if patient_key(new.external_id(md.DE_PATIENT_ID) or "") != patient_key(current.patient_id):
+            raise UpdateError("XDSPatientIdDoesNotMatch", "patientId différent de la version précédente", new.id)
+        _check_confidentiality(new)
         for transaction in _visibility_transactions(current, new):
             self._may(request, transaction)
         try:
@@ -165,6 +168,20 @@ class Iti57Handler:
                 "XDSMetadataVersionError", "une autre version a été enregistrée entre-temps", lid
             ) from None
         return f"{current.unique_id} version {stored.version} ({stored.entry_uuid})"
+
+
+# JDV_J58 (the DMP's confidentiality codes): one HL7 code, TRE_A07 flags
+_J58 = {HL7_CONFIDENTIALITY: {"N", "R", "V"},
+        "1.2.250.1.213.1.1.4.13": {"MASQUE_PS", "INVISIBLE_PATIENT", "INVISIBLE_REPRESENTANTS_LEGAUX"}}  # fmt: skip
+
+
+def _check_confidentiality(new: md.RegistryObject) -> None:
+    codes = _confidentiality(new)
+    wrong = sorted(f"{c}^{s}" for s, c in codes if c not in _J58.get(s, set()))
+    if wrong:
+        raise UpdateError("XDSRegistryMetadataError", f"confidentialityCode hors JDV_J58 : {', '.join(wrong)}", new.id)
+    if len([s for s, _ in codes if s == HL7_CONFIDENTIALITY]) != 1:
+        raise UpdateError("XDSRegistryMetadataError", "un et un seul confidentialityCode HL7 (N, R, V) attendu", new.id)
 
 
 def _confidentiality(obj: md.RegistryObject) -> set[tuple[str, str]]:

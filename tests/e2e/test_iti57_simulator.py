@@ -60,6 +60,10 @@ def test_the_registry_refuses_stale_unknown_and_impossible_updates(facade: Facad
     to_deprecated = availability_update(header, entry.entry_uuid, APPROVED, AvailabilityStatus.DEPRECATED.value)
     assert refused(facade, to_deprecated) == (Problem.XDS_METADATA_REJECTED, "XDSMetadataUpdateOperationError")
 
+    outside = [*codes, Code("MASQUE_PT", oids.TRE_A07_STATUT_VISIBILITE_DOCUMENT, "hors J58")]
+    assert refused(facade, metadata_update(header, entry.element, "1", outside)) == (
+        Problem.XDS_METADATA_REJECTED, "XDSRegistryMetadataError",
+    )  # fmt: skip
     send(facade, metadata_update(header, entry.element, "1", codes))  # the right version goes through
     again = metadata_update(header, entry.element, "1", codes)  # the same request again is now stale
     assert refused(facade, again) == (Problem.XDS_UPDATE_CONFLICT, "XDSMetadataVersionError")
