@@ -252,3 +252,29 @@ def test_random_patches_are_answered_without_500_and_the_registries_agree(facade
                       if e.status != "urn:oasis:names:tc:ebxml-regrep:StatusType:Deprecated"]  # fmt: skip
         assert response.json()["id"] == current.entry_uuid.removeprefix("urn:uuid:")
         assert response.json()["meta"]["versionId"] == str(current.version)
+
+
+def test_fhirpath_patch_parameters_archive_through_the_api(facade: Facade) -> None:
+    """The other PDSm patch format: a FHIRPath Patch ``Parameters`` (application/fhir+json), as P4D's TD2.1 PATCH."""
+    post(facade, f"{UID}.5")
+    parameters = {
+        "resourceType": "Parameters",
+        "parameter": [{"name": "operation", "part": [
+            {"name": "type", "valueCode": "replace"},
+            {"name": "path", "valueString": f"DocumentReference.extension.where(url='{IS_ARCHIVED}').value"},
+            {"name": "value", "valueBoolean": True},
+        ]}],
+    }  # fmt: skip
+    response = facade.client.patch(
+        "/fhir/DocumentReference", params={"identifier": f"urn:ietf:rfc:3986|urn:oid:{UID}.5"},
+        content=json.dumps(parameters).encode(), headers={"Content-Type": "application/fhir+json"},
+    )  # fmt: skip
+    assert response.status_code == 200, response.text
+    assert response.json()["extension"] == [{"url": IS_ARCHIVED, "valueBoolean": True}]
+    (entry,) = facade.simulator.simulator.registry.entries(unique_ids=[f"{UID}.5"])
+    assert entry.status == ARCHIVED
+    xml_patch = facade.client.patch(
+        "/fhir/DocumentReference", params={"identifier": f"urn:oid:{UID}.5"}, content=b"<diff/>",
+        headers={"Content-Type": "application/xml-patch+xml"},
+    )  # fmt: skip
+    assert xml_patch.status_code == 415 and problem(xml_patch) == ["unsupported-media-type"]
