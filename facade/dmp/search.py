@@ -87,8 +87,8 @@ class DocumentSearchService:
         else:
             found = latest_per_document(find_documents(self.client, search.patient_ins_cx, search.criteria))
         documents = ordered([e for e in found if not e.is_signature])
-        self.reconcile(documents)
         page = documents[search.offset : search.offset + search.count] if search.count else []
+        self.reconcile(page)  # what the client is shown; one write per document (bounded by _count)
         return SearchPage(search, page, len(documents))
 
     def reconcile(self, entries: Sequence[RegistryEntry]) -> int:

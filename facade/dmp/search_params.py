@@ -13,8 +13,9 @@ The mapping (pdsm4dmp §3.1, P4D td3.1a table; IHE MHD ITI-67 for ``date`` / ``p
 - ``_count``, ``_offset``: paging, done by the facade (ITI-18 has none).
 
 A token's system is turned into the OID XDS needs (``urn:oid:``, canonical and NOS URIs); a code without a
-system cannot be searched in XDS (400). Comma = OR (one ITI-18 list); a parameter repeated = AND, which ITI-18
-offers only for confidentiality and event codes, so the facade refuses it elsewhere. Unknown parameters: 400
+system cannot be searched in XDS (400). Comma = OR (one ITI-18 list); a parameter repeated = AND, kept for the time
+windows and ``status`` (intersection) and refused for codes (ITI-18 ANDs only confidentiality and event codes; not
+offered yet). Unknown parameters: 400
 ``search-parameter-unknown`` with ``Prefer: handling=strict``, else ignored with a warning (FHIR R4 search 3.1.1.5).
 """
 
@@ -42,7 +43,9 @@ CODED = {
     "security-label": "confidentiality_codes",
     "event": "event_codes",
 }
-AND_ALLOWED = frozenset({"security-label", "event", "date", "period"})
+# repeated = AND: a time window (date, period) and status (intersection); a repeated code list is refused (the
+# criteria hold one OR-list per code parameter)
+AND_ALLOWED = frozenset({"date", "period", "status"})
 SUPPORTED = frozenset(
     {PATIENT, "status", "identifier", "date", "period", "related", "_count", "_offset", "_format", *CODED}
 )

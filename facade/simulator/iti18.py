@@ -177,10 +177,6 @@ def matches(entry: md.RegistryObject, query: Query) -> bool:
 # -------------------------------------------------------------------------------------------------- handler
 
 
-def _parsed(entry: StoredEntry) -> md.RegistryObject:
-    return md.read_registry_object(entry.element(), "ExtrinsicObject")
-
-
 class Iti18Handler:
     """The registry service's handler for WS-A Action ``urn:ihe:iti:2007:RegistryStoredQuery``."""
 
@@ -212,8 +208,9 @@ class Iti18Handler:
         else:
             stored = self._get(query, vihf_patient)
         if query.return_type == "ObjectRef":
-            return [etree.Element(f"{_RIM}ObjectRef", id=e.entry_uuid) for e in stored]
-        return [e.element() for e in stored]
+            ids = [e.entry_uuid if isinstance(e, StoredEntry) else e.get("id") or "" for e in stored]
+            return [etree.Element(f"{_RIM}ObjectRef", id=i) for i in ids]
+        return [e.element() if isinstance(e, StoredEntry) else e for e in stored]
 
     def _check_patient(self, cx: str, vihf_patient: str) -> None:
         parsed = parse_cx(cx)
@@ -229,7 +226,7 @@ class Iti18Handler:
         if patient_key(cx) != patient_key(vihf_patient):
             raise QueryError("XDSPatientIdDoesNotMatch", "Le patient de la requête n'est pas celui du VIHF")
 
-    def _find(self, query: Query, vihf_patient: str) -> list[StoredEntry]:
+    def _find(self, query: Query, vihf_patient: str) -> Sequence[StoredEntry | etree._Element]:
         patient = query.single("$XDSDocumentEntryPatientId")
         statuses = query.flat("$XDSDocumentEntryStatus")
         for name, present in (("$XDSDocumentEntryPatientId", patient), ("$XDSDocumentEntryStatus", statuses)):
@@ -238,7 +235,14 @@ class Iti18Handler:
         assert patient is not None
         self._check_patient(patient, vihf_patient)
         candidates = self.registry.entries(patient_id=patient, statuses=statuses)
-        return [e for e in candidates if matches(_parsed(e), query)]
+        if not any(name in query.params for name in (*_CODED, *_TIMES, _REFERENCE_IDS)):
+            return candidates
+        found: list[StoredEntry | etree._Element] = []
+        for entry in candidates:  # parsed once: matched, then answered as it is
+            element = entry.element()
+            if matches(md.read_registry_object(element, "ExtrinsicObject"), query):
+                found.append(element)
+        return found
 
     def _get(self, query: Query, vihf_patient: str) -> list[StoredEntry]:
         unique_ids = query.flat("$XDSDocumentEntryUniqueId")

@@ -9,7 +9,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+import pytest
+from lxml import etree
 
+from facade import xmldoc
 from facade.settings import Settings
 from facade.simulator.registry import StoredDocument
 from facade.xds.error_mapping import XDS_ERROR_SYSTEM
@@ -232,4 +235,48 @@ def test_a_dmp_error_is_mapped_through_the_one_table(start_facade: Any) -> None:
     codings = response.json()["issue"][0]["details"]["coding"]
     assert {"system": XDS_ERROR_SYSTEM, "code": "XDSUnknownPatientId"} in [
         {k: c[k] for k in ("system", "code")} for c in codings
+    ]
+
+
+def _names(el: Any) -> Any:
+    """Tags and attribute names (not values) of an element tree: the shape two messages share."""
+    return (el.tag, sorted(el.attrib), [_names(c) for c in el if isinstance(c.tag, str)])
+
+
+def test_the_iti18_bodies_received_match_the_official_sample_and_the_kit_schemas(
+    start_facade: Any, kit_validator: Any, kit_path: Any
+) -> None:
+    official_path = kit_path / "examples" / "dmp" / "TD3.1_recherche_document_request.xml"
+    if not official_path.is_file():
+        pytest.skip(f"{official_path} absent")
+    official = xmldoc.parse(official_path.read_bytes())
+    facade = start_facade(configure=_air)
+    patient, docs = _fed(facade)
+
+    assert _get(facade, [("patient.identifier", patient), ("status", "current")]).status_code == 200
+    assert (
+        _get(facade, [("patient.identifier", patient), ("identifier", f"urn:oid:{docs[0].unique_id}")]).json()["total"]
+        == 1
+    )
+    find, get = (xmldoc.parse(p.read_bytes().partition(b"\r\n\r\n")[2]) for p in facade.inbox()[-2:])
+
+    for envelope in (find, get):
+        used, errors = kit_validator.validate_xsd(envelope)
+        assert "query" in used and errors == []
+        header = [etree.QName(c).localname for c in envelope.find("{*}Header")]  # type: ignore[union-attr]
+        assert header == [etree.QName(c).localname for c in official.find("{*}Header")]  # type: ignore[union-attr]
+        assert envelope.findtext("{*}Header/{http://www.w3.org/2005/08/addressing}Action") == (
+            "urn:ihe:iti:2007:RegistryStoredQuery"
+        )
+    official_query = official.find("{*}Body/*")
+    assert _names(find.find("{*}Body/*")) == _names(official_query)
+    slots = {s.get("name"): s.findtext("{*}ValueList/{*}Value") for s in find.iter("{*}Slot")}
+    assert slots["$XDSDocumentEntryPatientId"] == f"'{docs[0].patient_id}'"
+    assert slots["$XDSDocumentEntryStatus"] == (
+        "('urn:oasis:names:tc:ebxml-regrep:StatusType:Approved','urn:asip:ci-sis:2010:StatusType:Archived')"
+    )
+    adhoc = get.find("{*}Body/*/{*}AdhocQuery")
+    assert adhoc is not None and adhoc.get("id") == "urn:uuid:5c4f972b-d56b-40ac-a5fc-c8ca9b40b9d4"
+    assert [(s.get("name"), s.findtext("{*}ValueList/{*}Value")) for s in adhoc] == [
+        ("$XDSDocumentEntryUniqueId", f"('{docs[0].unique_id}')")
     ]
