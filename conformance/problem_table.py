@@ -311,6 +311,46 @@ HINTS: dict[str, tuple[str, str]] = {
         "Use the alternative the message names, or `FACADE_VIHF__AUTH_MODE` / `FACADE_DMP__GRANTED_TRANSACTIONS` "
         "when the DMP contract opens it.",
     ),
+    "PATCH_INVALID": ("lifecycle", "Fix the operation the message names ($[n] is the n-th JSON Patch operation)."),
+    "PATCH_ELEMENT_FORBIDDEN": (
+        "lifecycle",
+        "Patch only status (entered-in-error), securityLabel or the pdsm-ext-is-archived extension.",
+    ),
+    "PATCH_LABEL_NOT_ALLOWED": (
+        "lifecycle",
+        "Use a JDV_J58 code: N/R/V plus MASQUE_PS, INVISIBLE_PATIENT, INVISIBLE_REPRESENTANTS_LEGAUX.",
+    ),
+    "PATCH_CONFIDENTIALITY_REQUIRED": (
+        "lifecycle",
+        "Add or remove the TRE_A07 flag (`add /securityLabel/-`) instead of replacing /securityLabel/0, which holds N.",
+    ),
+    "PATCH_SUPERSEDED_ALONE": ("lifecycle", "Replace with a new document (TD2.1), or delete with entered-in-error."),
+    "PATCH_SEVERAL_CHANGES": ("lifecycle", "Send one PATCH per change (mask, archive, delete)."),
+    "DELETE_USE_PATCH": ("lifecycle", "PATCH /status to entered-in-error (the message shows the body)."),
+    "DMP_DOCUMENT_NOT_FOUND": ("lifecycle", "Check the uniqueId / id and the patient: the DMP does not hold it."),
+    "CONDITIONAL_PATCH_AMBIGUOUS": (
+        "lifecycle",
+        "Name the document by its uniqueId (identifier=urn:ietf:rfc:3986|urn:oid:...).",
+    ),
+    "PATCH_NOT_OWN_DOCUMENT": ("lifecycle", "Only the authoring structure deletes a document; ask its author."),
+    "DMP_DOCUMENT_NOT_CURRENT": ("lifecycle", "Patch the document that replaced it (search by the patient)."),
+    "XDS_UPDATE_CONFLICT": ("lifecycle", "Another update reached the DMP first: read the document again, then PATCH."),
+    "PATCH_VERSION_MISMATCH": (
+        "lifecycle",
+        "Read the document again (its ETag / meta.versionId), then PATCH with that.",
+    ),
+    "PATCH_PATIENT_REQUIRED": ("lifecycle", "Add patient.identifier=<INS system>|<INS> to the PATCH URL."),
+    "SEARCH_REQUIRED_PARAMETER": (
+        "lifecycle",
+        "Give `patient.identifier=<INS system>|<INS>` and `status` (PDSm ITI-67), or `identifier` for one document.",
+    ),
+    "SEARCH_PARAMETER_UNKNOWN": (
+        "lifecycle",
+        "Drop it; without `Prefer: handling=strict` it is ignored with a warning (the search is not narrowed).",
+    ),
+    "SEARCH_INVALID_PARAMETER": ("lifecycle", "Fix the value: token `system|code`, date with ge/le, integer `_count`."),
+    "DMP_ACCESS_DENIED": ("lifecycle", "The DMP's own rights refused the call: check the VIHF mode and the contract."),
+    "DMP_TOO_MANY_RESULTS": ("lifecycle", "Narrow the search (type, category, date, period) and search again."),
 }
 
 

@@ -141,9 +141,11 @@ def _cmd_simulator(args: argparse.Namespace) -> int:
 
 
 def demo_settings(state: Path, repository_url: str, pki: object) -> object:
-    """Settings of the self-contained demo: development mode, the simulator as DMP, the generated test PKI."""
+    """Settings of the self-contained demo: development mode, the simulator as DMP, the generated test PKI, and the
+    reinforced indirect mode (AIR, ``INDIRECTE_RENFORCEE``) so that vendors see the whole connector (masking,
+    archiving); production keeps the default ``INDIRECTE``, where those answer 403."""
     from facade.pki import TestPki
-    from facade.settings import CredentialConfig, DmpConfig, InputConfig, Settings
+    from facade.settings import CredentialConfig, DmpConfig, InputConfig, Settings, VihfConfig
 
     assert isinstance(pki, TestPki)
     return Settings(
@@ -156,6 +158,7 @@ def demo_settings(state: Path, repository_url: str, pki: object) -> object:
             auth=CredentialConfig(p12=pki.auth_p12, p12_password_file=pki.password_file),
             sign=CredentialConfig(p12=pki.sign_p12, p12_password_file=pki.password_file),
         ),
+        vihf=VihfConfig(auth_mode="INDIRECTE_RENFORCEE"),
     )
 
 
@@ -242,6 +245,8 @@ Preview without sending:
   curl -s -X POST '{base}/Bundle/$preview?validate=full' \\
        -H 'Content-Type: application/fhir+json' --data-binary @{example}
 What the simulated DMP received, byte for byte: {state / "inbox"}/
+VIHF mode INDIRECTE_RENFORCEE (AIR) for the demo, so masking and archiving work (PATCH {base}/DocumentReference);
+production defaults to INDIRECTE, where they answer 403 (FACADE_VIHF__AUTH_MODE).
 """
 
 

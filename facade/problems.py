@@ -376,6 +376,92 @@ class Problem(Enum):
         403,
         "{transaction} is not open to a structure certificate in authentication mode {mode} ({reason}); {alternative}",
     )
+    PATCH_INVALID = Spec("patch-invalid", "structure", 400, "The patch cannot be applied: {reason}")
+    PATCH_ELEMENT_FORBIDDEN = Spec(
+        "patch-element-forbidden",
+        "not-supported",
+        405,
+        "{element} may not be patched: PDSm allows status, securityLabel and the pdsm-ext-is-archived extension only",
+    )
+    PATCH_LABEL_NOT_ALLOWED = Spec(
+        "patch-security-label-not-allowed",
+        "code-invalid",
+        422,
+        "securityLabel {system}|{code}: the DMP takes {allowed}",
+    )
+    PATCH_CONFIDENTIALITY_REQUIRED = Spec(
+        "patch-confidentiality-required",
+        "business-rule",
+        422,
+        "The patched securityLabel must keep exactly one HL7 confidentiality code (N, R or V) beside the TRE_A07 "
+        "flags, as XDS does (found: {found})",
+    )
+    PATCH_SUPERSEDED_ALONE = Spec(
+        "patch-superseded-alone",
+        "business-rule",
+        422,
+        "status superseded is set by the DMP when a replacement is registered: post the replacing document (TD2.1, "
+        "relatesTo replaces) with this PATCH in the same transaction; to delete, PATCH status to entered-in-error",
+    )
+    PATCH_SEVERAL_CHANGES = Spec(
+        "patch-several-changes",
+        "business-rule",
+        422,
+        "One PATCH asks for several DMP changes ({changes}): send one PATCH per change, so none is half applied",
+    )
+    DELETE_USE_PATCH = Spec(
+        "delete-use-patch",
+        "not-supported",
+        405,
+        "The DMP keeps no physical delete; PDSm-for-DMP deletes with PATCH [base]/DocumentReference?identifier="
+        "urn:ietf:rfc:3986|urn:oid:<uniqueId> (or DocumentReference/<id>), JSON Patch "
+        '[{{"op": "replace", "path": "/status", "value": "entered-in-error"}}]',
+    )
+    DMP_DOCUMENT_NOT_FOUND = Spec(
+        "dmp-document-not-found", "not-found", 404, "No document {document} in the DMP{scope}"
+    )
+    CONDITIONAL_PATCH_AMBIGUOUS = Spec(
+        "conditional-patch-ambiguous", "multiple-matches", 412, "{criteria} matches {count} documents; name one"
+    )
+    PATCH_NOT_OWN_DOCUMENT = Spec(
+        "patch-not-own-document",
+        "forbidden",
+        403,
+        "{unique_id} was authored by structure {author}, not by this one ({structure}): only the author deletes it",
+    )
+    DMP_DOCUMENT_NOT_CURRENT = Spec(
+        "dmp-document-not-current",
+        "conflict",
+        409,
+        "{unique_id} is {status} in the DMP: only its current version changes",
+    )
+    XDS_UPDATE_CONFLICT = Spec("xds-update-conflict", "conflict", 409, "{context}")
+    PATCH_VERSION_MISMATCH = Spec(
+        "patch-version-mismatch", "conflict", 412, "If-Match {expected}: the DMP holds version {current} of {unique_id}"
+    )
+    PATCH_PATIENT_REQUIRED = Spec(
+        "patch-patient-required",
+        "required",
+        422,
+        "{document} was not sent through this facade: name its patient with patient.identifier=<INS system>|<INS>",
+    )
+    # DocumentReference search (TD3.1, ITI-67 -> ITI-18: facade/dmp/search*.py)
+    SEARCH_REQUIRED_PARAMETER = Spec(
+        "search-required-parameter",
+        "required",
+        400,
+        "A DocumentReference search needs {parameter}: {reason}",
+    )
+    SEARCH_PARAMETER_UNKNOWN = Spec(
+        "search-parameter-unknown",
+        "not-supported",
+        400,
+        "Search parameter {name} is not supported here (Prefer: handling=strict); supported: {supported}",
+    )
+    SEARCH_INVALID_PARAMETER = Spec("search-invalid-parameter", "value", 400, "{parameter}={value}: {reason}")
+    # the DMP's answers (message = the RegistryError codeContext, like the other XDS rows)
+    DMP_ACCESS_DENIED = Spec("dmp-access-denied", "forbidden", 403, "{context}")
+    DMP_TOO_MANY_RESULTS = Spec("dmp-too-many-results", "too-costly", 422, "{context}")
 
     # --- informational ---
     INFORMATION = Spec("information", "informational", 200, "{text}", "information")

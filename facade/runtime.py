@@ -33,6 +33,10 @@ from facade.credentials import (
     load_pkcs12,
 )
 from facade.dmp.client import DmpClient, DmpService, service_url
+from facade.dmp.connector import DmpConnector
+from facade.dmp.replaced import ReplacedResolver
+from facade.dmp.search import DocumentSearchService
+from facade.dmp.update import DocumentUpdater
 from facade.errors import FacadeError, Problem
 from facade.feeding import Feeder
 from facade.ids import OidFactory, system_now
@@ -239,6 +243,22 @@ class Runtime:
         return DmpClient(feeder.vihf_signer, feeder.claims, watched, self.dmp_urls, wsa_to_endpoint, system_now)
 
     @cached_property
+    def dmp(self) -> DmpConnector:
+        return DmpConnector(self.settings, self.dmp_client, self.outbox, self.new_oid, self.patient_secret)
+
+    def document_search(self) -> DocumentSearchService:
+        """TD3.1 behind ``GET [base]/DocumentReference`` (facade/dmp/search.py): 501 when no DMP is configured."""
+        if not self.send_enabled:
+            raise FacadeError(Problem.SENDING_NOT_CONFIGURED)
+        return self.dmp.search
+
+    def document_updater(self) -> DocumentUpdater:
+        """TD3.3a-d behind PATCH (facade/dmp/update.py): 501 when no DMP is configured."""
+        if not self.send_enabled:
+            raise FacadeError(Problem.SENDING_NOT_CONFIGURED)
+        return self.dmp.updater
+
+    @cached_property
     def dmp_reachability(self) -> DmpReachability:
         return DmpReachability(system_now)
 
@@ -306,6 +326,13 @@ class Runtime:
             patient_secret=self.patient_secret,
             inline_wait_seconds=self.settings.dmp.attempt_budget(),
             metrics=self.metrics,
+            # a replaced document the facade never sent: its entryUUID from the DMP (GetDocuments, TD3.1b)
+            replaced_lookup=ReplacedResolver(
+                self.outbox.find_document,
+                self.dmp_client,
+                auth_mode=self.settings.vihf.auth_mode,
+                granted=self.settings.dmp.granted_transactions,
+            ).for_body,
         )
 
     def start(self) -> None:

@@ -159,6 +159,10 @@ class DmpConfig(BaseModel):
     # transactions the DMP contract opens beyond the rights matrix of the VIHF mode (facade/dmp/rights.py), e.g.
     # ["TD3.3d"]; the DMP still judges every request
     granted_transactions: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # PATCH on securityLabel (pdsm4dmp §3.3 item 3): "strict" (the digest's safer reading) refuses a result without
+    # the HL7 confidentiality code (422); "p4d" reads P4D's examples: `replace /securityLabel/0` replaces the TRE_A07
+    # flag (flags are listed first) and the HL7 code is kept
+    security_label_patch: Literal["strict", "p4d"] = "strict"
 
     @field_validator("granted_transactions", mode="before")
     @classmethod

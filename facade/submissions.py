@@ -12,13 +12,14 @@ Invalid input is refused before anything is stored: ``submit`` raises the Facade
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from enum import StrEnum
 
 from facade.errors import FacadeError, Issue, Problem
 from facade.feeding import Feeder
-from facade.mapping.replacement import completed_request
+from facade.mapping.replacement import Lookup, completed_request
 from facade.mapping.versioning import UUID
 from facade.metrics import Metrics
 from facade.model.identifiers import oid_from_urn
@@ -98,9 +99,11 @@ class SubmissionService:
         patient_secret: bytes,
         inline_wait_seconds: float = 30.0,  # how long an inline attempt taken by a background worker is awaited
         metrics: Metrics | None = None,
+        replaced_lookup: Callable[[bytes], Lookup] | None = None,  # per request; default: the facade's registry
     ) -> None:
         self.metrics = metrics
         self.inline_wait_seconds = inline_wait_seconds
+        self.replaced_lookup = replaced_lookup
         self.converter = converter
         self.feeder = feeder
         self.outbox = outbox
@@ -135,7 +138,8 @@ class SubmissionService:
         started = time.perf_counter()
         conversion: Conversion | None = None
         try:
-            conversion = self.converter.convert(completed_request(body, self.outbox.find_document))
+            lookup = self.replaced_lookup(body) if self.replaced_lookup else self.outbox.find_document
+            conversion = self.converter.convert(completed_request(body, lookup))
             require_valid(conversion)
             p_hash = patient_hash(
                 conversion.mapping.submission.patient.ins.value,

@@ -19,6 +19,29 @@ PDSM_SIMPLIFIED = "https://interop.esante.gouv.fr/ig/fhir/pdsm/StructureDefiniti
 PREVIEW_OPERATION = "http://dmp-facade.invalid/fhir/OperationDefinition/preview"
 
 
+def _param(name: str, type_: str, doc: str) -> dict[str, Any]:
+    return {"name": name, "type": type_, "documentation": doc}
+
+
+# GET [base]/DocumentReference (facade/dmp/search_params.py): PDSm ITI-67 as P4D TD3.1 maps it to ITI-18
+DOCUMENT_SEARCH_PARAMS = [
+    _param("patient.identifier", "token", "Required: <INS system>|<INS> (the VIHF names this patient)"),
+    _param("status", "token", "Required without identifier: current, superseded, entered-in-error"),
+    _param("identifier", "token", "urn:ietf:rfc:3986|urn:oid:<uniqueId> (or urn:uuid:<entryUUID>): GetDocuments"),
+    _param("type", "token", "$XDSDocumentEntryTypeCode (system|code)"),
+    _param("category", "token", "$XDSDocumentEntryClassCode"),
+    _param("facility", "token", "$XDSDocumentEntryHealthcareFacilityTypeCode"),
+    _param("setting", "token", "$XDSDocumentEntryPracticeSettingCode"),
+    _param("format", "token", "$XDSDocumentEntryFormatCode"),
+    _param("security-label", "token", "$XDSDocumentEntryConfidentialityCode"),
+    _param("event", "token", "$XDSDocumentEntryEventCodeList"),
+    _param("date", "date", "creationTime (eq, ge, gt, le, lt)"),
+    _param("period", "date", "service period overlap (ge -> ServiceStopTimeFrom, le -> ServiceStartTimeTo)"),
+    _param("related", "token", "$XDSDocumentEntryReferenceIdList (urn:oid:<authority>|<id>)"),
+    _param("_count", "number", "page size (default 20, at most 100); follow the next link for the rest"),
+]
+
+
 def capability_statement(base_url: str, *, date: str, send_enabled: bool) -> dict[str, Any]:
     bundle_ops = [{"name": "preview", "definition": PREVIEW_OPERATION}]
     resources: list[dict[str, Any]] = [
@@ -33,10 +56,21 @@ def capability_statement(base_url: str, *, date: str, send_enabled: bool) -> dic
         {
             "type": "DocumentReference",
             "supportedProfile": [PDSM_SIMPLIFIED],
-            "interaction": [{"code": "create"}, {"code": "read"}] if send_enabled else [],
+            "interaction": [{"code": "create"}, {"code": "read"}, {"code": "search-type"}, {"code": "patch"}]
+            if send_enabled
+            else [],
+            "conditionalDelete": "not-supported",
             "operation": bundle_ops,
+            "searchParam": DOCUMENT_SEARCH_PARAMS if send_enabled else [],
             "documentation": "ITI-105 simplified publish: POST a DocumentReference with content.attachment.data. "
-            "GET [base]/DocumentReference/{id} reads a document the facade accepted (id: its entryUUID's UUID).",
+            "GET [base]/DocumentReference/{id} reads a document the facade accepted (id: its entryUUID's UUID). "
+            "GET [base]/DocumentReference?patient.identifier=<INS system>|<INS>&status=... searches the patient's "
+            "documents in the DMP (TD3.1, ITI-18; identifier=urn:ietf:rfc:3986|urn:oid:<uniqueId> for one), "
+            "paged by _count and the next link; Prefer: handling=strict refuses unknown parameters. "
+            "PATCH [base]/DocumentReference/{id} or, conditionally, ?identifier=urn:ietf:rfc:3986|urn:oid:<uniqueId> "
+            "(JSON Patch or FHIRPath Patch on status, securityLabel, pdsm-ext-is-archived only): DMP TD3.3a/b "
+            "masking and visibility, TD3.3d archive/unarchive, TD3.3c delete (status entered-in-error); DELETE is "
+            "405. Masking and archiving need FACADE_VIHF__AUTH_MODE=INDIRECTE_RENFORCEE (403 in INDIRECTE).",
         },
         {
             "type": "OperationDefinition",

@@ -189,6 +189,7 @@ _BALP_ENTITY_TYPE = "https://profiles.ihe.net/ITI/BALP/CodeSystem/BasicAuditEnti
 _BALP_REQUEST_ID = {"system": _BALP_ENTITY_TYPE, "code": "XrequestId"}
 _BALP_TRACEPARENT = {"system": _BALP_ENTITY_TYPE, "code": "Traceparent"}
 _AUDIT_OUTCOME = {"delivered": "0", "enqueued": "0", "replayed": "0", "attempt": "0", "requeued": "0"}
+_DMP_UPDATES = ("dmp-visibility", "dmp-archive", "dmp-unarchive", "dmp-delete")  # facade/dmp/update.py (ITI-57 done)
 
 
 def audit_event(entry: AuditEntry) -> dict[str, Any]:
@@ -210,13 +211,17 @@ def audit_event(entry: AuditEntry) -> dict[str, Any]:
         entities.append({"what": {"identifier": {"value": entry.request_id}}, "type": _BALP_REQUEST_ID})
     if entry.traceparent:  # as eHealth Suisse (CH EPR) writes it: BALP entity type "Traceparent"
         entities.append({"what": {"identifier": {"value": entry.traceparent}}, "type": _BALP_TRACEPARENT})
-    outcome = _AUDIT_OUTCOME.get(entry.event, "4" if entry.event == "retry-scheduled" else "8")
+    outcome = (
+        "0"
+        if entry.event in _DMP_UPDATES
+        else _AUDIT_OUTCOME.get(entry.event, "4" if entry.event == "retry-scheduled" else "8")
+    )
     return {
         "resourceType": "AuditEvent",
         "id": f"{entry.seq}",
         "type": {"system": "http://dicom.nema.org/resources/ontology/DCM", "code": "110106", "display": "Export"},
         "subtype": [{"system": "https://github.com/dmp-facade/dmp-facade/audit-event", "code": entry.event}],
-        "action": "C",
+        "action": "U" if entry.event in _DMP_UPDATES else "C",
         "recorded": entry.at.isoformat(),
         "outcome": outcome,
         "outcomeDesc": entry.outcome,

@@ -3,13 +3,14 @@ answers with a representation (facade.api.representations). Errors are answered 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from facade.api.body import read_fhir_body
+from facade.api.body import read_fhir_body, read_limited_body
 from facade.api.capability import capability_statement, preview_operation_definition
 from facade.api.deps import (
     AuditorDep,
@@ -25,6 +26,7 @@ from facade.api.deps import (
     TraceparentDep,
 )
 from facade.api.openapi import ERRORS, FHIR_JSON, SUBMISSION_ERRORS, FhirJsonResponse, fhir_body
+from facade.api.outcomes import outcome_response
 from facade.api.params import AuditSearchDep
 from facade.api.representations import (
     Answer,
@@ -36,7 +38,15 @@ from facade.api.representations import (
     submission_answer,
     submission_task,
 )
+from facade.dmp.patch import FHIR_JSON as FHIR_PATCH
+from facade.dmp.patch import JSON_PATCH
+from facade.dmp.search import searchset_bundle
+from facade.dmp.search_params import SearchLimits, parse_search, strict_handling
+from facade.dmp.target import conditional_target, id_target, patient_cx
+from facade.dmp.update import PatchTarget
+from facade.errors import FacadeError, Issue, Problem
 from facade.runtime import Runtime
+from facade.settings import InputConfig
 from facade.submissions import SubmissionResult
 
 router = APIRouter(prefix="/fhir", default_response_class=FhirJsonResponse, responses=ERRORS)
@@ -125,6 +135,17 @@ async def submission_status(
     return _fhir(submission_task(result.record, submission_answer(result, base_url)))
 
 
+@router.get("/DocumentReference")
+async def search_documents(request: Request, rt: RuntimeDep, base_url: BaseUrlDep) -> JSONResponse:
+    """TD3.1 (PDSm ITI-67 -> ITI-18): the patient's documents in the DMP as a searchset; ``Prefer: handling=strict``
+    refuses unknown parameters (lenient: ignored with a warning); ``_count`` / the next link page it."""
+    limits = SearchLimits(rt.settings.input.accepted_ins_oids())
+    strict = strict_handling(request.headers.get("prefer"))
+    search = parse_search(list(request.query_params.multi_items()), limits, strict=strict)
+    page = await run_in_threadpool(rt.document_search().search, search)
+    return _fhir(searchset_bundle(page, base_url))
+
+
 @router.get("/DocumentReference/{document_id}")
 async def read_document(
     document_id: str, service: SubmissionsDep, client: ClientDep, sees_all: CanAuditDep, base_url: BaseUrlDep
@@ -139,3 +160,59 @@ async def audit_trail(_: AuditorDep, service: SubmissionsDep, search: AuditSearc
     """The audit trail of submissions: who, which patient (keyed hash), which documents, outcome, when."""
     entries = await run_in_threadpool(service.audit_trail, search.entity, search.period)
     return _fhir(searchset([audit_event(e) for e in entries]))
+
+
+# --- document lifecycle (PDSm PATCH -> ITI-57, pdsm4dmp §3.1 TD3.3a-d) ---
+
+_PATCH_TYPES = {JSON_PATCH: JSON_PATCH, FHIR_PATCH: FHIR_PATCH, "application/json+fhir": FHIR_PATCH}
+
+
+async def _patch(
+    request: Request, rt: Runtime, limits: InputConfig, client: str, target: PatchTarget, base_url: str
+) -> JSONResponse:
+    """415 before the body is read, 501 without a DMP, then the updater (facade/dmp/update.py)."""
+    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media not in (*_PATCH_TYPES, "application/json"):
+        accepted = f"{JSON_PATCH} (JSON Patch) or {FHIR_PATCH} (FHIRPath Patch Parameters)"
+        raise FacadeError(Problem.UNSUPPORTED_MEDIA_TYPE, content_type=media or "(absent)", accepted=accepted)
+    body = await read_limited_body(request, limits.max_body_bytes, limits.body_timeout_seconds)
+    content_type = _PATCH_TYPES.get(media) or (JSON_PATCH if body.lstrip()[:1] == b"[" else FHIR_PATCH)
+    if_match = request.headers.get("if-match")
+    if if_match:  # W/"2" or "2": the version the client read
+        target = replace(target, if_match=if_match.strip().removeprefix("W/").strip('"'))
+    updater = rt.document_updater()
+    outcome = await run_in_threadpool(updater.patch, target, body, content_type, actor=client)
+    resource = outcome.resource(base_url)
+    return _fhir(resource, headers={"ETag": f'W/"{resource["meta"]["versionId"]}"'})
+
+
+def _patient(request: Request, rt: Runtime) -> str | None:
+    return patient_cx(request.query_params.getlist("patient.identifier"), rt.settings.input.accepted_ins_oids())
+
+
+@router.patch("/DocumentReference/{document_id}", openapi_extra=fhir_body("Parameters"))
+async def patch_document(
+    document_id: str, request: Request, rt: RuntimeDep, limits: InputLimitsDep, client: ClientDep, base_url: BaseUrlDep
+) -> JSONResponse:
+    """TD3.3a-d on ``DocumentReference/<id>``: mask / visibility (securityLabel), archive (pdsm-ext-is-archived),
+    delete (status entered-in-error); 200 with the DocumentReference as the DMP now holds it."""
+    target = id_target(document_id, _patient(request, rt))
+    return await _patch(request, rt, limits, client, target, base_url)
+
+
+@router.patch("/DocumentReference", openapi_extra=fhir_body("Parameters"))
+async def patch_document_conditional(
+    request: Request, rt: RuntimeDep, limits: InputLimitsDep, client: ClientDep, base_url: BaseUrlDep
+) -> JSONResponse:
+    """The conditional form PDSm-for-DMP uses: ``PATCH [base]/DocumentReference?identifier=urn:ietf:rfc:3986|
+    urn:oid:<uniqueId>`` (``patient.identifier`` too for a document the facade never sent)."""
+    identifiers = request.query_params.getlist("identifier")
+    target = conditional_target(identifiers, _patient(request, rt))
+    return await _patch(request, rt, limits, client, target, base_url)
+
+
+@router.delete("/DocumentReference/{document_id}")
+@router.delete("/DocumentReference")
+async def delete_document() -> JSONResponse:
+    """The DMP has no physical delete: 405 naming the PATCH that deletes (pdsm4dmp §3.3 item 1)."""
+    return outcome_response(405, [Issue(Problem.DELETE_USE_PATCH)], headers={"Allow": "GET, PATCH"})

@@ -181,14 +181,16 @@ def _find(target: dict[str, Any], lookup: Lookup, expr: str, *, explicit: bool) 
 def _complete(doc: dict[str, Any], target: dict[str, Any], known: KnownDocument) -> None:
     target["reference"] = f"DocumentReference/{known.entry_uuid.removeprefix('urn:uuid:')}"
     target["identifier"] = {"system": "urn:ietf:rfc:3986", "value": f"urn:oid:{known.unique_id}"}
-    if not _has_set_id(doc):
+    if not _has_set_id(doc) and known.set_id:  # "" : a document the DMP knows but the facade did not send
         doc.setdefault("identifier", []).append(
             {
                 "type": {"coding": [{"system": IDENTIFIER_TYPE_SYSTEM, "code": SET_ID_TYPE}]},
                 "value": f"urn:oid:{known.set_id}",
             }
         )
-    if not any(isinstance(e, dict) and e.get("url") == EXT_VERSION_NUMBER for e in doc.get("extension") or []):
+    if known.version and not any(
+        isinstance(e, dict) and e.get("url") == EXT_VERSION_NUMBER for e in doc.get("extension") or []
+    ):
         doc.setdefault("extension", []).append({"url": EXT_VERSION_NUMBER, "valuePositiveInt": known.version + 1})
 
 

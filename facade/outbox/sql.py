@@ -349,6 +349,19 @@ class SqlTables:
         found = self._documents(f"{column} = ? AND s.state <> 'dead' ORDER BY r.created_at DESC LIMIT 1", (value,))
         return found[0] if found else None
 
+    def reconcile_document(
+        self, unique_id: str, *, availability: registry.Availability, confidentiality: Sequence[Sequence[str]]
+    ) -> int:
+        """What the DMP said after an update (ITI-57): availability and confidentiality codes of the document's rows."""
+        with self._transaction() as cur:
+            self._exec(
+                cur,
+                "UPDATE registry_document SET availability = ?, confidentiality = ?, updated_at = ?"
+                " WHERE unique_id = ?",
+                (availability.value, self._json([list(c) for c in confidentiality]), self._ts(self._now()), unique_id),
+            )
+            return int(getattr(cur, "rowcount", 0) or 0)
+
     def replacements_of(self, entry_uuid: str) -> list[registry.RegisteredDocument]:
         return self._documents("r.replaces_entry_uuid = ? AND s.state <> 'dead' ORDER BY r.created_at", (entry_uuid,))
 

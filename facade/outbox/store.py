@@ -99,8 +99,7 @@ class Outbox(Protocol):
     def find_by_idempotency_key(self, key: str) -> OutboxRecord | None: ...
 
     def find_by_fingerprint(self, actor: str, fingerprint: str) -> OutboxRecord | None:
-        """This client's latest live (not dead) record of exactly these request bytes, whatever key it came with
-        (a dead one is replayed only under its own key: a new key may try again)."""
+        """This client's latest live record of these request bytes, whatever its key (a dead one: only its own key)."""
         ...
 
     def find_by_document_unique_id(self, unique_id: str) -> list[SubmissionStatus]: ...
@@ -117,11 +116,15 @@ class Outbox(Protocol):
         """Documents of live (not dead) submissions that replace ``entry_uuid``."""
         ...
 
+    def reconcile_document(
+        self, unique_id: str, *, availability: registry.Availability, confidentiality: Sequence[Sequence[str]]
+    ) -> int:
+        """Record what the DMP holds after an update (ITI-57); returns the rows changed (0: never sent from here)."""
+        ...
+
     def count_by_state(self) -> dict[State, int]: ...
 
-    def oldest_waiting_since(self) -> datetime | None:
-        """When the oldest submission not yet delivered nor dead (pending, sending, failed) was accepted."""
-        ...
+    def oldest_waiting_since(self) -> datetime | None: ...  # acceptance of the oldest pending/sending/failed one
 
     def append_audit(
         self,

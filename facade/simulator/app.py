@@ -34,7 +34,11 @@ from starlette.types import Receive, Scope, Send
 from facade.ids import system_now
 from facade.simulator.config import PATIENTS_PATH, REGISTRY_PATH, REPOSITORY_PATH, SimulatorConfig
 from facade.simulator.inbox import Inbox, format_request
+from facade.simulator.iti18 import ACTION as ITI18_ACTION
+from facade.simulator.iti18 import Iti18Handler
 from facade.simulator.iti41 import Answer, CodeChecker, IncomingRequest, Iti41Processor, LotVerifier
+from facade.simulator.iti57 import ACTION as ITI57_ACTION
+from facade.simulator.iti57 import Iti57Handler
 from facade.simulator.registry import Registry
 from facade.simulator.script import Behaviour, Script, ScriptError
 from facade.simulator.services import Handler, PlainSoapService
@@ -80,7 +84,7 @@ def create_simulator_app(
     config = config or SimulatorConfig()
     state_dir = Path(state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
-    registry = Registry(state_dir)
+    registry = Registry(state_dir, config.repository_unique_id)
     script = Script(state_dir / "script.json", unknown_ins=config.unknown_ins)
     processor = Iti41Processor(
         registry=registry,
@@ -94,6 +98,8 @@ def create_simulator_app(
     )
     # WS-A Action -> handler, per service; each DMP transaction registers itself here
     service_handlers: dict[str, dict[str, Handler]] = {REGISTRY_PATH: {}, PATIENTS_PATH: {}}
+    service_handlers[REGISTRY_PATH][ITI18_ACTION] = Iti18Handler(registry, config, script)
+    service_handlers[REGISTRY_PATH][ITI57_ACTION] = Iti57Handler(registry, config)
     services = {
         path: PlainSoapService(
             path.rsplit("/", 1)[-1],

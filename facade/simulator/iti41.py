@@ -225,6 +225,7 @@ class Iti41Processor:
                     is_signature=entry.id == checked.signature_id,
                     replaces=checked.replaces.get(entry.id),
                     entry_uuid=entry.id if entry.id.startswith("urn:uuid:") else None,
+                    metadata=entry.element,
                 )
             )
         stored = self.registry.store(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from copy import deepcopy
 from dataclasses import dataclass, field
 
 from lxml import etree
@@ -65,6 +66,8 @@ class RegistryObject:
     slots: dict[str, list[str]]
     classifications: list[Coded]
     external_ids: dict[str, list[str]]  # identificationScheme -> values
+    # a detached copy of the element, loose Classifications nested: what the registry keeps (ITI-18 answers it)
+    element: etree._Element | None = field(default=None, compare=False, repr=False)
 
     def slot(self, name: str) -> str | None:
         values = self.slots.get(name)
@@ -151,7 +154,7 @@ def _read_objects(objects: etree._Element, out: SubmissionRequest) -> None:
         local = etree.QName(el).localname
         if local in ("ExtrinsicObject", "RegistryPackage"):
             classifications = el.findall("rim:Classification", NS) + loose.get(el.get("id") or "", [])
-            obj = _registry_object(el, local, classifications)
+            obj = read_registry_object(el, local, classifications)
             if local == "ExtrinsicObject":
                 out.entries.append(obj)
             elif any(c.get("classificationNode") == SS_NODE for c in classifications):
@@ -168,7 +171,16 @@ def _read_objects(objects: etree._Element, out: SubmissionRequest) -> None:
             )
 
 
-def _registry_object(el: etree._Element, local: str, classifications: list[etree._Element]) -> RegistryObject:
+def read_registry_object(
+    el: etree._Element, local: str, classifications: list[etree._Element] | None = None
+) -> RegistryObject:
+    """One ExtrinsicObject / RegistryPackage; ``classifications`` defaults to the nested ones."""
+    nested = el.findall("rim:Classification", NS)
+    classifications = nested if classifications is None else classifications
+    copy = deepcopy(el)
+    for loose in classifications:
+        if loose not in nested:
+            copy.append(deepcopy(loose))
     ext: dict[str, list[str]] = {}
     for e in el.findall("rim:ExternalIdentifier", NS):
         ext.setdefault(e.get("identificationScheme") or "", []).append((e.get("value") or "").strip())
@@ -180,6 +192,7 @@ def _registry_object(el: etree._Element, local: str, classifications: list[etree
         slots=_slots(el),
         classifications=[_coded(c) for c in classifications],
         external_ids=ext,
+        element=copy,
     )
 
 

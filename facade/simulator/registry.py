@@ -16,6 +16,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from lxml import etree
+
+from facade import xmldoc
+from facade.simulator.config import DMP_REPOSITORY_UNIQUE_ID
+from facade.simulator.entry_form import registry_form, to_bytes
+
+_RIM = "{urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0}"
 APPROVED = "urn:oasis:names:tc:ebxml-regrep:StatusType:Approved"
 DEPRECATED = "urn:oasis:names:tc:ebxml-regrep:StatusType:Deprecated"
 
@@ -43,6 +50,20 @@ CREATE TABLE IF NOT EXISTS document (
     replaces TEXT,
     received_at TEXT NOT NULL
 );
+-- every metadata version of every DocumentEntry, as the registry answers ITI-18 (the ExtrinsicObject in registry form)
+CREATE TABLE IF NOT EXISTS entry (
+    entry_uuid TEXT PRIMARY KEY,
+    lid TEXT NOT NULL,
+    unique_id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    patient_id TEXT NOT NULL,
+    metadata BLOB NOT NULL,
+    received_at TEXT NOT NULL,
+    UNIQUE (lid, version)
+);
+CREATE INDEX IF NOT EXISTS entry_by_unique_id ON entry (unique_id);
+CREATE INDEX IF NOT EXISTS entry_by_patient ON entry (patient_id);
 """
 
 
@@ -82,6 +103,27 @@ class NewDocument:
     is_signature: bool
     replaces: str | None = None
     entry_uuid: str | None = None  # sender-given urn:uuid entryUUID, else one is assigned
+    metadata: etree._Element | None = None  # the submitted ExtrinsicObject (kept in registry form for ITI-18)
+
+
+@dataclass(frozen=True)
+class StoredEntry:
+    """One metadata version of a DocumentEntry (table ``entry``): what ITI-18 answers."""
+
+    entry_uuid: str
+    lid: str
+    unique_id: str
+    version: int
+    status: str
+    patient_id: str
+    metadata: bytes  # the ExtrinsicObject in registry form (entry_form.registry_form), status as first stored
+    received_at: str
+
+    def element(self) -> etree._Element:
+        """The ExtrinsicObject as the registry answers it now: the ``status`` column is the truth."""
+        el = xmldoc.parse(self.metadata)
+        el.set("status", self.status)
+        return el
 
 
 class ReplacedMeanwhile(Exception):
@@ -93,7 +135,8 @@ class ReplacedMeanwhile(Exception):
 
 
 class Registry:
-    def __init__(self, state_dir: Path) -> None:
+    def __init__(self, state_dir: Path, repository_unique_id: str = DMP_REPOSITORY_UNIQUE_ID) -> None:
+        self.repository_unique_id = repository_unique_id
         self.db_path = state_dir / "registry.sqlite"
         self.documents_dir = state_dir / "documents"
         self.documents_dir.mkdir(parents=True, exist_ok=True)
@@ -204,7 +247,13 @@ class Registry:
                         received_at,
                     ),
                 )
+                if doc.metadata is not None:
+                    self._insert_entry(db, doc, entry_uuid, received_at, self.repository_unique_id)
                 if doc.replaces:
+                    db.execute(
+                        "UPDATE entry SET status = ? WHERE entry_uuid = ? AND status = ?",
+                        (DEPRECATED, doc.replaces, APPROVED),
+                    )
                     deprecated = db.execute(
                         "UPDATE document SET status = ? WHERE entry_uuid = ? AND status = ?",
                         (DEPRECATED, doc.replaces, APPROVED),
@@ -215,11 +264,108 @@ class Registry:
                 stored.append(_doc(row))
         return stored
 
+    @staticmethod
+    def _insert_entry(
+        db: sqlite3.Connection, doc: NewDocument, entry_uuid: str, received_at: str, repository_unique_id: str
+    ) -> None:
+        assert doc.metadata is not None
+        registry_slots = {"repositoryUniqueId": repository_unique_id, "hash": doc.hash, "size": str(len(doc.data))}
+        form = registry_form(
+            doc.metadata,
+            entry_uuid=entry_uuid,
+            lid=entry_uuid,
+            version=1,
+            status=APPROVED,
+            registry_slots=registry_slots,
+        )
+        db.execute(
+            "INSERT INTO entry (entry_uuid, lid, unique_id, version, status, patient_id, metadata, received_at)"
+            " VALUES (?, ?, ?, 1, ?, ?, ?, ?)",
+            (entry_uuid, entry_uuid, doc.unique_id, APPROVED, doc.patient_id, to_bytes(form), received_at),
+        )
+
+    def entries(
+        self,
+        *,
+        patient_id: str | None = None,
+        unique_ids: Sequence[str] = (),
+        entry_uuids: Sequence[str] = (),
+        statuses: Sequence[str] = (),
+        lids: Sequence[str] = (),
+    ) -> list[StoredEntry]:
+        """Metadata versions matching every given filter (patient compared on INS + assigning authority)."""
+        clauses, args = [], []
+        filters = (("unique_id", unique_ids), ("entry_uuid", entry_uuids), ("status", statuses), ("lid", lids))
+        for column, values in filters:
+            if values:
+                clauses.append(f"{column} IN ({','.join('?' * len(values))})")
+                args += list(values)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        with self._connect() as db:
+            rows = db.execute(
+                f"SELECT * FROM entry {where} ORDER BY received_at, rowid",  # noqa: S608 (placeholders only)
+                args,
+            ).fetchall()
+        found = [StoredEntry(**{k: row[k] for k in row.keys()}) for row in rows]
+        if patient_id is not None:
+            found = [e for e in found if patient_key(e.patient_id) == patient_key(patient_id)]
+        return found
+
+    def update_status(self, entry_uuid: str, original: str, new: str) -> bool:
+        """ITI-57 UpdateAvailabilityStatus, only from ``original`` (False: it changed meanwhile, nothing done).
+        The document row (``/_simulator/documents``) follows its current version's status."""
+        with self._lock, self._connect() as db:
+            row = db.execute("SELECT unique_id FROM entry WHERE entry_uuid = ?", (entry_uuid,)).fetchone()
+            done = db.execute(
+                "UPDATE entry SET status = ? WHERE entry_uuid = ? AND status = ?", (new, entry_uuid, original)
+            ).rowcount
+            if done == 1 and row is not None:
+                db.execute("UPDATE document SET status = ? WHERE unique_id = ?", (new, row["unique_id"]))
+        return done == 1
+
+    def add_version(self, current: StoredEntry, submitted: etree._Element, previous_status: str) -> StoredEntry:
+        """ITI-57 metadata update: a new version of ``current``'s logical document, in registry form, keeping its
+        status; ``current`` becomes ``previous_status`` (Deprecated) in the same transaction, only if still the latest
+        (else ``ReplacedMeanwhile``, nothing stored)."""
+        entry_uuid = f"urn:uuid:{uuid.uuid4()}"
+        version = current.version + 1
+        old = current.element()
+        slots = {
+            s.get("name") or "": (s.findtext(f"{_RIM}ValueList/{_RIM}Value") or "")
+            for s in old.findall(f"{_RIM}Slot")
+            if s.get("name") in ("repositoryUniqueId", "hash", "size")
+        }
+        form = registry_form(
+            submitted, entry_uuid=entry_uuid, lid=current.lid, version=version, status=current.status,
+            registry_slots=slots,
+        )  # fmt: skip
+        with self._lock, self._connect() as db:
+            moved = db.execute(
+                "UPDATE entry SET status = ? WHERE entry_uuid = ? AND status = ?",
+                (previous_status, current.entry_uuid, current.status),
+            ).rowcount
+            if moved != 1:
+                raise ReplacedMeanwhile(current.entry_uuid)
+            db.execute(
+                "INSERT INTO entry (entry_uuid, lid, unique_id, version, status, patient_id, metadata, received_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (entry_uuid, current.lid, current.unique_id, version, current.status, current.patient_id,
+                 to_bytes(form), current.received_at),
+            )  # fmt: skip
+        return StoredEntry(entry_uuid, current.lid, current.unique_id, version, current.status, current.patient_id,
+                           to_bytes(form), current.received_at)  # fmt: skip
+
     def _file(self, unique_id: str) -> Path:
         # uniqueIds reaching here were checked to be OIDs (digits and dots): safe as file names
         if not unique_id or not all(c.isdigit() or c == "." for c in unique_id):
             raise ValueError(f"not an OID: {unique_id!r}")
         return self.documents_dir / f"{unique_id}.xml"
+
+
+def patient_key(cx: str) -> tuple[str, str]:
+    """An HL7 CX patient id compared on its ID and assigning authority (a date or type suffix does not count)."""
+    parts = cx.split("^")
+    return (parts[0], parts[3] if len(parts) > 3 else "")
 
 
 def _doc(row: sqlite3.Row) -> StoredDocument:

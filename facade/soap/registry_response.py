@@ -102,6 +102,11 @@ def parse(element: etree._Element) -> RegistryResponse:
     """``rs:RegistryResponse`` element -> RegistryResponse. Unknown status -> DeliveryError SOAP_RESPONSE_INVALID."""
     if not is_registry_response(element):
         raise DeliveryError(Problem.SOAP_RESPONSE_INVALID, reason=f"expected rs:RegistryResponse, got {element.tag}")
+    return parse_status(element)
+
+
+def parse_status(element: etree._Element) -> RegistryResponse:
+    """Status and errors of any ebRS RegistryResponseType (``rs:RegistryResponse``, ``query:AdhocQueryResponse``)."""
     raw_status = (element.get("status") or "").strip()
     status = _STATUS_ALIASES.get(raw_status)
     if status is None:

@@ -73,7 +73,19 @@ XDS_ERROR_TABLE: Mapping[str, ErrorRule] = MappingProxyType(
         "XDSRepositoryDuplicateUniqueIdInMessage": _INTEGRITY,
         "XDSRegistryError": _REGISTRY,
         "XDSRepositoryError": _REGISTRY,
+        # ITI-57 Update Document Set (IHE ITI TF-3 4.2.4.1): a concurrent version, an update the registry refuses
+        "XDSMetadataVersionError": ErrorRule(Problem.XDS_UPDATE_CONFLICT, False, "ITI-57: re-read and retry"),
+        "XDSMetadataUpdateError": ErrorRule(Problem.XDS_BUSINESS_RULE, False, "ITI-57: not applicable to this entry"),
+        "XDSMetadataUpdateOperationError": _METADATA,
+        "XDSMetadataIdentifierError": _METADATA,
         "XDSExtraMetadataNotSaved": ErrorRule(Problem.XDS_WARNING, False, "a warning: the submission was accepted"),
+        # ITI-18 stored queries (IHE ITI TF-3 Table 4.2.4.1-2); the first three mean our query is wrong
+        "XDSStoredQueryParamNumber": ErrorRule(Problem.XDS_REGISTRY_ERROR, False, "ITI-18: our query is wrong"),
+        "XDSUnknownStoredQuery": ErrorRule(Problem.XDS_REGISTRY_ERROR, False, "ITI-18: query id not served"),
+        "XDSResultNotSinglePatient": ErrorRule(Problem.XDS_REGISTRY_ERROR, False, "ITI-18: mixed patients"),
+        "XDSTooManyResults": ErrorRule(Problem.DMP_TOO_MANY_RESULTS, False, "ITI-18: narrow the criteria"),
+        # the DMP's rights matrix refused the transaction [UNCERTAIN: no DMP code found, pdsm4dmp §8]: the simulator's
+        "DMPAccessDenied": ErrorRule(Problem.DMP_ACCESS_DENIED, False, "rights matrix (simulator code)"),
     }
 )
 DEFAULT_RULE = ErrorRule(Problem.XDS_REGISTRY_ERROR, False, "anything else: exception 502, original code kept")

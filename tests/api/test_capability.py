@@ -32,7 +32,7 @@ def test_sending_facade_declares_transaction_task_and_audit(tmp_path, pki_settin
     declared = {r.type: [i.code for i in r.interaction or []] for r in rest.resource}
     assert declared["Task"] == ["read"]
     assert declared["AuditEvent"] == ["search-type"]
-    assert declared["DocumentReference"] == ["create", "read"]
+    assert declared["DocumentReference"] == ["create", "read", "search-type", "patch"]
 
 
 def test_preview_operation_definition_is_served_and_valid(client: TestClient) -> None:

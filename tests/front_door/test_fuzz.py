@@ -348,6 +348,7 @@ READ_PATHS = [
     "/fhir/Task/{x}",
     "/fhir/Task/{x}/",
     "/fhir/DocumentReference/{x}",
+    "/fhir/DocumentReference",  # search (GET), PATCH (conditional on identifier) and DELETE (405)
     "/fhir/AuditEvent",
     "/fhir/{x}",
     "/fhir/Bundle/{x}",
@@ -357,7 +358,8 @@ READ_PATHS = [
     "/health/ready",
     "/metrics",
 ]
-QUERY_KEYS = ["date", "patient", "entity", "_count", "_format", "validate", "subtype", "{x}"]
+QUERY_KEYS = ["date", "patient", "entity", "_count", "_format", "validate", "subtype", "{x}", "patient.identifier",
+              "status", "identifier", "period", "_offset"]  # fmt: skip
 
 
 @FUZZ

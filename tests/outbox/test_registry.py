@@ -132,3 +132,18 @@ def test_a_second_replacement_of_one_document_is_refused_in_the_store(outbox: Sq
     assert refused.value.problem is Problem.REPLACED_SUPERSEDED
     assert refused.value.foreign and first.unique_id not in str(refused.value)  # another client's: not named
     assert outbox.find_document(entry_uuid=second.entry_uuid) is None
+
+
+def test_reconcile_takes_the_dmp_availability_and_confidentiality(outbox: SqlOutbox) -> None:
+    """After an ITI-57 update the DMP is the truth (issue 11): both back ends store what it said, ids unchanged."""
+    entry = _entry("1.2.250.1.999.1.1.7")
+    _accept(outbox, entry)
+    codes = (("2.16.840.1.113883.5.25", "N", "Normal"),)
+    assert outbox.reconcile_document(entry.unique_id, availability=Availability.ARCHIVED, confidentiality=codes) == 1
+    found = outbox.find_document(unique_id=entry.unique_id)
+    assert found is not None and found.availability is Availability.ARCHIVED and found.confidentiality == codes
+    assert found.entry_uuid == entry.entry_uuid  # the id the facade answered with keeps resolving
+    assert (
+        outbox.reconcile_document("1.2.250.1.999.1.1.404", availability=Availability.DELETED, confidentiality=codes)
+        == 0
+    )

@@ -34,6 +34,16 @@ EXPECTED_XDS = {
     "XDSRegistryError": ("exception", 502, False, "xds-registry-error"),
     "XDSRepositoryError": ("exception", 502, False, "xds-registry-error"),
     "XDSExtraMetadataNotSaved": ("informational", 200, False, "xds-warning"),
+    "XDSStoredQueryParamNumber": ("exception", 502, False, "xds-registry-error"),
+    "XDSUnknownStoredQuery": ("exception", 502, False, "xds-registry-error"),
+    "XDSResultNotSinglePatient": ("exception", 502, False, "xds-registry-error"),
+    "XDSTooManyResults": ("too-costly", 422, False, "dmp-too-many-results"),
+    "DMPAccessDenied": ("forbidden", 403, False, "dmp-access-denied"),
+    # ITI-57 (TD3.3a-d)
+    "XDSMetadataVersionError": ("conflict", 409, False, "xds-update-conflict"),
+    "XDSMetadataUpdateError": ("business-rule", 422, False, "xds-business-rule"),
+    "XDSMetadataUpdateOperationError": ("invalid", 422, False, "xds-metadata-rejected"),
+    "XDSMetadataIdentifierError": ("invalid", 422, False, "xds-metadata-rejected"),
 }
 
 # fault code or subcode -> (issue type, HTTP status, retryable, problem code)
