@@ -80,8 +80,7 @@ class DocumentSearchService:
         transaction = Transaction.TD3_1B if search.by_identifier else Transaction.TD3_1A
         require(self.auth_mode, transaction, self.granted)  # 403 before anything is sent
         if search.by_identifier:
-            query = build_get_documents(search.unique_ids, entry_uuids=search.entry_uuids)
-            found = latest_per_document(run_query(self.client, search.patient_ins_cx, query))
+            found = latest_per_document(self._get_documents(search))
             if search.status_filter:
                 found = [e for e in found if e.status in search.status_filter]
         else:
@@ -90,6 +89,17 @@ class DocumentSearchService:
         page = documents[search.offset : search.offset + search.count] if search.count else []
         self.reconcile(page)  # what the client is shown; one write per document (bounded by _count)
         return SearchPage(search, page, len(documents))
+
+    def _get_documents(self, search: DocumentSearch) -> list[RegistryEntry]:
+        """GetDocuments by uniqueId; by entryUUID, then by the uniqueIds found, so that a logicalId (the identifier
+        the search answers, = the first version's entryUUID) leads to the document's current version."""
+        unique_ids = list(search.unique_ids)
+        if search.entry_uuids:
+            named = run_query(self.client, search.patient_ins_cx, build_get_documents(entry_uuids=search.entry_uuids))
+            unique_ids = sorted({e.unique_id for e in named if e.unique_id})
+        if not unique_ids:
+            return []
+        return run_query(self.client, search.patient_ins_cx, build_get_documents(unique_ids))
 
     def reconcile(self, entries: Sequence[RegistryEntry]) -> int:
         """The facade's registry follows what the DMP holds (availability, confidentiality) for the documents it

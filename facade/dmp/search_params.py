@@ -263,9 +263,12 @@ def parse_int(name: str, values: Sequence[str], default: int, maximum: int, issu
         number = int(values[-1])
     except ValueError:
         number = -1
-    if not 0 <= number <= maximum:
-        issues.append(_invalid(name, values[-1], f"expected an integer from 0 to {maximum}"))
+    if number < 0:
+        issues.append(_invalid(name, values[-1], "expected an integer, 0 or more"))
         return default
+    if number > maximum:  # a page size above the limit is served at the limit (FHIR: no more than asked), said so
+        issues.append(replace(_invalid(name, values[-1], f"served {maximum} per page at most"), severity="warning"))
+        return maximum
     return number
 
 
@@ -307,7 +310,9 @@ def parse_search(params: Sequence[tuple[str, str]], limits: SearchLimits, *, str
     count = parse_int("_count", _values(params, "_count"), limits.default_count, limits.max_count, issues)
     offset = parse_int("_offset", _values(params, "_offset"), 0, 10**6, issues)
     if any(i.is_error for i in issues):
-        raise RequestError(issues[0].problem, issues=issues)
+        errors = [i for i in issues if i.is_error]
+        raise RequestError(errors[0].problem, issues=errors)
+    warnings += [i for i in issues if not i.is_error]
     echoed = tuple((n, v) for n, v in params if n in SUPPORTED and n not in ("_offset", "_format"))
     return DocumentSearch(
         ins=ins,

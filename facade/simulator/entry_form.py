@@ -51,6 +51,7 @@ def registry_form(
     """A copy of ``submitted`` as the registry holds it (the submitted element is left untouched)."""
     el = deepcopy(submitted)
     el.set("id", entry_uuid)
+    el.set("isOpaque", el.get("isOpaque") or "false")  # as the DMP answers (kit TD3.1 response)
     el.set("lid", lid)
     el.set("status", status)
     for old in el.findall(f"{_RIM}VersionInfo"):

@@ -93,7 +93,7 @@ def test_identifier_is_a_get_documents_and_needs_no_status() -> None:
 def test_every_problem_of_a_request_comes_back_at_once() -> None:
     with pytest.raises(RequestError) as caught:
         parse_search(
-            [PATIENT, ("status", "current,final"), ("type", "11490-0"), ("date", "soon"), ("_count", "500")], LIMITS
+            [PATIENT, ("status", "current,final"), ("type", "11490-0"), ("date", "soon"), ("_count", "ten")], LIMITS
         )
     assert _codes(caught) == [
         ("search-invalid-parameter", "status"),
@@ -148,3 +148,11 @@ def test_unknown_parameters_strict_refused_lenient_warned_and_not_echoed() -> No
 )
 def test_prefer_handling(prefer: str | None, strict: bool) -> None:
     assert strict_handling(prefer) is strict
+
+
+def test_a_page_size_above_the_limit_is_served_at_the_limit_with_a_warning() -> None:
+    search = parse_search([PATIENT, ("status", "current"), ("_count", "500")], LIMITS)
+    assert search.count == 100
+    assert [(w.problem.spec.code, w.effective_severity) for w in search.warnings] == [
+        ("search-invalid-parameter", "warning")
+    ]

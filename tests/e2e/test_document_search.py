@@ -21,6 +21,7 @@ from .conftest import Facade, bundle
 
 TWO_DOCUMENTS = "multi/two-documents.json"
 ARCHIVED = "urn:asip:ci-sis:2010:StatusType:Archived"
+DEPRECATED_URN = "urn:oasis:names:tc:ebxml-regrep:StatusType:Deprecated"
 IS_ARCHIVED = "https://interop.esante.gouv.fr/ig/fhir/pdsm/StructureDefinition/pdsm-ext-is-archived"
 RPLC_TARGET = "urn:uuid:6f1c2d3e-4a5b-4c6d-8e7f-000000000021"  # the entry replacement/rplc.json replaces
 
@@ -280,3 +281,33 @@ def test_the_iti18_bodies_received_match_the_official_sample_and_the_kit_schemas
     assert [(s.get("name"), s.findtext("{*}ValueList/{*}Value")) for s in adhoc] == [
         ("$XDSDocumentEntryUniqueId", f"('{docs[0].unique_id}')")
     ]
+
+
+def test_the_identifier_the_search_answers_leads_to_the_current_version(start_facade: Any) -> None:
+    """A metadata update (ITI-57, e.g. masking) makes a version 2 with a new entryUUID and the same logicalId: a
+    search by the logicalId (the DocumentReference.identifier answered) finds version 2, not the deprecated first."""
+    facade = start_facade(configure=_air)
+    patient, docs = _fed(facade)
+    registry = facade.simulator.simulator.registry
+    [v1] = registry.entries(unique_ids=[docs[0].unique_id])
+    v2_uuid = "urn:uuid:0b5e2c1a-2f4d-4e5b-9c6d-7e8f90a1b2c3"
+    v2_metadata = v1.metadata.replace(v1.entry_uuid.encode(), v2_uuid.encode())
+    v2_metadata = v2_metadata.replace(f'lid="{v2_uuid}"'.encode(), f'lid="{v1.lid}"'.encode())
+    v2_metadata = v2_metadata.replace(b'versionName="1"', b'versionName="2"')
+    with sqlite3.connect(registry.db_path) as db:  # as the DMP does on an ITI-57 metadata update
+        db.execute("UPDATE entry SET status = ? WHERE entry_uuid = ?", (DEPRECATED_URN, v1.entry_uuid))
+        db.execute(
+            "INSERT INTO entry VALUES (?, ?, ?, 2, ?, ?, ?, ?)",
+            (v2_uuid, v1.lid, v1.unique_id, v1.status, v1.patient_id, v2_metadata, v1.received_at),
+        )
+
+    for identifier in (f"urn:ietf:rfc:3986|{v1.lid}", f"urn:oid:{v1.unique_id}"):
+        found = _get(facade, [("patient.identifier", patient), ("identifier", identifier)]).json()
+        [entry] = found["entry"]
+        resource = entry["resource"]
+        assert resource["id"] == v2_uuid.removeprefix("urn:uuid:") and resource["meta"]["versionId"] == "2"
+        assert resource["status"] == "current" and resource["identifier"][0]["value"] == v1.lid
+    current = _get(facade, [("patient.identifier", patient), ("status", "current")]).json()
+    assert sorted(e["resource"]["id"] for e in current["entry"]) == sorted(
+        [v2_uuid.removeprefix("urn:uuid:"), docs[1].entry_uuid.removeprefix("urn:uuid:")]
+    )

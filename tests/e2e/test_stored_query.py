@@ -187,3 +187,40 @@ def test_the_bodies_exchanged_pass_the_kit_schemas_and_match_the_official_shape(
         "urn:ihe:iti:2007:RegistryStoredQueryResponse"
     )
     assert etree.QName(answer.find("{*}Body/*")).localname == "AdhocQueryResponse"  # type: ignore[arg-type]
+
+
+def test_the_simulators_answer_has_the_shape_of_the_official_td31_response(start_facade: Any, kit_path: Any) -> None:
+    official_path = kit_path / "examples" / "dmp" / "TD3.1_recherche_document_response.xml"
+    if not official_path.is_file():
+        pytest.skip(f"{official_path} absent")
+    official = xmldoc.parse(official_path.read_bytes())
+    facade = start_facade(configure=_air)
+    patient, _ = _fed(facade)
+    client = facade.runtime.dmp_client
+    request = client.request(
+        DmpService.REGISTRY, ITI18_ACTION, [build_find_documents(patient, FindCriteria())], patient_ins_cx=patient
+    )
+    answer = xmldoc.parse(client.transports[DmpService.REGISTRY].send(request).envelope)
+
+    def header(envelope: etree._Element) -> list[str]:
+        return [etree.QName(c).localname for c in envelope.find("{*}Header")]  # type: ignore[union-attr]
+
+    def first_entry(envelope: etree._Element) -> etree._Element:
+        found = envelope.find("{*}Body/{*}AdhocQueryResponse/{*}RegistryObjectList/{*}ExtrinsicObject")
+        assert found is not None
+        return found
+
+    def kinds(el: etree._Element) -> list[str]:
+        names = [etree.QName(c).localname for c in el]
+        return [n for i, n in enumerate(names) if i == 0 or names[i - 1] != n]  # runs collapsed
+
+    assert header(answer) == header(official)
+    ours_response = answer.find("{*}Body/{*}AdhocQueryResponse")
+    theirs_response = official.find("{*}Body/{*}AdhocQueryResponse")
+    assert ours_response is not None and theirs_response is not None
+    assert sorted(ours_response.attrib) == sorted(theirs_response.attrib)
+    ours, theirs = first_entry(answer), first_entry(official)
+    assert sorted(ours.attrib) == sorted(theirs.attrib)
+    assert kinds(ours) == kinds(theirs)
+    slot_names = {s.get("name") for s in ours.findall("{*}Slot")}
+    assert {"creationTime", "hash", "size", "repositoryUniqueId", "languageCode"} <= slot_names
