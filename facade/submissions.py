@@ -32,8 +32,8 @@ from facade.outbox.record import (
 from facade.outbox.registry import RegisteredDocument
 from facade.outbox.relay import Relay
 from facade.outbox.store import Outbox, client_idempotency_key, request_fingerprint
-from facade.pipeline import Converter, require_valid
-from facade.registration import check_replacements, meaning_fingerprint, registry_entries
+from facade.pipeline import Conversion, Converter, require_valid
+from facade.registration import check_replacements, meaning_fingerprint, refusal_detail, registry_entries
 
 
 class Disposition(StrEnum):
@@ -121,6 +121,8 @@ class SubmissionService:
                 request_id=request_id,
             )  # fmt: skip
             return SubmissionResult(existing, replayed=True)  # a client retry: nothing rebuilt or resent
+        site = self.converter.facility.finess_eg
+        conversion: Conversion | None = None
         try:
             conversion = self.converter.convert(completed_request(body, self.outbox.find_document))
             require_valid(conversion)
@@ -133,8 +135,9 @@ class SubmissionService:
             prepared = self.feeder.prepare(conversion)
         except FacadeError as exc:  # refused before the outbox: still in the audit trail (who, when, why)
             self.outbox.append_audit(
-                AuditEvent.REJECTED, actor=actor, outcome=exc.problem.spec.code, request_id=request_id
-            )
+                AuditEvent.REJECTED, actor=actor, outcome=exc.problem.spec.code, request_id=request_id,
+                detail=refusal_detail(body, conversion, site),
+            )  # fmt: skip
             raise
         submission = conversion.mapping.submission
         unique_ids = tuple(d.request.document.id for d in conversion.documents)
@@ -157,7 +160,7 @@ class SubmissionService:
                 actor=actor,
                 request_id=request_id,
                 context=context,
-                documents=registry_entries(conversion),
+                documents=registry_entries(conversion, site),
             )
         )
         record: SubmissionStatus = result.record

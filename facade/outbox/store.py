@@ -18,6 +18,7 @@ from facade.errors import Problem
 from facade.logs.redaction import redact  # the audit trail keeps the patient as a keyed hash only
 from facade.outbox import registry
 from facade.outbox.audit import AuditEntry, AuditEvent
+from facade.outbox.indicators import IndicatorQuery, Indicators
 from facade.outbox.record import (
     EnqueueResult,
     Failure,
@@ -118,6 +119,10 @@ class Outbox(Protocol):
         ...
 
     def count_by_state(self) -> dict[State, int]: ...
+
+    def indicators(self, query: IndicatorQuery) -> Indicators:
+        """The infocentre's aggregates (facade.outbox.indicators)."""
+        ...
 
     def append_audit(
         self,
@@ -270,7 +275,7 @@ class SqlOutbox(SqlTables):
         for entry in new.documents:  # the registry: in the same transaction as the record it describes
             self._exec(cur, registry.INSERT, registry.row_values(
                 entry, submission_id=record_id, patient_hash=new.patient_hash, actor=new.actor,
-                now=self._ts(now), encode_json=self._json,
+                now=self._ts(now), encode_json=self._json, encode_ts=self._ts,
             ))  # fmt: skip
         row = self._select_one(cur, "id = ?", (record_id,))
         return self._with_payloads(cur, [row])[0]
