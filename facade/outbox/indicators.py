@@ -25,6 +25,7 @@ from typing import Any, Literal, Protocol
 
 Period = Literal["day", "week", "month"]
 PERIODS: tuple[Period, ...] = ("day", "week", "month")
+Bucket = Literal["day", "week", "month", "all"]  # "all": the whole range as one period
 DelayFrom = Literal["creation", "service"]
 
 
@@ -80,7 +81,7 @@ POSTGRES = Dialect(
 class IndicatorQuery:
     start: datetime  # acceptance at or after
     end: datetime  # acceptance before
-    period: Period = "day"
+    period: Bucket = "day"
     delay_from: DelayFrom = "creation"
 
 
@@ -147,11 +148,15 @@ def _count(condition: str) -> str:
     return f"SUM(CASE WHEN {condition} THEN 1 ELSE 0 END)"
 
 
-def _keys(dialect: Dialect, period: Period) -> str:
-    return f"{dialect.bucket('r.created_at', period)} AS p, COALESCE(r.site, '') AS site, COALESCE(r.doc_type, '')"
+def _bucket(dialect: Dialect, col: str, period: Bucket) -> str:
+    return "'all'" if period == "all" else dialect.bucket(col, period)
 
 
-def volumes_sql(dialect: Dialect, period: Period) -> str:
+def _keys(dialect: Dialect, period: Bucket) -> str:
+    return f"{_bucket(dialect, 'r.created_at', period)} AS p, COALESCE(r.site, '') AS site, COALESCE(r.doc_type, '')"
+
+
+def volumes_sql(dialect: Dialect, period: Bucket) -> str:
     dmp_code = dialect.json_text("s.last_error", _FAILURE_CODE)
     delivered = "s.state = 'delivered'"
     columns = (
@@ -169,7 +174,7 @@ def volumes_sql(dialect: Dialect, period: Period) -> str:
     return f"SELECT {_keys(dialect, period)}, {', '.join(columns)}{_FROM}{_IN_RANGE} GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"  # noqa: S608
 
 
-def dead_causes_sql(dialect: Dialect, period: Period) -> str:
+def dead_causes_sql(dialect: Dialect, period: Bucket) -> str:
     dmp_code = dialect.json_text("s.last_error", _FAILURE_CODE)
     source = f"CASE WHEN {dmp_code} IS NULL THEN 'delivery' ELSE 'dmp' END"
     code = f"COALESCE({dmp_code}, {dialect.json_text('s.last_error', ('code',))}, '')"
@@ -179,16 +184,16 @@ def dead_causes_sql(dialect: Dialect, period: Period) -> str:
     )
 
 
-def refusals_sql(dialect: Dialect, period: Period) -> str:
+def refusals_sql(dialect: Dialect, period: Bucket) -> str:
     site = f"COALESCE({dialect.json_text('detail', ('site',))}, '')"
     doc_type = f"COALESCE({dialect.json_text('detail', ('type',))}, '')"
     return (
-        f"SELECT {dialect.bucket('at', period)}, {site}, {doc_type}, 'facade', outcome, COUNT(*)"  # noqa: S608
+        f"SELECT {_bucket(dialect, 'at', period)}, {site}, {doc_type}, 'facade', outcome, COUNT(*)"  # noqa: S608
         " FROM outbox_audit WHERE event = 'rejected' AND at >= ? AND at < ? GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 5"
     )
 
 
-def delays_sql(dialect: Dialect, period: Period, delay_from: DelayFrom) -> str:
+def delays_sql(dialect: Dialect, period: Bucket, delay_from: DelayFrom) -> str:
     doc_date = "r.document_time" if delay_from == "creation" else "r.service_time"
     document = dialect.seconds("s.delivered_at", doc_date)
     delivery = dialect.seconds("s.delivered_at", "r.created_at")

@@ -355,8 +355,12 @@ READ_PATHS = [
     "/health",
     "/health/live",
     "/health/ready",
+    "/infocentre",
+    "/infocentre.csv",
+    "/infocentre.json",
 ]
-QUERY_KEYS = ["date", "patient", "entity", "_count", "_format", "validate", "subtype", "{x}"]
+QUERY_KEYS = ["date", "patient", "entity", "_count", "_format", "validate", "subtype", "period", "from", "to",
+              "delay_from", "{x}"]  # fmt: skip
 
 
 @FUZZ
