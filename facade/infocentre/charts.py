@@ -12,13 +12,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import pygal
+from lxml import etree
 from pygal.style import Style
+
+from facade.infocentre.report import Report, Row
 
 # pygal appends a legacy import hook for its map plugins (unused here) to sys.meta_path; under Python 3.11 it makes
 # every failed import anywhere in the process warn (ImportWarning: find_spec() not found). Taken back out.
 sys.meta_path[:] = [f for f in sys.meta_path if type(f).__module__ != "pygal"]
-
-from facade.infocentre.report import Report, Row
 
 _STYLE = Style(
     background="white",
@@ -37,23 +38,28 @@ class Chart:
 
 
 def _config(**extra: Any) -> pygal.Config:
-    return pygal.Config(
-        js=[],  # pygal's tooltips load a script from the internet by default: none, the page stays offline
-        disable_xml_declaration=True,  # inline in HTML
-        style=_STYLE,
-        width=720,
-        height=360,
-        explicit_size=True,
-        legend_at_bottom=True,
-        truncate_legend=40,
-        print_values=False,
-        no_data_text="no data in this range",
-        **extra,
-    )
+    settings: dict[str, Any] = {
+        "js": [],  # pygal's tooltips load a script from the internet by default: none, the page stays offline
+        "disable_xml_declaration": True,  # inline in HTML
+        "style": _STYLE,
+        "width": 720,
+        "height": 360,
+        "explicit_size": True,
+        "legend_at_bottom": True,
+        "truncate_legend": 40,
+        "no_data_text": "no data in this range",
+    }
+    return pygal.Config(**{**settings, **extra})
 
 
 def _render(chart: Any) -> str:
-    return str(chart.render(is_unicode=True))
+    """The SVG without the script pygal always embeds (its configuration for tooltips, labels included: a label
+    holding ``</script>`` would end it early inside an HTML page), serialised by the element tree (escaped)."""
+    tree = chart.render_tree()
+    for element in list(tree.iter()):
+        if isinstance(element.tag, str) and element.tag.rpartition("}")[2] == "script":
+            element.getparent().remove(element)
+    return str(etree.tostring(tree, encoding="unicode"))
 
 
 def volumes(report: Report) -> Chart:
