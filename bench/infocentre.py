@@ -117,7 +117,8 @@ def fill_sqlite(store: SqliteOutbox, n: int) -> None:
     conn = store._conn()
     conn.execute("PRAGMA synchronous = OFF")
     series = f"(WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < {n}) SELECT i FROM s) g"  # noqa: E501
-    statements = _fill_sql(n, series, lambda sec: f"({int(START.timestamp())} + ({sec})) * 1000000", lambda e: e, "'[]'")
+    epoch = int(START.timestamp())
+    statements = _fill_sql(n, series, lambda sec: f"({epoch} + ({sec})) * 1000000", lambda e: e, "'[]'")
     conn.execute("BEGIN")
     for sql in statements:
         conn.execute(sql)
