@@ -8,12 +8,22 @@ the documents delivered to the DMP."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 
 from facade.errors import FacadeError, Problem
-from facade.outbox.indicators import PERIODS, Bucket, DelayFrom, Delays, IndicatorQuery, Indicators, Period
+from facade.outbox.indicators import (
+    PERIODS,
+    Bucket,
+    Cause,
+    DelayFrom,
+    Delays,
+    IndicatorQuery,
+    Indicators,
+    Period,
+    Volume,
+)
 from facade.terminology.catalogue import Catalogue
 
 DISCHARGE_KEYS = ("ldl-ses", "ordonnance", "cr-operatoire")  # catalogue rows
@@ -139,9 +149,29 @@ class Report:
 
 
 def build(query: ReportQuery, by_period: Indicators, whole: Indicators, *, now: datetime) -> Report:
+    """``whole``: the range as one period; its counts and causes, when absent, are the sums of ``by_period``'s."""
+    if not whole.volumes and not whole.causes:
+        whole = replace(whole, volumes=_summed_volumes(by_period), causes=_summed_causes(by_period))
     rows, totals = _rows(by_period), _rows(whole, label=ALL)
     causes = tuple((ALL, c.site, c.doc_type, c.source, c.code, c.count) for c in whole.causes)
     return Report(query, now, rows, totals, causes, (*_shares(rows), *_shares(totals)), period_labels(query))
+
+
+def _summed_volumes(found: Indicators) -> tuple[Volume, ...]:
+    sums: dict[tuple[str, str], list[int]] = {}
+    for v in found.volumes:
+        counts = [getattr(v, f.name) for f in fields(Volume)[3:]]
+        total = sums.setdefault((v.site, v.doc_type), [0] * len(counts))
+        total[:] = [a + b for a, b in zip(total, counts, strict=True)]
+    return tuple(Volume(ALL, site, doc_type, *counts) for (site, doc_type), counts in sorted(sums.items()))
+
+
+def _summed_causes(found: Indicators) -> tuple[Cause, ...]:
+    sums: dict[tuple[str, str, str, str], int] = {}
+    for c in found.causes:
+        key = (c.site, c.doc_type, c.source, c.code)
+        sums[key] = sums.get(key, 0) + c.count
+    return tuple(Cause(ALL, *key, n) for key, n in sorted(sums.items()))
 
 
 def _rows(found: Indicators, label: str | None = None) -> tuple[Row, ...]:

@@ -83,6 +83,7 @@ class IndicatorQuery:
     end: datetime  # acceptance before
     period: Bucket = "day"
     delay_from: DelayFrom = "creation"
+    counts: bool = True  # False: the delays only (counts add up across periods, percentiles do not)
 
 
 @dataclass(frozen=True)
@@ -227,15 +228,15 @@ def read(
         cur.execute(sql(text), bounds)
         return cur.fetchall()
 
-    volumes = tuple(
-        Volume(str(r[0]), r[1], r[2], *(int(v or 0) for v in r[3:])) for r in rows(volumes_sql(dialect, query.period))
-    )
-    causes = [
-        Cause(str(r[0]), r[1], r[2], r[3], str(r[4]), int(r[5])) for r in rows(refusals_sql(dialect, query.period))
-    ]
-    causes += [
-        Cause(str(r[0]), r[1], r[2], r[3], str(r[4]), int(r[5])) for r in rows(dead_causes_sql(dialect, query.period))
-    ]
+    volumes: tuple[Volume, ...] = ()
+    causes: list[Cause] = []
+    if query.counts:
+        volumes = tuple(
+            Volume(str(r[0]), r[1], r[2], *(int(v or 0) for v in r[3:]))
+            for r in rows(volumes_sql(dialect, query.period))
+        )
+        for text in (refusals_sql(dialect, query.period), dead_causes_sql(dialect, query.period)):
+            causes += [Cause(str(r[0]), r[1], r[2], r[3], str(r[4]), int(r[5])) for r in rows(text)]
     delays = tuple(
         Delays(str(r[0]), r[1], r[2], int(r[3]), *(None if v is None else float(v) for v in r[4:]))
         for r in rows(delays_sql(dialect, query.period, query.delay_from))
