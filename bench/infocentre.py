@@ -165,15 +165,17 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=1_000_000, help="registry rows (documents)")
     parser.add_argument("--runs", type=int, default=5, help="timed reads per view (median)")
     parser.add_argument("--postgres", help="a PostgreSQL DSN: measure there too (in a schema dropped afterwards)")
+    parser.add_argument("--no-sqlite", action="store_true", help="measure PostgreSQL only")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     results: dict[str, Any] = {"rows": args.rows, "python": platform.python_version(), "machine": platform.machine()}
-    with tempfile.TemporaryDirectory() as tmp:
-        store = SqliteOutbox(Path(tmp) / "bench.sqlite", synchronous="OFF")
-        t0 = time.perf_counter()
-        fill_sqlite(store, args.rows)
-        results["sqlite"] = {"fill_s": time.perf_counter() - t0, "views": measure(store, args.runs)}
-        store.close()
+    if not args.no_sqlite:
+        with tempfile.TemporaryDirectory() as tmp:
+            store = SqliteOutbox(Path(tmp) / "bench.sqlite", synchronous="OFF")
+            t0 = time.perf_counter()
+            fill_sqlite(store, args.rows)
+            results["sqlite"] = {"fill_s": time.perf_counter() - t0, "views": measure(store, args.runs)}
+            store.close()
     if args.postgres:
         from facade.outbox.postgres import PostgresOutbox
 

@@ -200,9 +200,8 @@ def delays_sql(dialect: Dialect, period: Bucket, delay_from: DelayFrom) -> str:
     delivery = dialect.seconds("s.delivered_at", "r.created_at")
     where = f"{_IN_RANGE} AND s.state = 'delivered' AND s.delivered_at IS NOT NULL"
     if dialect.percentiles_in_sql:
-        pcts = ", ".join(
-            f"percentile_disc({q}) WITHIN GROUP (ORDER BY {expr})" for expr in (document, delivery) for q in (0.5, 0.9)
-        )
+        # one sort per delay for both fractions: each aggregate answers an array [p50, p90]
+        pcts = ", ".join(f"percentile_disc(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY {e})" for e in (document, delivery))
         return f"SELECT {_keys(dialect, period)}, COUNT(*), {pcts}{_FROM}{where} GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"  # noqa: S608
     group = "PARTITION BY p, site, doc_type"
     inner = f"SELECT {_keys(dialect, period)} AS doc_type, {document} AS d1, {delivery} AS d2{_FROM}{where}"  # noqa: S608
@@ -238,7 +237,14 @@ def read(
         for text in (refusals_sql(dialect, query.period), dead_causes_sql(dialect, query.period)):
             causes += [Cause(str(r[0]), r[1], r[2], r[3], str(r[4]), int(r[5])) for r in rows(text)]
     delays = tuple(
-        Delays(str(r[0]), r[1], r[2], int(r[3]), *(None if v is None else float(v) for v in r[4:]))
+        Delays(str(r[0]), r[1], r[2], int(r[3]), *(None if v is None else float(v) for v in _flat(r[4:], dialect)))
         for r in rows(delays_sql(dialect, query.period, query.delay_from))
     )
     return Indicators(query, volumes, tuple(causes), delays)
+
+
+def _flat(values: Sequence[Any], dialect: Dialect) -> list[Any]:
+    """PostgreSQL answers each delay's percentiles as one array (NULL when no row has that date); SQLite as columns."""
+    if not dialect.percentiles_in_sql:
+        return list(values)
+    return [p for v in values for p in (v if v is not None else [None, None])]

@@ -95,6 +95,18 @@ def test_each_indicator_counts_what_the_store_recorded(outbox: SqlOutbox, clock:
     assert (delay.document_p50, delay.document_p90) == (7230.0, 7300.0)
 
 
+def test_delays_from_the_documented_act_are_empty_when_no_act_date_was_recorded(
+    outbox: SqlOutbox, clock: FakeClock
+) -> None:
+    _deliver(outbox, clock, _accept(outbox, _entry(LDL)), timedelta(seconds=10))
+    span = (T0 - timedelta(days=1), T0 + timedelta(days=1))
+    (creation,) = outbox.indicators(IndicatorQuery(*span, "day", "creation")).delays
+    (service,) = outbox.indicators(IndicatorQuery(*span, "day", "service")).delays
+    assert creation.document_p50 == creation.document_p90 == 7210.0
+    assert service.document_p50 is None and service.document_p90 is None  # _entry records no service time
+    assert service.delivery_p50 == service.delivery_p90 == 10.0
+
+
 def test_periods_bucket_by_acceptance_week_and_month(outbox: SqlOutbox, clock: FakeClock) -> None:
     clock.set(datetime(2026, 11, 29, 23, 0, tzinfo=UTC))  # a Sunday: ISO week of Monday 23 November
     _accept(outbox, _entry(LDL))
