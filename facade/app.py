@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from facade import __version__
 from facade.api.budget import InFlightBudgetMiddleware
 from facade.api.health import health_router
+from facade.api.infocentre import infocentre_router
 from facade.api.metrics import metrics_router
 from facade.api.outcomes import install_handlers
 from facade.api.routes import router
@@ -63,6 +64,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(router)
     app.include_router(health_router)
     app.include_router(metrics_router)
+    app.include_router(infocentre_router)
     # front door: the request context (id, access line) is outermost, so refusals are logged with their id too
     limits = runtime.settings.input  # the budget sits inside authentication: anonymous bodies never count
     app.add_middleware(InFlightBudgetMiddleware, limit=limits.max_bytes_in_flight, max_body_bytes=limits.max_body_bytes)

@@ -6,6 +6,8 @@ latest version (not deprecated by the DMP, not already being replaced by a live 
 from __future__ import annotations
 
 import hashlib
+import json
+from typing import Any
 
 from facade.errors import FacadeError, Problem
 from facade.model.document import NonXmlBody, RenderedDocument
@@ -27,11 +29,12 @@ def content_sha256(doc: RenderedDocument) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def registry_entries(conversion: Conversion) -> tuple[DocumentEntry, ...]:
+def registry_entries(conversion: Conversion, site: str = "") -> tuple[DocumentEntry, ...]:
+    """The registry rows of a conversion; ``site``: the FINESS EG of the emitting site (the facility's)."""
     out = []
     for doc in conversion.documents:
         request, document = doc.request, doc.request.document
-        t = document.type_code
+        t, service = document.type_code, document.service_event
         out.append(
             DocumentEntry(
                 unique_id=document.id,
@@ -47,9 +50,42 @@ def registry_entries(conversion: Conversion) -> tuple[DocumentEntry, ...]:
                 content_sha256=content_sha256(doc),
                 replaces_unique_id=document.replaces_id,
                 replaces_entry_uuid=request.replaces_entry_uuid,
+                site=site,
+                document_time=document.effective_time,
+                service_time=service.end or service.start,
             )
         )
     return tuple(out)
+
+
+def refusal_detail(body: bytes, conversion: Conversion | None, site: str) -> dict[str, str]:
+    """What the audit trail keeps of a refused submission for the infocentre: the emitting site and the type of its
+    (first) document, from the conversion when it got that far, else as the client declared it (best effort)."""
+    if conversion is not None and conversion.documents:
+        return {"site": site, "type": conversion.documents[0].request.document.type_code.code}
+    return {"site": site, "type": declared_type(body)}
+
+
+def declared_type(body: bytes) -> str:
+    """The first DocumentReference.type.coding code of a FHIR JSON body, or "" (unparseable, absent)."""
+    try:
+        data: Any = json.loads(body)
+    except (ValueError, RecursionError):
+        return ""
+    entries = data.get("entry") if isinstance(data, dict) else None
+    resources = [data]
+    if isinstance(entries, list):
+        resources += [e.get("resource") for e in entries if isinstance(e, dict)]
+    for resource in resources:
+        if not isinstance(resource, dict) or resource.get("resourceType") != "DocumentReference":
+            continue
+        doc_type = resource.get("type")
+        codings = doc_type.get("coding") if isinstance(doc_type, dict) else None
+        for coding in codings if isinstance(codings, list) else ():
+            code = coding.get("code") if isinstance(coding, dict) else None
+            if isinstance(code, str):
+                return code[:64]
+    return ""
 
 
 def meaning_fingerprint(conversion: Conversion, patient_hash: str, body: bytes) -> str:
@@ -95,4 +131,4 @@ def _expression(conversion: Conversion, n: int) -> str:
     return "DocumentReference.relatesTo[0]"
 
 
-__all__ = ["check_replacements", "content_sha256", "meaning_fingerprint", "registry_entries"]
+__all__ = ["check_replacements", "content_sha256", "meaning_fingerprint", "refusal_detail", "registry_entries"]

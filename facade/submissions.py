@@ -12,10 +12,11 @@ Invalid input is refused before anything is stored: ``submit`` raises the Facade
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from facade.errors import FacadeError, Issue, Problem
 from facade.feeding import Feeder
@@ -24,6 +25,7 @@ from facade.mapping.versioning import UUID
 from facade.metrics import Metrics
 from facade.model.identifiers import oid_from_urn
 from facade.outbox.audit import AuditEntry, AuditEvent, patient_hash
+from facade.outbox.keys import client_idempotency_key, request_fingerprint
 from facade.outbox.record import (
     NewSubmission,
     State,
@@ -33,9 +35,9 @@ from facade.outbox.record import (
 )
 from facade.outbox.registry import RegisteredDocument
 from facade.outbox.relay import Relay
-from facade.outbox.store import Outbox, client_idempotency_key, request_fingerprint
+from facade.outbox.store import Outbox
 from facade.pipeline import Conversion, Converter, require_valid
-from facade.registration import check_replacements, meaning_fingerprint, registry_entries
+from facade.registration import check_replacements, meaning_fingerprint, refusal_detail, registry_entries
 
 
 class Disposition(StrEnum):
@@ -136,6 +138,7 @@ class SubmissionService:
             )  # fmt: skip
             return SubmissionResult(existing, replayed=True)  # a client retry: nothing rebuilt or resent
         started = time.perf_counter()
+        site = self.converter.facility.finess_eg
         conversion: Conversion | None = None
         try:
             lookup = self.replaced_lookup(body) if self.replaced_lookup else self.outbox.find_document
@@ -149,7 +152,14 @@ class SubmissionService:
             check_replacements(conversion, p_hash, self.outbox, actor)
             prepared = self.feeder.prepare(conversion)
         except FacadeError as exc:  # refused before the outbox: still in the audit trail (who, when, why)
-            self._refused(exc, conversion, actor=actor, request_id=request_id, traceparent=traceparent)
+            self._refused(
+                exc,
+                conversion,
+                actor=actor,
+                request_id=request_id,
+                traceparent=traceparent,
+                detail=refusal_detail(body, conversion, site),
+            )
             raise
         if self.metrics is not None:
             self.metrics.converted(time.perf_counter() - started)
@@ -175,7 +185,7 @@ class SubmissionService:
                 actor=actor,
                 request_id=request_id,
                 context=context,
-                documents=registry_entries(conversion),
+                documents=registry_entries(conversion, site),
                 traceparent=traceparent,
             )
         )
@@ -192,11 +202,11 @@ class SubmissionService:
 
     def _refused(
         self, exc: FacadeError, conversion: Conversion | None, *, actor: str, request_id: str | None,
-        traceparent: str | None,
+        traceparent: str | None, detail: Mapping[str, Any] | None = None,
     ) -> None:  # fmt: skip
         self.outbox.append_audit(
             AuditEvent.REJECTED, actor=actor, outcome=exc.problem.spec.code, request_id=request_id,
-            traceparent=traceparent,
+            traceparent=traceparent, detail=detail,
         )  # fmt: skip
         if self.metrics is not None:
             self.metrics.refused(exc.problem.spec.code, document_types(conversion) if conversion else ())

@@ -2,6 +2,7 @@
 with backoff, and audited (issue 5). ``PostgresOutbox`` lives in ``facade.outbox.postgres`` (needs psycopg)."""
 
 from facade.outbox.audit import AuditEntry, AuditEvent, patient_hash
+from facade.outbox.keys import client_idempotency_key, document_idempotency_key, request_fingerprint
 from facade.outbox.policy import RetryDecision, RetryPolicy
 from facade.outbox.record import (
     EnqueueResult,
@@ -20,7 +21,7 @@ from facade.outbox.record import (
 )
 from facade.outbox.relay import DeliveryKind, DeliveryResult, Outcome, Relay, RelayOutcome
 from facade.outbox.sqlite import SqliteOutbox
-from facade.outbox.store import Outbox, client_idempotency_key, document_idempotency_key, request_fingerprint
+from facade.outbox.store import Outbox
 
 __all__ = [
     "AuditEntry",

@@ -21,6 +21,8 @@ from psycopg.types.json import Jsonb
 from facade.ids import system_now
 from facade.outbox.columns import ADDED_COLUMNS, missing_postgres_ddl
 from facade.outbox.connections import ThreadConnections
+from facade.outbox.indicator_columns import POSTGRES_DDL as INDICATOR_DDL
+from facade.outbox.indicators import POSTGRES
 from facade.outbox.record import OutboxUnavailableError
 from facade.outbox.registry import POSTGRES_DDL
 from facade.outbox.sql import Clock, Cursor
@@ -90,10 +92,12 @@ CREATE OR REPLACE TRIGGER outbox_audit_no_truncate BEFORE TRUNCATE ON outbox_aud
     FOR EACH STATEMENT EXECUTE FUNCTION outbox_audit_append_only();
 """
 DDL += POSTGRES_DDL  # the document registry (issue 10): created on an existing store at its next start
+DDL += INDICATOR_DDL  # the infocentre's registry columns and indexes (issue 13), added the same way
 
 
 class PostgresOutbox(SqlOutbox):
     lock_rows = " FOR UPDATE"
+    dialect = POSTGRES
     skip_locked = " FOR UPDATE SKIP LOCKED"
 
     def __init__(

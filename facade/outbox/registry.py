@@ -42,6 +42,10 @@ class DocumentEntry:
     content_sha256: str  # of the client's content (the document's meaning, independent of the rendering)
     replaces_unique_id: str | None = None
     replaces_entry_uuid: str | None = None
+    # what the infocentre groups and measures by (issue 13); empty / None in rows written before it
+    site: str = ""  # FINESS EG of the emitting site
+    document_time: datetime | None = None  # the document's creationTime (CDA effectiveTime)
+    service_time: datetime | None = None  # end (else start) of the documented act (serviceStopTime / StartTime)
 
 
 @dataclass(frozen=True)
@@ -71,9 +75,15 @@ COLUMNS = (
     "updated_at",
 )
 _JSON = frozenset({"type_code", "confidentiality"})
+_TIMES = frozenset({"document_time", "service_time"})
+# Written at insert for the infocentre's aggregates (plain, indexable columns), never read back into the objects.
+INDICATOR_COLUMNS = ("doc_type", "masked", "invisible")
+MASKED_CODES = frozenset({"MASQUE_PS"})
+INVISIBLE_CODES = frozenset({"INVISIBLE_PATIENT", "INVISIBLE_REPRESENTANTS_LEGAUX"})
 _R_COLS = ", ".join(f"r.{c}" for c in COLUMNS)
 SELECT = f"SELECT {_R_COLS}, s.state, s.delivered_at FROM registry_document r JOIN outbox_submission s ON s.id = r.submission_id"  # noqa: S608, E501
-INSERT = f"INSERT INTO registry_document ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"  # noqa: S608
+_INSERTED = (*COLUMNS, *INDICATOR_COLUMNS)
+INSERT = f"INSERT INTO registry_document ({', '.join(_INSERTED)}) VALUES ({', '.join('?' for _ in _INSERTED)})"  # noqa: S608
 # The replaced documents of a delivered submission: deprecated in the transaction that records the delivery.
 DEPRECATE = (
     "UPDATE registry_document SET availability = 'deprecated', replaced_by = ?, updated_at = ?"
@@ -123,11 +133,21 @@ def row_values(
     actor: str,
     now: Any,
     encode_json: Callable[[Any], Any],
+    encode_ts: Callable[[datetime], Any],
 ) -> tuple[Any, ...]:
     """The INSERT parameters of one document (``now``: the store's timestamp encoding)."""
-    values = [encode_json(list(map(list, v)) if k == "confidentiality" else list(v)) if k in _JSON else v
-              for k, v in ((k, getattr(entry, k)) for k in _ENTRY_FIELDS)]  # fmt: skip
-    return (*values, submission_id, patient_hash, actor, Availability.APPROVED.value, None, now, now)
+    values = [_encode(k, getattr(entry, k), encode_json, encode_ts) for k in _ENTRY_FIELDS]
+    codes = {code for _, code, _ in entry.confidentiality}
+    derived = (entry.type_code[1], int(bool(codes & MASKED_CODES)), int(bool(codes & INVISIBLE_CODES)))
+    return (*values, submission_id, patient_hash, actor, Availability.APPROVED.value, None, now, now, *derived)
+
+
+def _encode(key: str, value: Any, encode_json: Callable[[Any], Any], encode_ts: Callable[[datetime], Any]) -> Any:
+    if key in _JSON:
+        return encode_json(list(map(list, value)) if key == "confidentiality" else list(value))
+    if key in _TIMES:
+        return None if value is None else encode_ts(value)
+    return value
 
 
 def from_row(
@@ -137,7 +157,8 @@ def from_row(
     v["type_code"] = tuple(decode_json(v["type_code"]))
     v["confidentiality"] = tuple(tuple(c) for c in decode_json(v["confidentiality"]))
     v["availability"] = Availability(v["availability"])
-    for ts in ("created_at", "updated_at", "delivered_at"):
+    v["site"] = v["site"] or ""
+    for ts in ("created_at", "updated_at", "delivered_at", *_TIMES):
         v[ts] = None if v[ts] is None else decode_ts(v[ts])
     return RegisteredDocument(**v)
 

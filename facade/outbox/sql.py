@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from facade.errors import Problem
 from facade.ids import system_now
-from facade.outbox import registry
+from facade.outbox import indicators, registry
 from facade.outbox.audit import AuditEntry, AuditEvent
 from facade.outbox.record import Failure, NewSubmission, OutboxRecord, Payload, State, SubmissionStatus
 
@@ -74,6 +74,7 @@ class SqlTables:
     and advisory locks, SQLite serialises writers with ``BEGIN IMMEDIATE``."""
 
     lock_rows = ""  # appended to SELECTs whose rows are then updated in the same transaction
+    dialect = indicators.SQLITE  # the infocentre's SQL differences
     skip_locked = ""  # appended to the claim SELECT
 
     def __init__(self, *, clock: Clock = system_now, new_id: Callable[[], str] | None = None) -> None:
@@ -328,6 +329,11 @@ class SqlTables:
             detail=self._from_json(detail) or {},
             traceparent=traceparent,
         )
+
+    def indicators(self, query: indicators.IndicatorQuery) -> indicators.Indicators:
+        """The DMP feeding indicators of ``query`` (facade.outbox.indicators), aggregated by the database."""
+        with self._transaction(write=False) as cur:
+            return indicators.read(cur, self.dialect, query, sql=self._sql, ts=self._ts)
 
     # --- reads the registry adds ---
 

@@ -19,6 +19,7 @@ from typing import Any
 from facade.ids import system_now
 from facade.outbox.columns import add_sqlite_columns
 from facade.outbox.connections import ThreadConnections
+from facade.outbox.indicator_columns import migrate_sqlite
 from facade.outbox.record import OutboxUnavailableError
 from facade.outbox.registry import SQLITE_DDL
 from facade.outbox.sql import Clock, Cursor, json_text
@@ -114,6 +115,7 @@ class SqliteOutbox(SqlOutbox):
                 raise OutboxUnavailableError(f"SQLite refused WAL mode for {self.path} (got {mode})")
             conn.executescript(SCHEMA)
             add_sqlite_columns(conn)  # columns later versions added (traceparent): old stores gain them here
+            migrate_sqlite(conn)  # the infocentre's columns (issue 13), added to any earlier store
         except sqlite3.OperationalError as exc:
             raise OutboxUnavailableError(f"cannot open the outbox database ({exc})") from exc
 

@@ -9,8 +9,7 @@ entry in the same transaction. See ``facade.outbox.record`` for the state diagra
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -18,6 +17,7 @@ from facade.errors import Problem
 from facade.logs.redaction import redact  # the audit trail keeps the patient as a keyed hash only
 from facade.outbox import registry
 from facade.outbox.audit import AuditEntry, AuditEvent
+from facade.outbox.indicators import IndicatorQuery, Indicators
 from facade.outbox.record import (
     EnqueueResult,
     Failure,
@@ -33,30 +33,6 @@ from facade.outbox.record import (
 from facade.outbox.sql import COLS as _COLS
 from facade.outbox.sql import S_COLS as _S_COLS
 from facade.outbox.sql import STATUS_COLUMNS, Conflict, Cursor, SqlTables
-
-# --- idempotency keys -------------------------------------------------------------------------------------------
-
-
-def document_idempotency_key(document_unique_ids: Iterable[str]) -> str:
-    """Key derived from the documents' XDS uniqueIds (DocumentReference.masterIdentifier): the same documents
-    posted twice map to the same record, whatever the client does with Idempotency-Key."""
-    ids = sorted({i.strip() for i in document_unique_ids if i.strip()})
-    if not ids:
-        raise ValueError("at least one document uniqueId is needed to derive an idempotency key")
-    return "documents:" + hashlib.sha256("\n".join(ids).encode()).hexdigest()
-
-
-def client_idempotency_key(actor: str, key: str) -> str:
-    """Key from the client's ``Idempotency-Key`` header, scoped to the client (two clients may pick the same key)."""
-    if not key:
-        raise ValueError("empty Idempotency-Key")
-    return "client:" + hashlib.sha256(f"{actor}\0{key}".encode()).hexdigest()
-
-
-def request_fingerprint(body: bytes) -> str:
-    """Fingerprint of the client's request: same key + same fingerprint = replay; different fingerprint = conflict."""
-    return "sha256:" + hashlib.sha256(body).hexdigest()
-
 
 # --- the interface ------------------------------------------------------------------------------------------------
 
@@ -125,6 +101,9 @@ class Outbox(Protocol):
     def count_by_state(self) -> dict[State, int]: ...
 
     def oldest_waiting_since(self) -> datetime | None: ...  # acceptance of the oldest pending/sending/failed one
+    def indicators(self, query: IndicatorQuery) -> Indicators:
+        """The infocentre's aggregates (facade.outbox.indicators)."""
+        ...
 
     def append_audit(
         self,
@@ -289,7 +268,7 @@ class SqlOutbox(SqlTables):
         for entry in new.documents:  # the registry: in the same transaction as the record it describes
             self._exec(cur, registry.INSERT, registry.row_values(
                 entry, submission_id=record_id, patient_hash=new.patient_hash, actor=new.actor,
-                now=self._ts(now), encode_json=self._json,
+                now=self._ts(now), encode_json=self._json, encode_ts=self._ts,
             ))  # fmt: skip
         row = self._select_one(cur, "id = ?", (record_id,))
         return self._with_payloads(cur, [row])[0]

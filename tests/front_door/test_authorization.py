@@ -71,6 +71,18 @@ def test_the_audit_trail_needs_the_audit_scope_and_records_refusals(client: Test
     assert "185076912345673" not in json.dumps(events)
 
 
+@pytest.mark.parametrize("path", ["/infocentre", "/infocentre.csv", "/infocentre.json"])
+def test_the_infocentre_needs_the_audit_scope(client: TestClient, rsa_signer: Signer, path: str) -> None:
+    assert client.post("/fhir", content=BAD, headers={**FHIR, **_as(rsa_signer, "dpi-a")}).status_code == 422
+    anonymous = client.get(path)
+    assert anonymous.status_code == 401 and anonymous.json()["resourceType"] == "OperationOutcome"
+    denied = client.get(path, headers=_as(rsa_signer, "dpi-a"))
+    assert denied.status_code == 403 and denied.json()["issue"][0]["code"] == "forbidden"
+    shown = client.get(path, headers=_as(rsa_signer, "auditor", f"openid {SCOPE} dmp.audit"))
+    assert shown.status_code == 200
+    assert "ins-key-mismatch" in shown.text  # the refusal, by its problem code
+
+
 def test_a_client_stalling_mid_body_gets_408() -> None:
     async def scenario() -> None:
         messages = [{"type": "http.request", "body": b'{"resourceType":', "more_body": True}]

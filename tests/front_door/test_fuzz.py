@@ -357,9 +357,12 @@ READ_PATHS = [
     "/health/live",
     "/health/ready",
     "/metrics",
+    "/infocentre",
+    "/infocentre.csv",
+    "/infocentre.json",
 ]
 QUERY_KEYS = ["date", "patient", "entity", "_count", "_format", "validate", "subtype", "{x}", "patient.identifier",
-              "status", "identifier", "period", "_offset"]  # fmt: skip
+              "status", "identifier", "period", "_offset", "from", "to", "delay_from"]  # fmt: skip
 
 
 @FUZZ

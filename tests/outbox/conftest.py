@@ -21,7 +21,8 @@ from typing import Any
 import pytest
 
 from facade.outbox import NewSubmission, Payload, SqliteOutbox
-from facade.outbox.store import SqlOutbox, document_idempotency_key, request_fingerprint
+from facade.outbox.keys import document_idempotency_key, request_fingerprint
+from facade.outbox.store import SqlOutbox
 
 PG_URL = os.environ.get("FACADE_TEST_POSTGRES_URL")
 T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)

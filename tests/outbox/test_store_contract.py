@@ -18,7 +18,8 @@ from facade.outbox import (
     SubmissionStateError,
     UnknownSubmissionError,
 )
-from facade.outbox.store import SqlOutbox, client_idempotency_key, document_idempotency_key
+from facade.outbox.keys import client_idempotency_key, document_idempotency_key
+from facade.outbox.store import SqlOutbox
 
 from .conftest import T0, Backend, FakeClock, make_submission
 
