@@ -311,6 +311,22 @@ HINTS: dict[str, tuple[str, str]] = {
         "Use the alternative the message names, or `FACADE_VIHF__AUTH_MODE` / `FACADE_DMP__GRANTED_TRANSACTIONS` "
         "when the DMP contract opens it.",
     ),
+    "DMP_ACCESS_DENIED": ("lifecycle", "The DMP's rights matrix refused this VIHF mode (see its row)."),
+    "DMP_QUERY_REFUSED": ("lifecycle", "Read the DMP's text: the INS or the query parameters were refused."),
+    "DMP_QUERY_FAILED": ("lifecycle", "The DMP failed to answer: retry later; report it with the codes if it lasts."),
+    "DMP_DOCUMENT_NOT_FOUND": ("lifecycle", "Search the patient's documents again (TD3.1): the uniqueId is unknown."),
+    "SEARCH_PARAMETER_UNKNOWN": ("lifecycle", "Drop the parameter, or send Prefer: handling=lenient to ignore it."),
+    "DMP_STATUS_IDENTIFIER_REQUIRED": (
+        "lifecycle",
+        "GET [base]/Patient?identifier=urn:oid:1.2.250.1.213.1.4.8|<INS> (one INS, the key checked).",
+    ),
+    "DMP_NONE": ("lifecycle", "Information: the patient has no DMP (0 Patient in the searchset)."),
+    "DMP_CLOSED": ("lifecycle", "Do not feed a closed DMP (FACADE_DMP__CHECK_STATUS_BEFORE_FEEDING)."),
+    "DMP_ABSENT": ("lifecycle", "No DMP to feed (FACADE_DMP__CHECK_STATUS_BEFORE_FEEDING)."),
+    "BINARY_PATIENT_REQUIRED": (
+        "lifecycle",
+        "Use the attachment.url of the DocumentReference as given: it carries patient.identifier.",
+    ),
 }
 
 

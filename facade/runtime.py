@@ -33,6 +33,8 @@ from facade.credentials import (
     load_pkcs12,
 )
 from facade.dmp.client import DmpClient, DmpService, service_url
+from facade.dmp.patient_status import PatientStatusService, Sender, feeding_check
+from facade.dmp.retrieve import RetrieveService
 from facade.errors import FacadeError, Problem
 from facade.feeding import Feeder
 from facade.ids import OidFactory, system_now
@@ -233,6 +235,25 @@ class Runtime:
         wsa_to_endpoint = self.settings.dmp.wsa_to == "endpoint"
         return DmpClient(feeder.vihf_signer, feeder.claims, watched, self.dmp_urls, wsa_to_endpoint, system_now)
 
+    def patient_status(self) -> PatientStatusService:
+        """TD0.2 (501 without a DMP)."""
+        if not self.send_enabled:
+            raise FacadeError(Problem.SENDING_NOT_CONFIGURED)
+        s = self.settings
+        return PatientStatusService(
+            self.dmp_client, Sender(s.facility.source_id, s.vihf.lps_name), s.vihf.auth_mode,
+            tuple(s.dmp.granted_transactions), system_now,
+        )  # fmt: skip
+
+    def retrieval(self) -> RetrieveService:
+        """TD3.2 (501 without a DMP)."""
+        if not self.send_enabled:
+            raise FacadeError(Problem.SENDING_NOT_CONFIGURED)
+        s = self.settings
+        return RetrieveService(
+            self.dmp_client, s.dmp.repository_unique_id, s.vihf.auth_mode, tuple(s.dmp.granted_transactions)
+        )
+
     @cached_property
     def dmp_reachability(self) -> DmpReachability:
         return DmpReachability(system_now)
@@ -299,6 +320,7 @@ class Runtime:
             relay=self.relay,
             patient_secret=self.patient_secret,
             inline_wait_seconds=self.settings.dmp.attempt_budget(),
+            precheck=feeding_check(self.patient_status()) if self.settings.dmp.check_status_before_feeding else None,
         )
 
     def start(self) -> None:

@@ -155,6 +155,14 @@ class DmpConfig(BaseModel):
     # transactions the DMP contract opens beyond the rights matrix of the VIHF mode (facade/dmp/rights.py), e.g.
     # ["TD3.3d"]; the DMP still judges every request
     granted_transactions: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # TD0.2 before every feeding: refuse (422 dmp-closed / dmp-absent) when the patient's DMP is closed or absent
+    # (P4D: feeding needs an active DMP); a DMP that cannot be asked does not block the submission (the outbox keeps it)
+    check_status_before_feeding: bool = False
+    # TD3.2 (ITI-43): the DMP's repositoryUniqueId (spec §2.2, GIE TD3.1 response)
+    repository_unique_id: str = "1.2.250.1.213.4.1.1.1.2"
+    # TD0.2 -> Patient: base of the dmp-fermeture / dmp-medecin-traitant / dmp-rattachement-mes extension URLs, seen
+    # only in a P4D page example outside the IG canonical (pdsm4dmp §6 [UNCERTAIN])
+    status_extension_base: str = "https://interop.esante.gouv.fr/ig/fhir/dmp/StructureDefinition/"
 
     @field_validator("granted_transactions", mode="before")
     @classmethod

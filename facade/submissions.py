@@ -12,6 +12,7 @@ Invalid input is refused before anything is stored: ``submit`` raises the Facade
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -91,7 +92,9 @@ class SubmissionService:
         relay: Relay,
         patient_secret: bytes,
         inline_wait_seconds: float = 30.0,  # how long an inline attempt taken by a background worker is awaited
+        precheck: Callable[[str, str], None] | None = None,  # (INS, INS OID): may refuse before the outbox (TD0.2)
     ) -> None:
+        self.precheck = precheck
         self.inline_wait_seconds = inline_wait_seconds
         self.converter = converter
         self.feeder = feeder
@@ -130,6 +133,9 @@ class SubmissionService:
                 self.patient_secret,
             )
             check_replacements(conversion, p_hash, self.outbox, actor)
+            if self.precheck is not None:
+                ins = conversion.mapping.submission.patient.ins
+                self.precheck(ins.value, ins.oid)
             prepared = self.feeder.prepare(conversion)
         except FacadeError as exc:  # refused before the outbox: still in the audit trail (who, when, why)
             self.outbox.append_audit(

@@ -349,6 +349,8 @@ READ_PATHS = [
     "/fhir/Task/{x}/",
     "/fhir/DocumentReference/{x}",
     "/fhir/AuditEvent",
+    "/fhir/Patient",
+    "/fhir/Binary/{x}",
     "/fhir/{x}",
     "/fhir/Bundle/{x}",
     "/{x}",
@@ -356,7 +358,9 @@ READ_PATHS = [
     "/health/live",
     "/health/ready",
 ]
-QUERY_KEYS = ["date", "patient", "entity", "_count", "_format", "validate", "subtype", "{x}"]
+QUERY_KEYS = [
+    "date", "patient", "entity", "_count", "_format", "validate", "subtype", "identifier", "patient.identifier", "{x}"
+]
 
 
 @FUZZ
