@@ -60,6 +60,8 @@ class PatientState:
 
     @classmethod
     def parse(cls, value: Any) -> PatientState:
+        if isinstance(value, PatientState):
+            return value
         if isinstance(value, str):
             value = {"dmp": value}
         if not isinstance(value, Mapping):
@@ -71,19 +73,25 @@ class PatientState:
         state = cls(**value)
         if state.dmp not in STATES:
             raise PatientBookError(f"dmp must be one of {STATES}, not {state.dmp!r}")
-        for name in ("treating_physician", "attached_to_mes", "web_account_open"):
-            if not isinstance(getattr(state, name), bool):
-                raise PatientBookError(f"{name} must be true or false")
+        for f in fields(cls):
+            value = getattr(state, f.name)
+            if isinstance(f.default, bool) and not isinstance(value, bool):
+                raise PatientBookError(f"{f.name} must be true or false")
+            if isinstance(f.default, str) and not isinstance(value, str):
+                raise PatientBookError(f"{f.name} must be a string")
+        if state.authorization is not None and not isinstance(state.authorization, str):
+            raise PatientBookError("authorization must be a code (string) or null")
         return state
 
 
 class PatientBook:
     """INS -> PatientState, thread-safe and persisted (a restarted simulator keeps its patients)."""
 
-    def __init__(self, path: Path | None, initial: Mapping[str, PatientState] | None = None) -> None:
+    def __init__(self, path: Path | None, initial: Mapping[str, Any] | None = None) -> None:
         self._path = path
         self._lock = threading.Lock()
-        self._patients: dict[str, PatientState] = dict(initial or {})
+        # the configured states (PatientState or their JSON form) win over the saved ones
+        self._patients = {ins: PatientState.parse(v) for ins, v in (initial or {}).items()}
         if path is not None and path.is_file():
             saved = json.loads(path.read_text(encoding="utf-8"))
             self._patients = {**{k: PatientState.parse(v) for k, v in saved.items()}, **self._patients}
