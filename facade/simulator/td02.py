@@ -143,7 +143,7 @@ class Td02Handler:
 
     def _answer(self, request: VerifiedRequest, query: etree._Element | None, ack: str, code: str, *,
                 error: str | None = None, patient: tuple[str, str, PatientState] | None = None) -> Answer:  # fmt: skip
-        root = _header(query, ack, error)
+        root = _header(query, ack, error, request.now.strftime("%Y%m%d%H%M%S"))
         if patient is not None:
             _attention_lines(root, patient[2])
             root.append(root.find(f"{_H}acknowledgement"))  # attentionLines precede the acknowledgement
@@ -173,10 +173,10 @@ def _device(parent: etree._Element, oid: str, name: str) -> None:
     etree.SubElement(device, f"{_H}softwareName").text = name
 
 
-def _header(query: etree._Element | None, ack: str, error: str | None) -> etree._Element:
+def _header(query: etree._Element | None, ack: str, error: str | None, now: str) -> etree._Element:
     root = etree.Element(f"{_H}PRPA_IN201308UV02", {"ITSVersion": "XML_1.0"}, nsmap={None: HL7_NS, "xsi": XSI_NS})
     etree.SubElement(root, f"{_H}id", root=str(uuid.uuid4()))
-    etree.SubElement(root, f"{_H}creationTime", value="20250101000000")
+    etree.SubElement(root, f"{_H}creationTime", value=now)
     etree.SubElement(root, f"{_H}interactionId", extension="PRPA_IN201308UV02", root="2.16.840.1.113883.1.6")
     etree.SubElement(root, f"{_H}processingCode", code="P")
     etree.SubElement(root, f"{_H}processingModeCode", code="T")
