@@ -19,7 +19,7 @@ from facade.dmp.ins_param import InsParameter
 from facade.dmp.patient_status import DmpPatientStatus, PersonName
 from facade.dmp.retrieve import RetrievedDocument
 from facade.errors import Issue, Problem
-from facade.model.identifiers import is_ins_oid
+from facade.model.identifiers import INS_OIDS_ALL
 from facade.outcomes import operation_outcome
 
 DEFAULT_EXTENSION_BASE = "https://interop.esante.gouv.fr/ig/fhir/dmp/StructureDefinition/"
@@ -83,9 +83,9 @@ def _extensions(status: DmpPatientStatus, base: str) -> list[dict[str, Any]]:
 
 def dmp_patient(status: DmpPatientStatus, extension_base: str = DEFAULT_EXTENSION_BASE) -> dict[str, Any]:
     """The Patient as the DMP knows it: the INS slice only, ``active`` = the DMP is open, the DMP's flags."""
-    identifiers = [(root, ext) for root, ext in status.identifiers if is_ins_oid(root)] or [
-        (status.ins_oid, status.ins)
-    ]
+    # the INS slice only: not the INS-C (1.2.250.1.213.1.4.2, under the same arc) the DMP also returns
+    ins_ids = [(root, ext) for root, ext in status.identifiers if root in INS_OIDS_ALL]
+    identifiers = ins_ids or [(status.ins_oid, status.ins)]
     patient: dict[str, Any] = {
         "resourceType": "Patient",
         "extension": _extensions(status, extension_base),

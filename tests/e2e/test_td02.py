@@ -197,3 +197,14 @@ def test_without_the_check_a_closed_dmp_is_not_asked(facade: Facade) -> None:
     r = facade.post(bundle("cr/text-plain-report.json"))
     assert r.status_code == 200, r.text
     assert all(b"PRPA_IN201307UV02" not in p.read_bytes() for p in facade.inbox())
+
+
+def test_a_dmp_that_cannot_be_asked_does_not_block_feeding(start_facade: Callable[..., Facade]) -> None:
+    def dead_patients_service(settings: Settings) -> None:
+        _checking(settings)
+        settings.dmp.patients_url = "https://127.0.0.1:9/si-dmp-server/v2/services/patients"  # nothing listens
+
+    facade = start_facade(configure=dead_patients_service)
+    r = facade.post(bundle("cr/text-plain-report.json"))
+    assert r.status_code == 200, r.text
+    assert len(facade.simulator.simulator.registry.documents()) >= 1
