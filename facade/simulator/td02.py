@@ -26,6 +26,7 @@ from lxml import etree
 from facade.simulator.access import require
 from facade.simulator.config import SimulatorConfig
 from facade.simulator.iti41 import Answer
+from facade.simulator.iti41_rules import ins_key_valid
 from facade.simulator.script import Script
 from facade.simulator.services import VerifiedRequest, soap_answer
 from facade.soap.envelope import build_response
@@ -134,8 +135,10 @@ class Td02Handler:
             return self._answer(request, query, "AE", "QE", error="Requête TD0.2 sans patientIdentifier")
         if root not in self.config.accepted_ins_oids:
             return self._answer(request, query, "AE", "QE", error=f"Identifiant patient {root} non reconnu (INS)")
+        if not ins_key_valid(ins):
+            return self._answer(request, query, "AE", "QE", error=f"INS {ins} invalide (clé de contrôle)")
         state = self.book.get(ins) or PatientState()
-        if self.script.is_unknown(ins):
+        if self.script.is_unknown(ins) or ins in self.config.unknown_ins:
             state = replace(state, dmp="none")
         if state.dmp == "none":
             return self._answer(request, query, "AA", "NF")

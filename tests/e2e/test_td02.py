@@ -12,8 +12,10 @@ import pytest
 
 from facade.dmp.client import DmpService
 from facade.dmp.patient_status import TD02_ACTION, build_request, ins_cx
+from facade.errors import RemoteRejectionError
 from facade.settings import Settings
 from facade.simulator.config import PATIENTS_PATH
+from facade.xds.error_mapping import check_hl7v3_answer
 from tests.dmp.test_patient_status import hl7v3_schema, sample_body, shape
 
 from .conftest import Facade, bundle, outcome_codes
@@ -208,3 +210,16 @@ def test_a_dmp_that_cannot_be_asked_does_not_block_feeding(start_facade: Callabl
     r = facade.post(bundle("cr/text-plain-report.json"))
     assert r.status_code == 200, r.text
     assert len(facade.simulator.simulator.registry.documents()) >= 1
+
+
+def test_the_simulator_refuses_a_query_for_an_ins_with_a_wrong_key_as_qe(facade: Facade) -> None:
+    """The DMP's own check, reached only by a client that skips the facade's (the facade refuses it first)."""
+    service = facade.runtime.patient_status()
+    body = build_request("248039263001065", TEST_OID, sender=service.sender, now=service.now())
+    answer = facade.runtime.dmp_client.call(
+        DmpService.PATIENTS, TD02_ACTION, [body], patient_ins_cx=ins_cx(INS, TEST_OID)
+    )
+    with pytest.raises(RemoteRejectionError) as caught:
+        check_hl7v3_answer(answer.payload)
+    assert caught.value.problem.spec.code == "dmp-query-refused"
+    assert "clé de contrôle" in caught.value.issues[0].message
