@@ -90,6 +90,7 @@ def create_simulator_app(
     state_dir.mkdir(parents=True, exist_ok=True)
     registry = Registry(state_dir)
     script = Script(state_dir / "script.json", unknown_ins=config.unknown_ins)
+    patients = PatientBook(state_dir / "patients.json", config.patients)
     processor = Iti41Processor(
         registry=registry,
         script=script,
@@ -99,12 +100,12 @@ def create_simulator_app(
         vihf_verifier=vihf_verifier or default_vihf_verifier,
         lot_verifier=lot_verifier or default_lot_verifier,
         code_checker=code_checker if code_checker is not None else terminology_checker(),
+        dmp_state=patients.dmp_state,  # feeding a closed DMP or none is refused like an unknown patient
     )
     # WS-A Action -> handler, per service; each DMP transaction registers itself here
     # the repository path also serves plain SOAP Actions besides ITI-41 (ITI-43), dispatched in _repository
     service_handlers: dict[str, dict[str, Handler]] = {REGISTRY_PATH: {}, PATIENTS_PATH: {}, REPOSITORY_PATH: {}}
     service_handlers[REPOSITORY_PATH][ITI43_ACTION] = Iti43Handler(config, registry)
-    patients = PatientBook(state_dir / "patients.json", config.patients)
     service_handlers[PATIENTS_PATH][TD02_ACTION] = Td02Handler(config, patients, script)
     services = {
         path: PlainSoapService(

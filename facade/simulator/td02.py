@@ -101,6 +101,11 @@ class PatientBook:
         with self._lock:
             return self._patients.get(ins)
 
+    def dmp_state(self, ins: str) -> str | None:
+        """open / closed / none for a scripted INS, None for the others (open)."""
+        state = self.get(ins)
+        return state.dmp if state is not None else None
+
     def to_json(self) -> dict[str, Any]:
         with self._lock:
             return {ins: asdict(state) for ins, state in sorted(self._patients.items())}

@@ -194,11 +194,15 @@ def test_feeding_an_open_dmp_goes_on_when_the_check_is_on(start_facade: Callable
     assert len(facade.simulator.simulator.registry.documents()) >= 1
 
 
-def test_without_the_check_a_closed_dmp_is_not_asked(facade: Facade) -> None:
+def test_without_the_check_the_facade_does_not_ask_and_the_dmp_refuses_a_closed_dmp(facade: Facade) -> None:
     patients(facade, {BUNDLE_INS: "closed"})
     r = facade.post(bundle("cr/text-plain-report.json"))
-    assert r.status_code == 200, r.text
+
+    assert r.status_code == 422, r.text
+    assert ("urn:ihe:iti:xds:2007:errorCode", "XDSUnknownPatientId") in outcome_codes(r.json())
+    assert "fermé" in r.text
     assert all(b"PRPA_IN201307UV02" not in p.read_bytes() for p in facade.inbox())
+    assert facade.simulator.simulator.registry.documents() == []
 
 
 def test_a_dmp_that_cannot_be_asked_does_not_block_feeding(start_facade: Callable[..., Facade]) -> None:
