@@ -376,9 +376,7 @@ class Problem(Enum):
         403,
         "{transaction} is not open to a structure certificate in authentication mode {mode} ({reason}); {alternative}",
     )
-    DMP_ACCESS_DENIED = Spec(
-        "dmp-access-denied", "forbidden", 403, "The DMP refused the transaction ({code}): {reason}"
-    )
+    DMP_ACCESS_DENIED = Spec("dmp-access-denied", "forbidden", 403, "{context}")
     DMP_QUERY_REFUSED = Spec("dmp-query-refused", "invalid", 422, "The DMP refused the query: {context}")
     DMP_QUERY_FAILED = Spec("dmp-query-failed", "exception", 502, "The DMP could not answer: {context}")
     DMP_DOCUMENT_NOT_FOUND = Spec("dmp-document-not-found", "not-found", 404, "{context}")

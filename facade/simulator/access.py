@@ -1,15 +1,15 @@
 """The simulated DMP's rights check: the transaction must be open to the VIHF's Authentification_Mode in the
-simulator's own matrix (``SimulatorConfig.rights``, pdsm4dmp §3.2), else a SOAP 1.2 Fault ``soap:Sender`` /
-``DMPAccessDenied`` — a refusal at the security layer, like ``DMPInvalidCertificate`` (spec §8). The DMP's own
-subcode for a rights refusal is not in the sources read [UNCERTAIN]: the facade maps this one to 403."""
+simulator's own matrix (``SimulatorConfig.rights``, pdsm4dmp §3.2). A refusal is answered in the transaction's own
+error form with the code ``DMPAccessDenied`` — a RegistryError for the XDS transactions, an acknowledgementDetail for
+HL7v3 (TD0.2) — the simulator's code, as the ITI-18 / ITI-57 handlers use: the DMP's own code for a rights refusal is
+not in the sources read (pdsm4dmp §8) [UNCERTAIN]. The facade maps it to 403 ``dmp-access-denied``."""
 
 from __future__ import annotations
 
 from facade.simulator.config import SimulatorConfig
 from facade.simulator.services import VerifiedRequest
-from facade.simulator.soap12 import SOAP12_NS, FaultSubcode, SoapFault
 
-DMP_ACCESS_DENIED = FaultSubcode(SOAP12_NS, "DMPAccessDenied", "soap")
+ACCESS_DENIED = "DMPAccessDenied"
 
 
 def vihf_mode(config: SimulatorConfig, request: VerifiedRequest) -> str | None:
@@ -17,11 +17,9 @@ def vihf_mode(config: SimulatorConfig, request: VerifiedRequest) -> str | None:
     return next((m for n in config.mode_attribute_names if (m := request.vihf.value(n))), None)
 
 
-def require(config: SimulatorConfig, request: VerifiedRequest, transaction: str) -> None:
+def refusal(config: SimulatorConfig, request: VerifiedRequest, transaction: str) -> str | None:
+    """Why the matrix closes ``transaction`` to this VIHF (the DMP's words), None when it is open."""
     mode = vihf_mode(config, request)
-    if not config.may(mode, transaction):
-        raise SoapFault(
-            "Sender",
-            f"Transaction {transaction} non autorisée pour le mode d'authentification {mode or '(absent)'}",
-            DMP_ACCESS_DENIED,
-        )
+    if config.may(mode, transaction):
+        return None
+    return f"Accès refusé : {transaction} non autorisée en mode {mode or '(absent)'}"

@@ -2,11 +2,12 @@
 
 Dispatched by ``_repository`` (app.py) when the wsa:Action is ``urn:ihe:iti:2007:RetrieveDocumentSet``; the envelope
 and the VIHF are checked like every plain SOAP service (``services.PlainSoapService``), then the rights matrix
-(``access.require``, TD3.2: closed to INDIRECTE by default). Per DocumentRequest: another RepositoryUniqueId is
-``XDSUnknownRepositoryId``; a uniqueId the registry does not hold, a deleted entry, or a document of another patient
-than the VIHF's resource id is ``XDSDocumentUniqueIdError`` (IHE ITI TF-3 4.2.4; the DMP never tells which). The answer
-is MTOM (the GIE TD3.2 sample): RegistryResponse Success / PartialSuccess / Failure + one DocumentResponse per found
-document with its mimeType and an xop:Include of a binary part holding the exact stored bytes.
+(``access.refusal``, TD3.2: closed to INDIRECTE by default; a RegistryResponse Failure ``DMPAccessDenied``). Per
+DocumentRequest: another RepositoryUniqueId is ``XDSUnknownRepositoryId``; a uniqueId the registry does not hold, a
+deleted entry, or a document of another patient than the VIHF's resource id is ``XDSDocumentUniqueIdError`` (IHE ITI
+TF-3 4.2.4; the DMP never tells which). The answer is MTOM (the GIE TD3.2 sample): RegistryResponse Success /
+PartialSuccess / Failure + one DocumentResponse per found document with its mimeType and an xop:Include of a binary
+part holding the exact stored bytes.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import uuid
 
 from lxml import etree
 
-from facade.simulator.access import require
+from facade.simulator.access import ACCESS_DENIED, refusal
 from facade.simulator.config import SimulatorConfig
 from facade.simulator.iti41 import Answer
 from facade.simulator.registry import Registry, StoredDocument
@@ -40,9 +41,11 @@ class Iti43Handler:
         self.registry = registry
 
     def __call__(self, request: VerifiedRequest) -> Answer:
-        require(self.config, request, "TD3.2")
-        patient = request.vihf.value(RESOURCE_ID) or ""
         found: list[tuple[StoredDocument, bytes]] = []
+        denied = refusal(self.config, request, "TD3.2")
+        if denied is not None:
+            return self._answer(request, found, [RegistryError(ACCESS_DENIED, denied, "")])
+        patient = request.vihf.value(RESOURCE_ID) or ""
         errors: list[RegistryError] = []
         requests = list(request.payload.iterfind(f"{_X}DocumentRequest")) if request.payload is not None else []
         if not requests:

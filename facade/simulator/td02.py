@@ -7,7 +7,8 @@ account flags. The answer follows the GIE sample (kit ``TD0.2_test_existence_res
 patient statusCode ``terminated`` with registrationEvent/effectiveTime and reasonOf/detectedIssueEvent (MB's reading,
 pdsm4dmp §6 [UNCERTAIN]); no DMP is queryResponseCode ``NF`` without a subject [UNCERTAIN]. A malformed query (no
 patientIdentifier, an INS the DMP does not accept) is acknowledgement ``AE`` + queryResponseCode ``QE`` with an
-acknowledgementDetail text. The rights matrix is applied first (``access.require``).
+acknowledgementDetail text. The rights matrix is applied first (``access.refusal``): a refusal is acknowledgement
+``AR`` with an acknowledgementDetail code ``DMPAccessDenied``.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any
 
 from lxml import etree
 
-from facade.simulator.access import require
+from facade.simulator.access import ACCESS_DENIED, refusal
 from facade.simulator.config import SimulatorConfig
 from facade.simulator.iti41 import Answer
 from facade.simulator.iti41_rules import ins_key_valid
@@ -132,8 +133,10 @@ class Td02Handler:
         self.script = script
 
     def __call__(self, request: VerifiedRequest) -> Answer:
-        require(self.config, request, "TD0.2")
         query = request.payload
+        denied = refusal(self.config, request, "TD0.2")
+        if denied is not None:
+            return self._answer(request, query, "AR", "AE", error=denied, error_code=ACCESS_DENIED)
         value = query.find(f".//{_H}parameterList/{_H}patientIdentifier/{_H}value") if query is not None else None
         root, ins = (value.get("root", ""), value.get("extension", "")) if value is not None else ("", "")
         if query is None or etree.QName(query).localname != "PRPA_IN201307UV02" or not ins:
@@ -150,8 +153,9 @@ class Td02Handler:
         return self._answer(request, query, "AA", "OK", patient=(root, ins, state))
 
     def _answer(self, request: VerifiedRequest, query: etree._Element | None, ack: str, code: str, *,
-                error: str | None = None, patient: tuple[str, str, PatientState] | None = None) -> Answer:  # fmt: skip
-        root = _header(query, ack, error, request.now.strftime("%Y%m%d%H%M%S"))
+                error: str | None = None, error_code: str | None = None,
+                patient: tuple[str, str, PatientState] | None = None) -> Answer:  # fmt: skip
+        root = _header(query, ack, (error_code, error) if error else None, request.now.strftime("%Y%m%d%H%M%S"))
         if patient is not None:
             _attention_lines(root, patient[2])
             root.append(root.find(f"{_H}acknowledgement"))  # attentionLines precede the acknowledgement
@@ -181,7 +185,7 @@ def _device(parent: etree._Element, oid: str, name: str) -> None:
     etree.SubElement(device, f"{_H}softwareName").text = name
 
 
-def _header(query: etree._Element | None, ack: str, error: str | None, now: str) -> etree._Element:
+def _header(query: etree._Element | None, ack: str, error: tuple[str | None, str] | None, now: str) -> etree._Element:
     root = etree.Element(f"{_H}PRPA_IN201308UV02", {"ITSVersion": "XML_1.0"}, nsmap={None: HL7_NS, "xsi": XSI_NS})
     etree.SubElement(root, f"{_H}id", root=str(uuid.uuid4()))
     etree.SubElement(root, f"{_H}creationTime", value=now)
@@ -205,7 +209,9 @@ def _header(query: etree._Element | None, ack: str, error: str | None, now: str)
         etree.SubElement(target, f"{_H}id", dict(message_id.attrib))
     if error is not None:
         detail = etree.SubElement(ack_el, f"{_H}acknowledgementDetail", typeCode="E")
-        etree.SubElement(detail, f"{_H}text").text = error
+        if error[0]:
+            etree.SubElement(detail, f"{_H}code", code=error[0])
+        etree.SubElement(detail, f"{_H}text").text = error[1]
     return root
 
 

@@ -76,6 +76,8 @@ XDS_ERROR_TABLE: Mapping[str, ErrorRule] = MappingProxyType(
         "XDSRegistryError": _REGISTRY,
         "XDSRepositoryError": _REGISTRY,
         "XDSExtraMetadataNotSaved": ErrorRule(Problem.XDS_WARNING, False, "a warning: the submission was accepted"),
+        # the DMP's rights matrix refused the transaction [UNCERTAIN: no DMP code found, pdsm4dmp §8]: the simulator's
+        "DMPAccessDenied": ErrorRule(Problem.DMP_ACCESS_DENIED, False, "rights matrix (simulator code)"),
     }
 )
 DEFAULT_RULE = ErrorRule(Problem.XDS_REGISTRY_ERROR, False, "anything else: exception 502, original code kept")
@@ -85,9 +87,6 @@ SOAP_FAULT_TABLE: Mapping[str, ErrorRule] = MappingProxyType(
     {
         # DMP (spec §8): VIHF signed with a certificate that is not a signature certificate. Never retried.
         "DMPInvalidCertificate": ErrorRule(Problem.DMP_INVALID_CERTIFICATE, False),
-        # the DMP's rights matrix refused the transaction to this VIHF (pdsm4dmp §3.2, §3.4 "rights refusals -> 403");
-        # the subcode is the simulator's name [UNCERTAIN]: the DMP's own is not in the sources read
-        "DMPAccessDenied": ErrorRule(Problem.DMP_ACCESS_DENIED, False),
         # WS-Security 1.1 §12 fault codes: the VIHF / its signature / token refused
         "InvalidSecurity": ErrorRule(Problem.VIHF_REJECTED, False),
         "InvalidSecurityToken": ErrorRule(Problem.VIHF_REJECTED, False),
@@ -252,11 +251,14 @@ def retrieve_issues(response: RegistryResponse) -> list[Issue]:
 # QueryResponse). AA + OK (a DMP) or NF (no DMP [UNCERTAIN]) are answers; the rest is the DMP refusing or failing.
 HL7V3_ACK_SYSTEM = "urn:oid:2.16.840.1.113883.5.18"
 HL7V3_QUERY_RESPONSE_SYSTEM = "urn:oid:2.16.840.1.113883.5.1067"
+HL7V3_DETAIL_SYSTEM = "urn:hl7-org:v3:acknowledgementDetail"  # a detail code without codeSystem
 HL7V3_TABLE: Mapping[str, ErrorRule] = MappingProxyType(
     {
         "AE": ErrorRule(Problem.DMP_QUERY_FAILED, False, "application error"),
         "AR": ErrorRule(Problem.DMP_QUERY_REFUSED, False, "application reject: the message was refused"),
         "QE": ErrorRule(Problem.DMP_QUERY_REFUSED, False, "query parameter error"),
+        # acknowledgementDetail/code, looked up first: the rights matrix refused TD0.2 (simulator code, as for XDS)
+        "DMPAccessDenied": ErrorRule(Problem.DMP_ACCESS_DENIED, False, "rights matrix (simulator code)"),
     }
 )
 _H = "{urn:hl7-org:v3}"
@@ -280,9 +282,12 @@ def check_hl7v3_answer(payload: etree._Element | None, response: SoapResponse | 
         return
     texts = [(t.text or "").strip() for t in payload.iter(f"{_H}text") if (t.text or "").strip()]
     detail = payload.find(f".//{_H}acknowledgementDetail/{_H}code")
-    codings = tuple(bad) + ((("urn:oid:" + detail.get("codeSystem", ""), detail.get("code", "")),)
-                            if detail is not None and detail.get("code") else ())  # fmt: skip
-    rule = HL7V3_TABLE.get(bad[0][1], ErrorRule(Problem.DMP_QUERY_FAILED, False))
+    detail_code = detail.get("code", "") if detail is not None else ""
+    if detail_code:
+        system = detail.get("codeSystem") if detail is not None else None
+        bad.insert(0, (f"urn:oid:{system}" if system else HL7V3_DETAIL_SYSTEM, detail_code))
+    codings = tuple(bad)
+    rule = next((HL7V3_TABLE[c] for _, c in bad if c in HL7V3_TABLE), ErrorRule(Problem.DMP_QUERY_FAILED, False))
     context = "; ".join(texts) or f"acknowledgement {ack_code}, queryResponseCode {query_code}"
     issue = Issue(rule.problem, details={"context": context}, codings=codings)
     raise RemoteRejectionError(rule.problem, issues=[issue], retryable=False, response=response)

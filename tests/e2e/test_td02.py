@@ -165,7 +165,8 @@ def test_the_dmps_own_rights_matrix_refusing_is_a_403(facade: Facade) -> None:
     assert r.status_code == 403, r.text
     codes = outcome_codes(r.json())
     assert (PROBLEM, "dmp-access-denied") in codes
-    assert ("http://www.w3.org/2003/05/soap-envelope", "DMPAccessDenied") in codes
+    assert ("urn:hl7-org:v3:acknowledgementDetail", "DMPAccessDenied") in codes
+    assert ("urn:oid:2.16.840.1.113883.5.18", "AR") in codes
 
 
 def _checking(settings: Settings) -> None:

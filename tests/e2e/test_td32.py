@@ -106,7 +106,7 @@ def test_the_dmps_own_matrix_refuses_when_the_facade_is_told_it_may(start_facade
 
     assert r.status_code == 403, r.text
     codes = outcome_codes(r.json())
-    assert (PROBLEM, "dmp-access-denied") in codes
+    assert (PROBLEM, "dmp-access-denied") in codes and (XDS, "DMPAccessDenied") in codes
     assert len(retrieves(facade)) == 1  # it was sent: the DMP judged
 
 

@@ -34,12 +34,12 @@ EXPECTED_XDS = {
     "XDSRegistryError": ("exception", 502, False, "xds-registry-error"),
     "XDSRepositoryError": ("exception", 502, False, "xds-registry-error"),
     "XDSExtraMetadataNotSaved": ("informational", 200, False, "xds-warning"),
+    "DMPAccessDenied": ("forbidden", 403, False, "dmp-access-denied"),
 }
 
 # fault code or subcode -> (issue type, HTTP status, retryable, problem code)
 EXPECTED_FAULTS = {
     "DMPInvalidCertificate": ("security", 502, False, "dmp-invalid-certificate"),
-    "DMPAccessDenied": ("forbidden", 403, False, "dmp-access-denied"),
     "InvalidSecurity": ("security", 502, False, "vihf-rejected"),
     "InvalidSecurityToken": ("security", 502, False, "vihf-rejected"),
     "FailedAuthentication": ("security", 502, False, "vihf-rejected"),
@@ -217,7 +217,12 @@ EXPECTED_RETRIEVE = {
     "XDSMissingDocument": (404, "dmp-document-not-found"),
     "XDSUnknownRepositoryId": (404, "dmp-document-not-found"),
 }
-EXPECTED_HL7V3 = {"AE": (502, "dmp-query-failed"), "AR": (422, "dmp-query-refused"), "QE": (422, "dmp-query-refused")}
+EXPECTED_HL7V3 = {
+    "AE": (502, "dmp-query-failed"),
+    "AR": (422, "dmp-query-refused"),
+    "QE": (422, "dmp-query-refused"),
+    "DMPAccessDenied": (403, "dmp-access-denied"),
+}
 
 
 def test_the_per_transaction_tables_have_exactly_the_expected_rows() -> None:
