@@ -88,9 +88,9 @@ class PlainSoapService:
         message_id = best_effort_message_id(request.body)
         try:
             verified = self._verify(request, now)
-            return self.handlers[verified.action](verified)  # a handler may refuse with a SoapFault too (rights)
         except SoapFault as fault:
             return fault_answer(fault, message_id)
+        return self.handlers[verified.action](verified)
 
     def _verify(self, request: IncomingRequest, now: datetime) -> VerifiedRequest:
         ctype, _ = content_type_params(request.content_type)
