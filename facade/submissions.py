@@ -33,7 +33,7 @@ from facade.outbox.record import (
 from facade.outbox.registry import RegisteredDocument
 from facade.outbox.relay import Relay
 from facade.outbox.store import Outbox, client_idempotency_key, request_fingerprint
-from facade.pipeline import Converter, require_valid
+from facade.pipeline import Conversion, Converter, require_valid
 from facade.registration import check_replacements, meaning_fingerprint, registry_entries
 
 
@@ -82,6 +82,15 @@ class SubmissionResult:
         return error.issues if error is not None and self.record.state is not State.DELIVERED else []
 
 
+def subject_expression(conversion: Conversion) -> str:
+    """Where the request names the patient: the first document's subject (in a bundle, its entry's)."""
+    entries = conversion.mapping.entries
+    doc = next((e for e in entries if e.role == "document"), None)
+    if doc is None or not any(e.role == "submission-set" for e in entries):
+        return f"{doc.resource_type if doc else 'DocumentReference'}.subject"
+    return f"Bundle.entry[{doc.index}].resource.subject"
+
+
 class SubmissionService:
     def __init__(
         self,
@@ -92,7 +101,8 @@ class SubmissionService:
         relay: Relay,
         patient_secret: bytes,
         inline_wait_seconds: float = 30.0,  # how long an inline attempt taken by a background worker is awaited
-        precheck: Callable[[str, str], None] | None = None,  # (INS, INS OID): may refuse before the outbox (TD0.2)
+        # (INS, INS OID, FHIRPath of the subject): may refuse before the outbox (TD0.2 before feeding)
+        precheck: Callable[[str, str, str], None] | None = None,
     ) -> None:
         self.precheck = precheck
         self.inline_wait_seconds = inline_wait_seconds
@@ -135,7 +145,7 @@ class SubmissionService:
             check_replacements(conversion, p_hash, self.outbox, actor)
             if self.precheck is not None:
                 ins = conversion.mapping.submission.patient.ins
-                self.precheck(ins.value, ins.oid)
+                self.precheck(ins.value, ins.oid, subject_expression(conversion))
             prepared = self.feeder.prepare(conversion)
         except FacadeError as exc:  # refused before the outbox: still in the audit trail (who, when, why)
             self.outbox.append_audit(

@@ -235,22 +235,22 @@ class PatientStatusService:
         return parse_answer(response.payload, ins, ins_oid)
 
 
-def feeding_check(service: PatientStatusService) -> Callable[[str, str], None]:
+def feeding_check(service: PatientStatusService) -> Callable[[str, str, str], None]:
     """The optional TD0.2 before feeding (FACADE_DMP__CHECK_STATUS_BEFORE_FEEDING): refuse a closed or absent DMP
     (P4D: feeding needs an active DMP). A DMP that cannot be asked (transport, refusal) does not block: the outbox keeps
     the submission and the DMP judges it when it is delivered."""
 
-    def check(ins: str, ins_oid: str) -> None:
+    def check(ins: str, ins_oid: str, expression: str) -> None:
         try:
             status = service.status(ins, ins_oid)
         except DeliveryError as exc:
             log.warning("TD0.2 before feeding failed (%s): the submission goes on", exc.problem.spec.code)
             return
         if not status.exists:
-            raise FacadeError(Problem.DMP_ABSENT, expression="DocumentReference.subject")
+            raise FacadeError(Problem.DMP_ABSENT, expression=expression)
         if not status.active:
             since = f" since {status.closed_on[:8]}" if status.closed_on else ""
-            raise FacadeError(Problem.DMP_CLOSED, expression="DocumentReference.subject", since=since)
+            raise FacadeError(Problem.DMP_CLOSED, expression=expression, since=since)
 
     return check
 

@@ -4,6 +4,7 @@ sample's shape; refusals happen before anything is sent; the optional check befo
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -183,6 +184,10 @@ def test_feeding_a_closed_or_absent_dmp_is_refused_when_the_check_is_on(
 
     assert r.status_code == 422, r.text
     assert (PROBLEM, code) in outcome_codes(r.json())
+    subject = [e for e in json.loads(bundle("cr/text-plain-report.json"))["entry"]
+               if e["resource"]["resourceType"] == "DocumentReference"]  # fmt: skip
+    index = json.loads(bundle("cr/text-plain-report.json"))["entry"].index(subject[0])
+    assert r.json()["issue"][0]["expression"] == [f"Bundle.entry[{index}].resource.subject"]
     assert facade.simulator.simulator.registry.documents() == []
     assert [PlainRequest.read(p).action for p in facade.inbox()] == ["urn:hl7-org:v3:PRPA_IN201307UV02"]
 
@@ -228,3 +233,15 @@ def test_the_simulator_refuses_a_query_for_an_ins_with_a_wrong_key_as_qe(facade:
         check_hl7v3_answer(answer.payload)
     assert caught.value.problem.spec.code == "dmp-query-refused"
     assert "clé de contrôle" in caught.value.issues[0].message
+
+
+def test_an_iti105_publish_to_a_closed_dmp_points_at_the_document_reference_subject(
+    start_facade: Callable[..., Facade],
+) -> None:
+    facade = start_facade(configure=_checking)
+    patients(facade, {BUNDLE_INS: "closed"})
+    r = facade.post(bundle("iti105/simplified-publish.json"), path="/fhir/DocumentReference")
+
+    assert r.status_code == 422, r.text
+    assert (PROBLEM, "dmp-closed") in outcome_codes(r.json())
+    assert r.json()["issue"][0]["expression"] == ["DocumentReference.subject"]
