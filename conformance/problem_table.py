@@ -351,6 +351,19 @@ HINTS: dict[str, tuple[str, str]] = {
     "SEARCH_INVALID_PARAMETER": ("lifecycle", "Fix the value: token `system|code`, date with ge/le, integer `_count`."),
     "DMP_ACCESS_DENIED": ("lifecycle", "The DMP's own rights refused the call: check the VIHF mode and the contract."),
     "DMP_TOO_MANY_RESULTS": ("lifecycle", "Narrow the search (type, category, date, period) and search again."),
+    "DMP_QUERY_REFUSED": ("lifecycle", "Read the DMP's text: the INS or the query parameters were refused."),
+    "DMP_QUERY_FAILED": ("lifecycle", "The DMP failed to answer: retry later; report it with the codes if it lasts."),
+    "DMP_STATUS_IDENTIFIER_REQUIRED": (
+        "lifecycle",
+        "GET [base]/Patient?identifier=urn:oid:1.2.250.1.213.1.4.8|<INS> (one INS, the key checked).",
+    ),
+    "DMP_NONE": ("lifecycle", "Information: the patient has no DMP (0 Patient in the searchset)."),
+    "DMP_CLOSED": ("lifecycle", "Do not feed a closed DMP (FACADE_DMP__CHECK_STATUS_BEFORE_FEEDING)."),
+    "DMP_ABSENT": ("lifecycle", "No DMP to feed (FACADE_DMP__CHECK_STATUS_BEFORE_FEEDING)."),
+    "BINARY_PATIENT_REQUIRED": (
+        "lifecycle",
+        "Use the attachment.url of the DocumentReference as given: it carries patient.identifier.",
+    ),
 }
 
 

@@ -192,7 +192,10 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     state.mkdir(parents=True, exist_ok=True)
     facility = FacilityConfig()
     pki = _pki_for(state / "pki", facility)
-    config = SimulatorConfig(structures={"1" + facility.finess_ej: frozenset({"1" + facility.finess_eg})})
+    config = SimulatorConfig(
+        structures={"1" + facility.finess_ej: frozenset({"1" + facility.finess_eg})},
+        patients={DEMO_CLOSED_INS: {"dmp": "closed"}, DEMO_NO_DMP_INS: {"dmp": "none"}},  # TD0.2 to try
+    )
     try:
         simulator = SimulatorServer(
             state,
@@ -228,6 +231,11 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+DEMO_INS_SYSTEM = "urn:oid:1.2.250.1.213.1.4.10"  # test INS
+DEMO_CLOSED_INS = "280017512345610"  # the demo simulator's closed DMP (valid key)
+DEMO_NO_DMP_INS = "175029912345760"  # the demo simulator's patient without a DMP (valid key)
+
+
 def _demo_banner(host: str, port: int, state: Path, simulator_url: str) -> str:
     from facade.settings import PACKAGE_DIR
 
@@ -244,6 +252,10 @@ Post the example bundle (a PDF lettre de liaison, test INS):
 Preview without sending:
   curl -s -X POST '{base}/Bundle/$preview?validate=full' \\
        -H 'Content-Type: application/fhir+json' --data-binary @{example}
+The patient's DMP (TD0.2): the example's patient, a closed DMP, no DMP:
+  curl -s '{base}/Patient?identifier={DEMO_INS_SYSTEM}%7C185076912345673'
+  curl -s '{base}/Patient?identifier={DEMO_INS_SYSTEM}%7C{DEMO_CLOSED_INS}'
+  curl -s '{base}/Patient?identifier={DEMO_INS_SYSTEM}%7C{DEMO_NO_DMP_INS}'
 What the simulated DMP received, byte for byte: {state / "inbox"}/
 VIHF mode INDIRECTE_RENFORCEE (AIR) for the demo, so masking and archiving work (PATCH {base}/DocumentReference);
 production defaults to INDIRECTE, where they answer 403 (FACADE_VIHF__AUTH_MODE).

@@ -417,9 +417,7 @@ class Problem(Enum):
         "urn:ietf:rfc:3986|urn:oid:<uniqueId> (or DocumentReference/<id>), JSON Patch "
         '[{{"op": "replace", "path": "/status", "value": "entered-in-error"}}]',
     )
-    DMP_DOCUMENT_NOT_FOUND = Spec(
-        "dmp-document-not-found", "not-found", 404, "No document {document} in the DMP{scope}"
-    )
+    DMP_DOCUMENT_NOT_FOUND = Spec("dmp-document-not-found", "not-found", 404, "{context}")
     CONDITIONAL_PATCH_AMBIGUOUS = Spec(
         "conditional-patch-ambiguous", "multiple-matches", 412, "{criteria} matches {count} documents; name one"
     )
@@ -452,6 +450,8 @@ class Problem(Enum):
         400,
         "A DocumentReference search needs {parameter}: {reason}",
     )
+    DMP_QUERY_REFUSED = Spec("dmp-query-refused", "invalid", 422, "The DMP refused the query: {context}")
+    DMP_QUERY_FAILED = Spec("dmp-query-failed", "exception", 502, "The DMP could not answer: {context}")
     SEARCH_PARAMETER_UNKNOWN = Spec(
         "search-parameter-unknown",
         "not-supported",
@@ -462,6 +462,33 @@ class Problem(Enum):
     # the DMP's answers (message = the RegistryError codeContext, like the other XDS rows)
     DMP_ACCESS_DENIED = Spec("dmp-access-denied", "forbidden", 403, "{context}")
     DMP_TOO_MANY_RESULTS = Spec("dmp-too-many-results", "too-costly", 422, "{context}")
+    DMP_STATUS_IDENTIFIER_REQUIRED = Spec(
+        "dmp-status-identifier-required",
+        "required",
+        400,
+        "GET Patient asks the DMP about one patient: identifier=<INS system>|<INS> is required ({reason})",
+    )
+    DMP_NONE = Spec("dmp-none", "not-found", 200, "The DMP has no record for this INS (TD0.2: no DMP)", "information")
+    DMP_CLOSED = Spec(
+        "dmp-closed",
+        "business-rule",
+        422,
+        "The patient's DMP is closed{since}: nothing can be fed to it (TD0.2 before feeding, "
+        "FACADE_DMP__CHECK_STATUS_BEFORE_FEEDING)",
+    )
+    DMP_ABSENT = Spec(
+        "dmp-absent",
+        "business-rule",
+        422,
+        "The patient has no DMP: nothing can be fed to it (TD0.2 before feeding, "
+        "FACADE_DMP__CHECK_STATUS_BEFORE_FEEDING)",
+    )
+    BINARY_PATIENT_REQUIRED = Spec(
+        "binary-patient-required",
+        "required",
+        400,
+        "Reading a DMP document (TD3.2) needs its patient: patient.identifier=<INS system>|<INS> ({reason})",
+    )
 
     # --- informational ---
     INFORMATION = Spec("information", "informational", 200, "{text}", "information")

@@ -34,7 +34,9 @@ from facade.credentials import (
 )
 from facade.dmp.client import DmpClient, DmpService, service_url
 from facade.dmp.connector import DmpConnector
+from facade.dmp.patient_status import PatientStatusService, feeding_check
 from facade.dmp.replaced import ReplacedResolver
+from facade.dmp.retrieve import RetrieveService
 from facade.dmp.search import DocumentSearchService
 from facade.dmp.update import DocumentUpdater
 from facade.errors import FacadeError, Problem
@@ -246,17 +248,23 @@ class Runtime:
     def dmp(self) -> DmpConnector:
         return DmpConnector(self.settings, self.dmp_client, self.outbox, self.new_oid, self.patient_secret)
 
-    def document_search(self) -> DocumentSearchService:
-        """TD3.1 behind ``GET [base]/DocumentReference`` (facade/dmp/search.py): 501 when no DMP is configured."""
+    def connected_dmp(self) -> DmpConnector:
+        """The DMP transactions beyond feeding (facade/dmp/); 501 when no DMP is configured."""
         if not self.send_enabled:
             raise FacadeError(Problem.SENDING_NOT_CONFIGURED)
-        return self.dmp.search
+        return self.dmp
 
-    def document_updater(self) -> DocumentUpdater:
-        """TD3.3a-d behind PATCH (facade/dmp/update.py): 501 when no DMP is configured."""
-        if not self.send_enabled:
-            raise FacadeError(Problem.SENDING_NOT_CONFIGURED)
-        return self.dmp.updater
+    def patient_status(self) -> PatientStatusService:  # TD0.2
+        return self.connected_dmp().status
+
+    def retrieval(self) -> RetrieveService:  # TD3.2
+        return self.connected_dmp().retrieval
+
+    def document_search(self) -> DocumentSearchService:  # TD3.1
+        return self.connected_dmp().search
+
+    def document_updater(self) -> DocumentUpdater:  # TD3.3a-d
+        return self.connected_dmp().updater
 
     @cached_property
     def dmp_reachability(self) -> DmpReachability:
@@ -333,6 +341,7 @@ class Runtime:
                 auth_mode=self.settings.vihf.auth_mode,
                 granted=self.settings.dmp.granted_transactions,
             ).for_body,
+            precheck=feeding_check(self.patient_status()) if self.settings.dmp.check_status_before_feeding else None,
         )
 
     def start(self) -> None:

@@ -135,6 +135,9 @@ class CredentialConfig(BaseModel):
         return None
 
 
+_TRANSACTIONS = frozenset({"TD0.2", "TD2.1", "TD3.1a", "TD3.1b", "TD3.2", "TD3.3a", "TD3.3b", "TD3.3c", "TD3.3d"})
+
+
 class DmpConfig(BaseModel):
     repository_url: str = ""  # https://<host>/si-dmp-server/v2/services/repository
     # the other services; empty = the repository URL with its last segment replaced (.../registry, .../patients)
@@ -150,33 +153,32 @@ class DmpConfig(BaseModel):
     wsa_to: Literal["endpoint", "empty"] = "endpoint"
     auth: CredentialConfig = Field(default_factory=CredentialConfig)  # ORG AUTH_CLI (mutual TLS)
     sign: CredentialConfig = Field(default_factory=CredentialConfig)  # ORG SIGN (VIHF + XAdES)
-    # UNCERTAIN in the spec digest (§4.2): SHA-256 acceptance for the XAdES lot signature is undocumented;
-    # the official samples use SHA-1, so SHA-1 is the default and SHA-256 a setting.
+    # UNCERTAIN (§4.2): SHA-256 for the XAdES lot signature is undocumented; the official samples use SHA-1
     xades_digest: Literal["sha1", "sha256"] = "sha1"
     vihf_signature: Literal["rsa-sha256", "rsa-sha1"] = "rsa-sha256"
     # UNCERTAIN (§1.2): GIE samples write "Authentification_mode", the ANS mapping/kit/DRIM "Authentification_Mode".
     vihf_mode_attribute: str = "Authentification_Mode"
-    # transactions the DMP contract opens beyond the rights matrix of the VIHF mode (facade/dmp/rights.py), e.g.
-    # ["TD3.3d"]; the DMP still judges every request
+    # opened by the DMP contract beyond the VIHF mode's rights (facade/dmp/rights.py), e.g. ["TD3.3d"]
     granted_transactions: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    # PATCH on securityLabel (pdsm4dmp §3.3 item 3): "strict" (the digest's safer reading) refuses a result without
-    # the HL7 confidentiality code (422); "p4d" reads P4D's examples: `replace /securityLabel/0` replaces the TRE_A07
-    # flag (flags are listed first) and the HL7 code is kept
+    # PATCH on securityLabel (pdsm4dmp §3.3 item 3): "strict" (safer) refuses a result without the HL7 code (422);
+    # "p4d": P4D's `replace /securityLabel/0` replaces the TRE_A07 flag (listed first) and keeps the HL7 code
     security_label_patch: Literal["strict", "p4d"] = "strict"
+    # TD0.2 before every feeding: refuse (422 dmp-closed / dmp-absent) when the patient's DMP is closed or absent
+    # (P4D: feeding needs an active DMP); a DMP that cannot be asked does not block the submission (the outbox keeps it)
+    check_status_before_feeding: bool = False
+    # TD3.2 (ITI-43): the DMP's repositoryUniqueId (spec §2.2, GIE TD3.1 response)
+    repository_unique_id: str = "1.2.250.1.213.4.1.1.1.2"
+    # TD0.2 -> Patient: base of the dmp-* extension URLs, seen only in a P4D page example (pdsm4dmp §6 [UNCERTAIN])
+    status_extension_base: str = "https://interop.esante.gouv.fr/ig/fhir/dmp/StructureDefinition/"
 
     @field_validator("granted_transactions", mode="before")
     @classmethod
     def _granted(cls, value: Any) -> Any:
-        return _split(value, ",;\n")
-
-    @field_validator("granted_transactions", mode="after")
-    @classmethod
-    def _known(cls, value: list[str]) -> list[str]:
-        known = {"TD0.2", "TD2.1", "TD3.1a", "TD3.1b", "TD3.2", "TD3.3a", "TD3.3b", "TD3.3c", "TD3.3d"}
-        unknown = [v for v in value if v not in known]
+        items = _split(value, ",;\n")
+        unknown = [v for v in items if v not in _TRANSACTIONS] if isinstance(items, list) else []
         if unknown:
-            raise ValueError(f"unknown DMP transactions {unknown}; known: {sorted(known)}")
-        return value
+            raise ValueError(f"unknown DMP transactions {unknown}; known: {sorted(_TRANSACTIONS)}")
+        return items
 
     def attempt_budget(self) -> float:
         """Worst-case seconds one attempt can take: waiting for a connection, connecting, writing, reading."""

@@ -90,6 +90,15 @@ def document_types(conversion: Conversion) -> tuple[str, ...]:
     return tuple(d.request.document.type_code.code for d in conversion.documents)
 
 
+def subject_expression(conversion: Conversion) -> str:
+    """Where the request names the patient: the first document's subject (in a bundle, its entry's)."""
+    entries = conversion.mapping.entries
+    doc = next((e for e in entries if e.role == "document"), None)
+    if doc is None or not any(e.role == "submission-set" for e in entries):
+        return f"{doc.resource_type if doc else 'DocumentReference'}.subject"
+    return f"Bundle.entry[{doc.index}].resource.subject"
+
+
 class SubmissionService:
     def __init__(
         self,
@@ -102,8 +111,11 @@ class SubmissionService:
         inline_wait_seconds: float = 30.0,  # how long an inline attempt taken by a background worker is awaited
         metrics: Metrics | None = None,
         replaced_lookup: Callable[[bytes], Lookup] | None = None,  # per request; default: the facade's registry
+        # (INS, INS OID, FHIRPath of the subject): may refuse before the outbox (TD0.2 before feeding)
+        precheck: Callable[[str, str, str], None] | None = None,
     ) -> None:
         self.metrics = metrics
+        self.precheck = precheck
         self.inline_wait_seconds = inline_wait_seconds
         self.replaced_lookup = replaced_lookup
         self.converter = converter
@@ -150,6 +162,9 @@ class SubmissionService:
                 self.patient_secret,
             )
             check_replacements(conversion, p_hash, self.outbox, actor)
+            if self.precheck is not None:
+                ins = conversion.mapping.submission.patient.ins
+                self.precheck(ins.value, ins.oid, subject_expression(conversion))
             prepared = self.feeder.prepare(conversion)
         except FacadeError as exc:  # refused before the outbox: still in the audit trail (who, when, why)
             self._refused(

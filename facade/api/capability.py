@@ -42,6 +42,29 @@ DOCUMENT_SEARCH_PARAMS = [
 ]
 
 
+def _dmp_resources(send_enabled: bool) -> list[dict[str, Any]]:
+    """TD0.2 and TD3.2: resources the facade reads from the DMP."""
+    return [
+        {
+            "type": "Patient",
+            "interaction": [{"code": "search-type"}] if send_enabled else [],
+            "searchParam": [
+                {"name": "identifier", "type": "token", "documentation": "<INS system>|<INS>: one patient"},
+            ],
+            "documentation": "TD0.2 test of existence of the patient's DMP (HL7v3 PRPA_IN201307UV02): a searchset "
+            "with the Patient as the DMP knows it (active = the DMP is open; dmp-fermeture, dmp-medecin-traitant, "
+            "dmp-rattachement-mes extensions), or no Patient and an OperationOutcome when there is no DMP.",
+        },
+        {
+            "type": "Binary",
+            "interaction": [{"code": "read"}] if send_enabled else [],
+            "documentation": "TD3.2: GET [base]/Binary/{uniqueId}?patient.identifier=<INS system>|<INS> reads a "
+            "document from the DMP (ITI-43): its own bytes, or a Binary with Accept: application/fhir+json. "
+            "Refused (403) to a structure certificate in INDIRECTE mode (the DMP rights matrix).",
+        },
+    ]
+
+
 def capability_statement(base_url: str, *, date: str, send_enabled: bool) -> dict[str, Any]:
     bundle_ops = [{"name": "preview", "definition": PREVIEW_OPERATION}]
     resources: list[dict[str, Any]] = [
@@ -81,6 +104,7 @@ def capability_statement(base_url: str, *, date: str, send_enabled: bool) -> dic
             "interaction": [{"code": "read"}] if send_enabled else [],
             "documentation": "Status of a submission: GET [base]/Task/{id} (the Content-Location of a 202 answer).",
         },
+        *_dmp_resources(send_enabled),
         {
             "type": "AuditEvent",
             "interaction": [{"code": "search-type"}] if send_enabled else [],

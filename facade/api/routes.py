@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from facade.api.body import read_fhir_body, read_limited_body
@@ -28,6 +28,7 @@ from facade.api.deps import (
 from facade.api.openapi import ERRORS, FHIR_JSON, SUBMISSION_ERRORS, FhirJsonResponse, fhir_body
 from facade.api.outcomes import outcome_response
 from facade.api.params import AuditSearchDep
+from facade.api.patient import binary_resource, patient_searchset, wants_binary_resource
 from facade.api.representations import (
     Answer,
     audit_event,
@@ -38,6 +39,7 @@ from facade.api.representations import (
     submission_answer,
     submission_task,
 )
+from facade.dmp.ins_param import parse_ins_parameter, unknown_parameters
 from facade.dmp.patch import FHIR_JSON as FHIR_PATCH
 from facade.dmp.patch import JSON_PATCH
 from facade.dmp.search import searchset_bundle
@@ -216,3 +218,41 @@ async def patch_document_conditional(
 async def delete_document() -> JSONResponse:
     """The DMP has no physical delete: 405 naming the PATCH that deletes (pdsm4dmp §3.3 item 1)."""
     return outcome_response(405, [Issue(Problem.DELETE_USE_PATCH)], headers={"Allow": "GET, PATCH"})
+
+
+def _strict(prefer: str | None) -> bool:
+    """``Prefer: handling=strict`` refuses unknown search parameters; lenient (the default) ignores them, saying so."""
+    return "handling=strict" in (prefer or "").replace(" ", "").lower()
+
+
+@router.get("/Patient")
+async def patient_dmp_status(
+    request: Request, rt: RuntimeDep, base_url: BaseUrlDep, prefer: Annotated[str | None, Header()] = None
+) -> JSONResponse:
+    """TD0.2: does the patient (identifier = the INS) have a DMP, open or closed, and what does it say."""
+    params = request.query_params
+    warnings = unknown_parameters(list(params.keys()), frozenset({"identifier", "_format"}), strict=_strict(prefer))
+    query = parse_ins_parameter(
+        params.getlist("identifier"), name="identifier", accepted=rt.settings.input.accepted_ins_oids(),
+        missing=Problem.DMP_STATUS_IDENTIFIER_REQUIRED, expression="Patient.identifier",
+    )  # fmt: skip
+    status = await run_in_threadpool(rt.patient_status().status, query.ins, query.oid)
+    base = rt.settings.dmp.status_extension_base
+    return _fhir(patient_searchset(status, query, base_url, extension_base=base, warnings=warnings))
+
+
+@router.get("/Binary/{unique_id}")
+async def read_dmp_document(
+    unique_id: str, request: Request, rt: RuntimeDep, accept: Annotated[str | None, Header()] = None
+) -> Response:
+    """TD3.2: the document ``unique_id`` of the patient (patient.identifier), read from the DMP with ITI-43: its own
+    bytes, or a Binary when the client accepts FHIR JSON."""
+    query = parse_ins_parameter(
+        request.query_params.getlist("patient.identifier"), name="patient.identifier",
+        accepted=rt.settings.input.accepted_ins_oids(), missing=Problem.BINARY_PATIENT_REQUIRED,
+        expression="Binary",
+    )  # fmt: skip
+    document = await run_in_threadpool(rt.retrieval().retrieve, unique_id, query.ins, query.oid)
+    if wants_binary_resource(accept):
+        return _fhir(binary_resource(document))
+    return Response(document.data, media_type=document.mime_type)

@@ -1,5 +1,5 @@
-"""The DMP connector beyond feeding, wired from the settings: search (TD3.1), update (TD3.3a-d) and, in the runtime,
-the lookup of replaced documents the facade never sent. Built once per process by ``Runtime.dmp``."""
+"""The DMP connector beyond feeding, wired from the settings: status (TD0.2), search (TD3.1), retrieve (TD3.2), update
+(TD3.3a-d); the runtime adds the lookup of replaced documents the facade never sent. Built once by ``Runtime.dmp``."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from facade.dmp.client import DmpClient
+from facade.dmp.patient_status import PatientStatusService, Sender
+from facade.dmp.retrieve import RetrieveService
 from facade.dmp.search import DocumentSearchService
 from facade.dmp.update import DocumentUpdater
 from facade.ids import system_now
@@ -24,6 +26,21 @@ class DmpConnector:
     outbox: Outbox
     new_oid: Callable[[], str]
     patient_secret: bytes
+
+    @cached_property
+    def status(self) -> PatientStatusService:
+        s = self.settings
+        return PatientStatusService(
+            self.client, Sender(s.facility.source_id, s.vihf.lps_name), s.vihf.auth_mode,
+            tuple(s.dmp.granted_transactions), system_now,
+        )  # fmt: skip
+
+    @cached_property
+    def retrieval(self) -> RetrieveService:
+        s = self.settings
+        return RetrieveService(
+            self.client, s.dmp.repository_unique_id, s.vihf.auth_mode, tuple(s.dmp.granted_transactions)
+        )
 
     @cached_property
     def search(self) -> DocumentSearchService:

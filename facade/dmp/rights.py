@@ -39,7 +39,8 @@ RIGHTS: dict[str, frozenset[Transaction]] = {
 
 _ALTERNATIVE = {
     Transaction.TD3_1A: "search by the document's identifier (TD3.1b) is open in every mode",
-    Transaction.TD3_2: "the document is available in the facade's own registry when it was sent through it",
+    Transaction.TD3_2: "the DMP opens reading documents to named professionals (direct authentication) and, per "
+    "GIE-606, to AIR (FACADE_VIHF__AUTH_MODE=INDIRECTE_RENFORCEE); the DPI keeps its own copy of what it sent",
     Transaction.TD3_3A: "send a replacement document (TD2.1) carrying the new confidentiality codes",
     Transaction.TD3_3B: "send a replacement document (TD2.1) carrying the new confidentiality codes",
     Transaction.TD3_3D: "archiving needs direct authentication (a professional's CPS) in the DPI",

@@ -55,7 +55,9 @@ def id_target(document_id: str, patient: str | None) -> PatchTarget:
         return PatchTarget(document_id=document_id.lower(), patient_ins_cx=patient)
     if is_oid(document_id):
         return PatchTarget(unique_id=document_id, patient_ins_cx=patient)
-    raise FacadeError(Problem.DMP_DOCUMENT_NOT_FOUND, document=f"DocumentReference/{document_id[:80]}", scope="")
+    raise FacadeError(
+        Problem.DMP_DOCUMENT_NOT_FOUND, context=f"No document DocumentReference/{document_id[:80]} in the DMP"
+    )
 
 
 __all__ = ["conditional_target", "id_target", "patient_cx"]

@@ -191,10 +191,14 @@ class DocumentUpdater:
             query = build_get_documents(entry_uuids=[f"urn:uuid:{target.document_id}"])
             unique_id = next((e.unique_id for e in run_query(self.client, patient, query) if e.unique_id), None)
         if unique_id is None:
-            raise FacadeError(Problem.DMP_DOCUMENT_NOT_FOUND, document=target.label, scope=" for this patient")
+            raise FacadeError(
+                Problem.DMP_DOCUMENT_NOT_FOUND, context=f"No document {target.label} in the DMP for this patient"
+            )
         entries = [e for e in get_documents(self.client, patient, [unique_id]) if e.unique_id == unique_id]
         if not entries:
-            raise FacadeError(Problem.DMP_DOCUMENT_NOT_FOUND, document=target.label, scope=" for this patient")
+            raise FacadeError(
+                Problem.DMP_DOCUMENT_NOT_FOUND, context=f"No document {target.label} in the DMP for this patient"
+            )
         # the current version; else the latest one (deprecated or deleted: the PATCH is then refused with its status)
         return latest_current(entries) or max(entries, key=lambda e: _version(e.version))
 
@@ -204,7 +208,9 @@ class DocumentUpdater:
         ss = self._header(patient)
         if kind is ChangeKind.VISIBILITY:
             if entry.element is None:
-                raise FacadeError(Problem.DMP_DOCUMENT_NOT_FOUND, document=entry.unique_id, scope=" (no metadata)")
+                raise FacadeError(
+                    Problem.DMP_DOCUMENT_NOT_FOUND, context=f"No document {entry.unique_id} in the DMP (no metadata)"
+                )
             return metadata_update(ss, entry.element, entry.version or "1", [Code(c, s, d) for s, c, d in codes])
         new = {ChangeKind.ARCHIVE: ARCHIVED, ChangeKind.UNARCHIVE: APPROVED, ChangeKind.DELETE: DELETED}[kind]
         return availability_update(ss, entry.entry_uuid, entry.status, new)

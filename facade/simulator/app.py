@@ -1,11 +1,13 @@
 """The DMP simulator as an ASGI app (Starlette).
 
 Routes:
-- ``POST /si-dmp-server/v2/services/repository``: ITI-41 (TD2.1), processed per the script (``script.py``);
+- ``POST /si-dmp-server/v2/services/repository``: ITI-41 (TD2.1), processed per the script (``script.py``); a plain
+  SOAP request whose Action is ITI-43 RetrieveDocumentSet (TD3.2) goes to ``iti43.py`` instead;
 - ``POST /si-dmp-server/v2/services/registry`` and ``.../patients``: plain SOAP services (``services.py``) whose
   transactions (ITI-18, ITI-57, TD0.2) register a handler per WS-A Action;
 - ``GET /_simulator/requests`` (JSON list), ``GET /_simulator/requests/<n>`` (raw bytes of ``STATE/inbox/<n>.http``);
 - ``GET|POST /_simulator/script`` (read / replace the script), ``GET /_simulator/documents`` (the registry);
+- ``GET|POST /_simulator/patients``: the patients' DMP states TD0.2 answers from (``td02.PatientBook``);
 - ``GET /_simulator/tls``: the TLS session as the simulator sees it (client certificate subject, version, cipher).
 
 Every request outside ``/_simulator/`` is written to the inbox before anything else. The admin endpoints are served on
@@ -31,19 +33,24 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from facade import xmldoc
 from facade.ids import system_now
 from facade.simulator.config import PATIENTS_PATH, REGISTRY_PATH, REPOSITORY_PATH, SimulatorConfig
 from facade.simulator.inbox import Inbox, format_request
 from facade.simulator.iti18 import ACTION as ITI18_ACTION
 from facade.simulator.iti18 import Iti18Handler
 from facade.simulator.iti41 import Answer, CodeChecker, IncomingRequest, Iti41Processor, LotVerifier
+from facade.simulator.iti43 import ACTION as ITI43_ACTION
+from facade.simulator.iti43 import Iti43Handler
 from facade.simulator.iti57 import ACTION as ITI57_ACTION
 from facade.simulator.iti57 import Iti57Handler
 from facade.simulator.registry import Registry
 from facade.simulator.script import Behaviour, Script, ScriptError
 from facade.simulator.services import Handler, PlainSoapService
 from facade.simulator.signatures import default_lot_verifier, default_vihf_verifier, terminology_checker
-from facade.simulator.soap12 import SoapFault, fault_response
+from facade.simulator.soap12 import WSA_NS, SoapFault, fault_response
+from facade.simulator.td02 import ACTION as TD02_ACTION
+from facade.simulator.td02 import PatientBook, PatientBookError, Td02Handler
 from facade.simulator.vihf import SignatureVerifier
 
 log = logging.getLogger("facade.simulator")
@@ -64,6 +71,7 @@ class Simulator:
     script: Script
     processor: Iti41Processor
     services: dict[str, PlainSoapService]  # URL path -> plain SOAP service (registry, patients)
+    patients: PatientBook  # TD0.2: the scripted DMP states per INS
 
 
 def create_simulator_app(
@@ -86,6 +94,7 @@ def create_simulator_app(
     state_dir.mkdir(parents=True, exist_ok=True)
     registry = Registry(state_dir, config.repository_unique_id)
     script = Script(state_dir / "script.json", unknown_ins=config.unknown_ins)
+    patients = PatientBook(state_dir / "patients.json", config.patients)
     processor = Iti41Processor(
         registry=registry,
         script=script,
@@ -95,11 +104,15 @@ def create_simulator_app(
         vihf_verifier=vihf_verifier or default_vihf_verifier,
         lot_verifier=lot_verifier or default_lot_verifier,
         code_checker=code_checker if code_checker is not None else terminology_checker(),
+        dmp_state=patients.dmp_state,  # feeding a closed DMP or none is refused like an unknown patient
     )
     # WS-A Action -> handler, per service; each DMP transaction registers itself here
-    service_handlers: dict[str, dict[str, Handler]] = {REGISTRY_PATH: {}, PATIENTS_PATH: {}}
+    # the repository path also serves plain SOAP Actions besides ITI-41 (ITI-43), dispatched in _repository
+    service_handlers: dict[str, dict[str, Handler]] = {REGISTRY_PATH: {}, PATIENTS_PATH: {}, REPOSITORY_PATH: {}}
     service_handlers[REGISTRY_PATH][ITI18_ACTION] = Iti18Handler(registry, config, script)
     service_handlers[REGISTRY_PATH][ITI57_ACTION] = Iti57Handler(registry, config)
+    service_handlers[REPOSITORY_PATH][ITI43_ACTION] = Iti43Handler(config, registry)
+    service_handlers[PATIENTS_PATH][TD02_ACTION] = Td02Handler(config, patients, script)
     services = {
         path: PlainSoapService(
             path.rsplit("/", 1)[-1],
@@ -111,7 +124,7 @@ def create_simulator_app(
         )
         for path, handlers in service_handlers.items()
     }
-    sim = Simulator(state_dir, config, Inbox(state_dir / "inbox"), registry, script, processor, services)
+    sim = Simulator(state_dir, config, Inbox(state_dir / "inbox"), registry, script, processor, services, patients)
 
     app = Starlette(
         routes=[
@@ -122,6 +135,7 @@ def create_simulator_app(
             Route(f"{ADMIN_PREFIX}/requests/{{number:int}}", _get_request, methods=["GET"]),
             Route(f"{ADMIN_PREFIX}/script", _script, methods=["GET", "POST"]),
             Route(f"{ADMIN_PREFIX}/documents", _documents, methods=["GET"]),
+            Route(f"{ADMIN_PREFIX}/patients", _patients, methods=["GET", "POST"]),
             Route(f"{ADMIN_PREFIX}/tls", _tls, methods=["GET"]),
         ]
     )
@@ -198,10 +212,24 @@ def _response(answer: Answer) -> Response:
     return Response(answer.body, status_code=answer.status, headers={"content-type": answer.content_type})
 
 
+def _plain_action(content_type: str, body: bytes) -> str | None:
+    """The wsa:Action of a plain SOAP 1.2 request (ITI-43), None for MTOM (ITI-41) or an unreadable body."""
+    if content_type.split(";", 1)[0].strip().lower() != "application/soap+xml":
+        return None
+    try:
+        root = xmldoc.parse(body)
+    except xmldoc.XmlError:
+        return None
+    found = root.find(f"{{*}}Header/{{{WSA_NS}}}Action")
+    return (found.text or "").strip() if found is not None else None
+
+
 async def _repository(request: Request) -> Response:
     sim = _sim(request)
     body = request.scope["state"].get("body", b"")
     number = request.scope["state"].get("inbox_number")
+    if _plain_action(request.headers.get("content-type", ""), body) in sim.services[REPOSITORY_PATH].handlers:
+        return await _service(request)  # ITI-43: the plain SOAP service of the repository (no ITI-41 script step)
     cert = _client_certificate(request)
     step = sim.script.next_step()
     log.info(
@@ -270,6 +298,16 @@ async def _script(request: Request) -> Response:
 
 async def _documents(request: Request) -> Response:
     return JSONResponse([d.to_json() for d in _sim(request).registry.documents()])
+
+
+async def _patients(request: Request) -> Response:
+    book = _sim(request).patients
+    if request.method == "POST":
+        try:
+            return JSONResponse(book.update_from_json(json.loads(await request.body())))
+        except (PatientBookError, TypeError, json.JSONDecodeError) as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+    return JSONResponse(book.to_json())
 
 
 async def _tls(request: Request) -> Response:

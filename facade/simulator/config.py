@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
+from typing import Any
 
 REPOSITORY_PATH = "/si-dmp-server/v2/services/repository"  # the DMP URL shape (spec §2.2)
 REGISTRY_PATH = "/si-dmp-server/v2/services/registry"  # ITI-18 stored queries, ITI-57 updates (pdsm4dmp §3.1)
@@ -71,6 +72,9 @@ class SimulatorConfig:
     # The DMP's rights matrix, VIHF Authentification_Mode -> transactions it opens (pdsm4dmp §3.2; its own copy,
     # not the facade's table, so a facade mistake shows). Scriptable per test: replace it in the config.
     rights: Mapping[str, frozenset[str]] = field(default_factory=lambda: dict(DEFAULT_RIGHTS))
+    # TD0.2: INS -> facade.simulator.td02.PatientState (DMP open / closed / none, authorization, flags); an INS not
+    # listed has an open DMP. Also scriptable over POST /_simulator/patients.
+    patients: Mapping[str, Any] = field(default_factory=dict)
     # TLS of `SimulatorServer`: the DMP offers TLS 1.2 only with four suites (spec §2.3)
     tls13: bool = False
     tls12_ciphers: str = DMP_TLS12_CIPHERS

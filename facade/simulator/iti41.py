@@ -97,7 +97,9 @@ class Iti41Processor:
         vihf_verifier: SignatureVerifier,
         lot_verifier: LotVerifier,
         code_checker: CodeChecker | None,
+        dmp_state: Callable[[str], str | None] = lambda ins: None,  # INS -> TD0.2 state (open, closed, none)
     ) -> None:
+        self.dmp_state = dmp_state
         self.registry = registry
         self.script = script
         self.ca_cert = ca_cert

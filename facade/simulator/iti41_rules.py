@@ -122,8 +122,10 @@ class MetadataChecks:
             self.error("XDSUnknownPatientId", f"Domaine d'identification {oid} inconnu du DMP", location)
         elif not ins_key_valid(ins):
             self.error("XDSUnknownPatientId", f"INS {ins} invalide (clé de contrôle)", location)
-        elif self.p.script.is_unknown(ins) or ins in self.p.config.unknown_ins:
+        elif self.p.script.is_unknown(ins) or ins in self.p.config.unknown_ins or self.p.dmp_state(ins) == "none":
             self.error("XDSUnknownPatientId", f"Patient {ins} inconnu du DMP", location)
+        elif self.p.dmp_state(ins) == "closed":  # the TD0.2 state; the DMP's own code for it is unknown [UNCERTAIN]
+            self.error("XDSUnknownPatientId", f"Le DMP du patient {ins} est fermé", location)
         return parsed
 
     # -- SubmissionSet --

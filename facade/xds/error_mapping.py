@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from types import MappingProxyType
 
+from lxml import etree
+
 from facade.errors import XDS_ERROR_SYSTEM, Issue, Problem, RemoteRejectionError
 from facade.soap.envelope import SOAP12_NS, SoapFault, SoapResponse
 from facade.soap.registry_response import RegistryError, RegistryResponse
@@ -214,3 +216,88 @@ def check_response(response: SoapResponse, *, message_id: str | None = None) -> 
     errors = [i for i in issues if i.is_error] or issues
     ordered = errors + [i for i in issues if i not in errors]
     raise RemoteRejectionError(errors[0].problem, issues=ordered, retryable=is_retryable(reg), response=response)
+
+
+def check_soap_answer(response: SoapResponse, *, message_id: str | None = None) -> None:
+    """The checks every DMP answer gets before its payload is read: a SOAP Fault (the fault table) and a RelatesTo
+    that answers another message raise RemoteRejectionError."""
+    if response.fault is not None:
+        rule = fault_rule(response.fault)
+        raise RemoteRejectionError(
+            rule.problem, issues=[fault_issue(response.fault)], retryable=rule.retryable, response=response
+        )
+    if message_id and response.relates_to and response.relates_to != message_id:
+        issue = Issue(
+            Problem.SOAP_RESPONSE_INVALID,
+            details={"reason": f"RelatesTo {response.relates_to} does not answer MessageID {message_id}"},
+        )
+        raise RemoteRejectionError(issue.problem, issues=[issue], retryable=False, response=response)
+
+
+# --- per transaction: codes whose meaning depends on the question asked ---------------------------------------------
+
+# ITI-43 (TD3.2): the IHE meaning of XDSDocumentUniqueIdError / XDSMissingDocument there is "no such document"
+# (pdsm4dmp §3.4: unknown document -> 404), not a metadata error of ours as in a submission.
+RETRIEVE_ERROR_TABLE: Mapping[str, ErrorRule] = MappingProxyType(
+    {
+        "XDSDocumentUniqueIdError": ErrorRule(Problem.DMP_DOCUMENT_NOT_FOUND, False),
+        "XDSMissingDocument": ErrorRule(Problem.DMP_DOCUMENT_NOT_FOUND, False),
+        "XDSUnknownRepositoryId": ErrorRule(Problem.DMP_DOCUMENT_NOT_FOUND, False, "FACADE_DMP__REPOSITORY_UNIQUE_ID"),
+    }
+)
+
+
+def retrieve_issues(response: RegistryResponse) -> list[Issue]:
+    """ITI-43 RegistryErrors: the retrieve rows first, then the common table."""
+    issues = []
+    for error in response.errors:
+        rule = RETRIEVE_ERROR_TABLE.get(error.error_code.strip().rpartition(":")[2])
+        issue = issue_for(error)
+        issues.append(replace(issue, problem=rule.problem) if rule is not None and error.is_error else issue)
+    return issues or to_issues(response)
+
+
+# TD0.2 (HL7v3): acknowledgement/@typeCode and queryAck/queryResponseCode/@code (HL7 AcknowledgementType,
+# QueryResponse). AA + OK (a DMP) or NF (no DMP [UNCERTAIN]) are answers; the rest is the DMP refusing or failing.
+HL7V3_ACK_SYSTEM = "urn:oid:2.16.840.1.113883.5.18"
+HL7V3_QUERY_RESPONSE_SYSTEM = "urn:oid:2.16.840.1.113883.5.1067"
+HL7V3_DETAIL_SYSTEM = "urn:hl7-org:v3:acknowledgementDetail"  # a detail code without codeSystem
+HL7V3_TABLE: Mapping[str, ErrorRule] = MappingProxyType(
+    {
+        "AE": ErrorRule(Problem.DMP_QUERY_FAILED, False, "application error"),
+        "AR": ErrorRule(Problem.DMP_QUERY_REFUSED, False, "application reject: the message was refused"),
+        "QE": ErrorRule(Problem.DMP_QUERY_REFUSED, False, "query parameter error"),
+        # acknowledgementDetail/code, looked up first: the rights matrix refused TD0.2 (simulator code, as for XDS)
+        "DMPAccessDenied": ErrorRule(Problem.DMP_ACCESS_DENIED, False, "rights matrix (simulator code)"),
+    }
+)
+_H = "{urn:hl7-org:v3}"
+
+
+def check_hl7v3_answer(payload: etree._Element | None, response: SoapResponse | None = None) -> None:
+    """Raise RemoteRejectionError unless ``payload`` is an HL7v3 answer with acknowledgement AA (or none) and
+    queryResponseCode OK or NF. The texts of acknowledgementDetail / detectedIssueEvent become the message."""
+    if payload is None or etree.QName(payload).namespace != _H[1:-1]:
+        tag = payload.tag if payload is not None else "an empty Body"
+        issue = Issue(Problem.SOAP_RESPONSE_INVALID, details={"reason": f"expected an HL7v3 answer, got {tag}"})
+        raise RemoteRejectionError(issue.problem, issues=[issue], retryable=False, response=response)
+    ack = payload.find(f"{_H}acknowledgement")
+    ack_code = ack.get("typeCode", "AA") if ack is not None else "AA"
+    query = payload.find(f"{_H}controlActProcess/{_H}queryAck/{_H}queryResponseCode")
+    query_code = query.get("code", "OK") if query is not None else "OK"
+    # the query response code is the more precise of the two (AE + QE: the parameters were refused)
+    bad = [(HL7V3_QUERY_RESPONSE_SYSTEM, query_code)] if query_code not in ("OK", "NF") else []
+    bad += [(HL7V3_ACK_SYSTEM, ack_code)] if ack_code != "AA" else []
+    if not bad:
+        return
+    texts = [(t.text or "").strip() for t in payload.iter(f"{_H}text") if (t.text or "").strip()]
+    detail = payload.find(f".//{_H}acknowledgementDetail/{_H}code")
+    detail_code = detail.get("code", "") if detail is not None else ""
+    if detail_code:
+        system = detail.get("codeSystem") if detail is not None else None
+        bad.insert(0, (f"urn:oid:{system}" if system else HL7V3_DETAIL_SYSTEM, detail_code))
+    codings = tuple(bad)
+    rule = next((HL7V3_TABLE[c] for _, c in bad if c in HL7V3_TABLE), ErrorRule(Problem.DMP_QUERY_FAILED, False))
+    context = "; ".join(texts) or f"acknowledgement {ack_code}, queryResponseCode {query_code}"
+    issue = Issue(rule.problem, details={"context": context}, codings=codings)
+    raise RemoteRejectionError(rule.problem, issues=[issue], retryable=False, response=response)

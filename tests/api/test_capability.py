@@ -33,6 +33,8 @@ def test_sending_facade_declares_transaction_task_and_audit(tmp_path, pki_settin
     assert declared["Task"] == ["read"]
     assert declared["AuditEvent"] == ["search-type"]
     assert declared["DocumentReference"] == ["create", "read", "search-type", "patch"]
+    assert declared["Patient"] == ["search-type"]  # TD0.2
+    assert declared["Binary"] == ["read"]  # TD3.2
 
 
 def test_preview_operation_definition_is_served_and_valid(client: TestClient) -> None:

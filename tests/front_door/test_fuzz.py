@@ -350,6 +350,8 @@ READ_PATHS = [
     "/fhir/DocumentReference/{x}",
     "/fhir/DocumentReference",  # search (GET), PATCH (conditional on identifier) and DELETE (405)
     "/fhir/AuditEvent",
+    "/fhir/Patient",
+    "/fhir/Binary/{x}",
     "/fhir/{x}",
     "/fhir/Bundle/{x}",
     "/{x}",

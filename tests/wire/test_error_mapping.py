@@ -218,3 +218,36 @@ def test_problem_codes_are_under_our_problem_system() -> None:
     # the API adds (PROBLEM_SYSTEM, problem code) itself; the table must not duplicate it in codings
     [issue] = em.to_issues(RegistryResponse.failure(RegistryError("XDSRegistryBusy", "b")))
     assert all(system != PROBLEM_SYSTEM for system, _ in issue.codings)
+
+
+# per transaction: ITI-43 rows (errorCode -> HTTP status, problem code) and TD0.2 HL7v3 codes
+EXPECTED_RETRIEVE = {
+    "XDSDocumentUniqueIdError": (404, "dmp-document-not-found"),
+    "XDSMissingDocument": (404, "dmp-document-not-found"),
+    "XDSUnknownRepositoryId": (404, "dmp-document-not-found"),
+}
+EXPECTED_HL7V3 = {
+    "AE": (502, "dmp-query-failed"),
+    "AR": (422, "dmp-query-refused"),
+    "QE": (422, "dmp-query-refused"),
+    "DMPAccessDenied": (403, "dmp-access-denied"),
+}
+
+
+def test_the_per_transaction_tables_have_exactly_the_expected_rows() -> None:
+    assert set(em.RETRIEVE_ERROR_TABLE) == set(EXPECTED_RETRIEVE)
+    assert set(em.HL7V3_TABLE) == set(EXPECTED_HL7V3)
+
+
+@pytest.mark.parametrize(("code", "expected"), sorted(EXPECTED_RETRIEVE.items()))
+def test_retrieve_row(code: str, expected: tuple[int, str]) -> None:
+    response = RegistryResponse(ResponseStatus.FAILURE, (RegistryError(code, "absent", "loc", Severity.ERROR),))
+    issues = em.retrieve_issues(response)
+    assert [(i.problem.spec.http_status, i.problem.spec.code) for i in issues] == [expected]
+    assert (XDS_ERROR_SYSTEM, code) in issues[0].codings
+
+
+@pytest.mark.parametrize(("code", "expected"), sorted(EXPECTED_HL7V3.items()))
+def test_hl7v3_row(code: str, expected: tuple[int, str]) -> None:
+    rule = em.HL7V3_TABLE[code]
+    assert (rule.http_status, rule.problem.spec.code, rule.retryable) == (*expected, False)
