@@ -266,7 +266,6 @@ class Runtime:
             outbox=self.outbox,
             relay=self.relay,
             patient_secret=self.patient_secret,
-            inline_wait_seconds=self.settings.dmp.attempt_budget(),
         )
 
     def start(self) -> None:

@@ -11,8 +11,7 @@ Invalid input is refused before anything is stored: ``submit`` raises the Facade
 
 from __future__ import annotations
 
-import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
@@ -24,6 +23,7 @@ from facade.model.identifiers import oid_from_urn
 from facade.outbox.audit import AuditEntry, AuditEvent, patient_hash
 from facade.outbox.record import (
     NewSubmission,
+    OutboxRecord,
     State,
     SubmissionStatus,
     delivered_warnings,
@@ -90,9 +90,7 @@ class SubmissionService:
         outbox: Outbox,
         relay: Relay,
         patient_secret: bytes,
-        inline_wait_seconds: float = 30.0,  # how long an inline attempt taken by a background worker is awaited
     ) -> None:
-        self.inline_wait_seconds = inline_wait_seconds
         self.converter = converter
         self.feeder = feeder
         self.outbox = outbox
@@ -122,22 +120,33 @@ class SubmissionService:
             )  # fmt: skip
             return SubmissionResult(existing, replayed=True)  # a client retry: nothing rebuilt or resent
         try:
-            conversion = self.converter.convert(completed_request(body, self.outbox.find_document))
-            require_valid(conversion)
-            p_hash = patient_hash(
-                conversion.mapping.submission.patient.ins.value,
-                conversion.mapping.submission.patient.ins.oid,
-                self.patient_secret,
-            )
-            check_replacements(conversion, p_hash, self.outbox, actor)
-            prepared = self.feeder.prepare(conversion)
+            new = self._new_submission(body, actor=actor, key=key, fingerprint=fingerprint, request_id=request_id)
         except FacadeError as exc:  # refused before the outbox: still in the audit trail (who, when, why)
             self.outbox.append_audit(
                 AuditEvent.REJECTED, actor=actor, outcome=exc.problem.spec.code, request_id=request_id
             )
             raise
+        if not respond_async:  # claimed in the enqueue transaction: no background relay can take it first
+            new = replace(new, lease=self.relay.inline_lease())
+        result = self.outbox.enqueue(new)
+        record: SubmissionStatus = result.record
+        if result.created and new.lease is not None:
+            outcome = self.relay.handle(OutboxRecord.of(record, new.payload))
+            refreshed = outcome.record or self.outbox.get_status(record.id)
+            record = refreshed if refreshed is not None else record
+        return SubmissionResult(record, replayed=not result.created)
+
+    def _new_submission(
+        self, body: bytes, *, actor: str, key: str | None, fingerprint: str, request_id: str | None
+    ) -> NewSubmission:
+        """Convert, check and sign: the record to store. The conversion (model, trees, strings) is dropped when
+        this returns; only the payload's bytes live on to the attempt."""
+        conversion = self.converter.convert(completed_request(body, self.outbox.find_document))
+        require_valid(conversion)
         submission = conversion.mapping.submission
-        unique_ids = tuple(d.request.document.id for d in conversion.documents)
+        p_hash = patient_hash(submission.patient.ins.value, submission.patient.ins.oid, self.patient_secret)
+        check_replacements(conversion, p_hash, self.outbox, actor)
+        payload = self.feeder.prepare(conversion).to_payload()
         context = {
             "submission_unique_id": submission.unique_id,
             "entries": [asdict(e) for e in conversion.mapping.entries],
@@ -145,43 +154,24 @@ class SubmissionService:
             "entry_uuids": {d.request.document.id: d.request.entry_id for d in conversion.documents},
             "meaning": meaning_fingerprint(conversion, p_hash, body),
         }
-        result = self.outbox.enqueue(
-            NewSubmission(
-                # Without a client key the record is keyed by the request itself: an identical re-post is a replay,
-                # while another request carrying an already-submitted document meets the store's document check (409).
-                idempotency_key=key or client_idempotency_key(actor, f"request:{fingerprint}"),
-                fingerprint=fingerprint,
-                payload=prepared.to_payload(),
-                document_unique_ids=unique_ids,
-                patient_hash=p_hash,
-                actor=actor,
-                request_id=request_id,
-                context=context,
-                documents=registry_entries(conversion),
-            )
+        return NewSubmission(
+            # Without a client key the record is keyed by the request itself: an identical re-post is a replay,
+            # while another request carrying an already-submitted document meets the store's document check (409).
+            idempotency_key=key or client_idempotency_key(actor, f"request:{fingerprint}"),
+            fingerprint=fingerprint,
+            payload=payload,
+            document_unique_ids=tuple(d.request.document.id for d in conversion.documents),
+            patient_hash=p_hash,
+            actor=actor,
+            request_id=request_id,
+            context=context,
+            documents=registry_entries(conversion),
         )
-        record: SubmissionStatus = result.record
-        if result.created and not respond_async:
-            if self.relay.process(record.id) is None:
-                # a background worker claimed it first: wait for that attempt (bounded) rather than answer 202
-                record = self._settled(record)
-            refreshed = self.outbox.get(record.id)
-            record = refreshed if refreshed is not None else record
-        return SubmissionResult(record, replayed=not result.created)
-
-    def _settled(self, record: SubmissionStatus) -> SubmissionStatus:
-        deadline = time.monotonic() + self.inline_wait_seconds
-        while time.monotonic() < deadline:
-            current = self.outbox.get(record.id)
-            if current is None or current.state not in (State.PENDING, State.SENDING):
-                return current or record
-            time.sleep(0.05)
-        return record
 
     def status(self, submission_id: str, *, actor: str, sees_all: bool) -> SubmissionResult:
         """A submission as its client (or an auditor, ``sees_all``) may see it; another client's submission is as
         invisible as a missing one."""
-        record = self.outbox.get(submission_id)
+        record = self.outbox.get_status(submission_id)
         if record is None or not (record.actor == actor or sees_all):
             raise FacadeError(Problem.NOT_FOUND, text=f"no submission {submission_id}")
         return SubmissionResult(record)

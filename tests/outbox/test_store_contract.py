@@ -18,6 +18,7 @@ from facade.outbox import (
     SubmissionStateError,
     UnknownSubmissionError,
 )
+from facade.outbox.record import InlineLease
 from facade.outbox.store import SqlOutbox, client_idempotency_key, document_idempotency_key
 
 from .conftest import T0, Backend, FakeClock, make_submission
@@ -133,6 +134,26 @@ def test_claim_takes_due_records_only_oldest_first(outbox: SqlOutbox, clock: Fak
     assert outbox.claim(clock(), LEASE, 10, "r") == []
     clock.advance(timedelta(minutes=1))
     assert [r.id for r in outbox.claim(clock(), LEASE, 10, "r")] == [later.id]
+
+
+def test_enqueue_with_a_lease_is_born_claimed_by_its_caller(outbox: SqlOutbox, clock: FakeClock) -> None:
+    """The inline attempt's claim is taken in the enqueue transaction: no other relay can take the record before it."""
+    record = outbox.enqueue(make_submission(body=b"inline", lease=InlineLease("inline", LEASE))).record
+    assert (record.state, record.attempts, record.lease_owner) == (State.SENDING, 1, "inline")
+    assert record.lease_until == clock() + LEASE
+    assert outbox.claim(clock(), LEASE, 10, "background") == []
+    assert outbox.claim_id(record.id, clock(), LEASE, "background") is None
+    assert events(outbox, record.id) == [AuditEvent.ENQUEUED, AuditEvent.ATTEMPT]
+    done = outbox.complete(record.id, {}, owner="inline")
+    assert done.state is State.DELIVERED and not done.ambiguous
+    assert not hasattr(done, "payload")  # outcomes do not read the payload back
+
+
+def test_an_inline_lease_that_expires_is_taken_over_as_ambiguous(outbox: SqlOutbox, clock: FakeClock) -> None:
+    record = outbox.enqueue(make_submission(lease=InlineLease("inline", LEASE))).record
+    clock.advance(LEASE)
+    (taken,) = outbox.claim(clock(), LEASE, 10, "background")
+    assert (taken.id, taken.attempts, taken.ambiguous, taken.payload.body[:8]) == (record.id, 2, True, b"payload-")
 
 
 def test_claim_returns_the_payload(outbox: SqlOutbox, clock: FakeClock) -> None:
