@@ -67,6 +67,8 @@ class Converter:
         parsed = parse_request(body, max_depth=self.max_json_depth)
         ctx = BuildContext(facility=self.facility, now=self.now(), new_oid=self.new_oid)
         mapping = to_submission(parsed, ctx, self.terminology, self.policy)
+        root = parsed.root
+        del parsed  # the request's dict holds each attachment's base64 text: not kept alive through the rendering
         # The canonical (C14N with comments) bytes are what is hashed, sized, signed in the XAdES manifest and sent:
         # the manifest digest then equals the digest of the bytes on the wire, whether or not the receiver applies
         # the manifest's C14N transform (spec digest §4.2, the safer reading).
@@ -84,7 +86,7 @@ class Converter:
             if doc.request.document.passthrough is not None:
                 # A ready-made CDA: XSD, structuration minimale and its own volet/version; failures are the
                 # sender's (422 at the attachment), never ours.
-                where = _attachment_expression(parsed.root, mapping, n)
+                where = _attachment_expression(root, mapping, n)
                 supplied = supplied_cda_issues(doc.cda, where, self.schema, self.full_validator)
                 supplied_errors += [i for i in supplied if i.is_error]
                 by_document[doc.request.document.id] = tuple(i for i in supplied if not i.is_error)

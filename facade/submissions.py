@@ -24,6 +24,7 @@ from facade.outbox.audit import AuditEntry, AuditEvent, patient_hash
 from facade.outbox.record import (
     NewSubmission,
     OutboxRecord,
+    Payload,
     State,
     SubmissionStatus,
     delivered_warnings,
@@ -81,6 +82,16 @@ class SubmissionResult:
         return error.issues if error is not None and self.record.state is not State.DELIVERED else []
 
 
+@dataclass(frozen=True)
+class Accepted:
+    """A stored submission (or the record a replay found). ``payload``: the inline attempt is due, leased to this
+    service's relay in the enqueue transaction."""
+
+    record: SubmissionStatus
+    replayed: bool = False
+    payload: Payload | None = None
+
+
 class SubmissionService:
     def __init__(
         self,
@@ -106,6 +117,23 @@ class SubmissionService:
         respond_async: bool = False,
         request_id: str | None = None,
     ) -> SubmissionResult:
+        """``accept`` then ``attempt``: stored, then tried once inline unless ``respond_async``."""
+        accepted = self.accept(
+            body, actor=actor, idempotency_key=idempotency_key, respond_async=respond_async, request_id=request_id
+        )
+        return self.attempt(accepted)
+
+    def accept(
+        self,
+        body: bytes,
+        *,
+        actor: str,
+        idempotency_key: str | None = None,
+        respond_async: bool = False,
+        request_id: str | None = None,
+    ) -> Accepted:
+        """Convert, sign and store (or recognise a replay). The body is not needed after this: a caller that
+        drops it before ``attempt`` keeps a large request out of memory during the send."""
         fingerprint = request_fingerprint(body)
         key = client_idempotency_key(actor, idempotency_key) if idempotency_key else None
         existing = self.outbox.find_by_idempotency_key(key) if key is not None else None
@@ -118,7 +146,7 @@ class SubmissionService:
                 patient_hash=existing.patient_hash, document_unique_ids=existing.document_unique_ids,
                 request_id=request_id,
             )  # fmt: skip
-            return SubmissionResult(existing, replayed=True)  # a client retry: nothing rebuilt or resent
+            return Accepted(existing, replayed=True)  # a client retry: nothing rebuilt or resent
         try:
             new = self._new_submission(body, actor=actor, key=key, fingerprint=fingerprint, request_id=request_id)
         except FacadeError as exc:  # refused before the outbox: still in the audit trail (who, when, why)
@@ -129,12 +157,17 @@ class SubmissionService:
         if not respond_async:  # claimed in the enqueue transaction: no background relay can take it first
             new = replace(new, lease=self.relay.inline_lease())
         result = self.outbox.enqueue(new)
-        record: SubmissionStatus = result.record
-        if result.created and new.lease is not None:
-            outcome = self.relay.handle(OutboxRecord.of(record, new.payload))
+        inline = result.created and new.lease is not None
+        return Accepted(result.record, replayed=not result.created, payload=new.payload if inline else None)
+
+    def attempt(self, accepted: Accepted) -> SubmissionResult:
+        """The inline attempt of a submission ``accept`` leased for it (none for a replay or ``respond_async``)."""
+        record = accepted.record
+        if accepted.payload is not None:
+            outcome = self.relay.handle(OutboxRecord.of(record, accepted.payload))
             refreshed = outcome.record or self.outbox.get_status(record.id)
             record = refreshed if refreshed is not None else record
-        return SubmissionResult(record, replayed=not result.created)
+        return SubmissionResult(record, replayed=accepted.replayed)
 
     def _new_submission(
         self, body: bytes, *, actor: str, key: str | None, fingerprint: str, request_id: str | None

@@ -88,14 +88,16 @@ async def _submit(
     """The submission shared by ITI-65 and ITI-105 (each words its answer): 501 without a DMP, 415/413/408 from the
     body, then the service."""
     body = await read_fhir_body(request, limits)
-    return await run_in_threadpool(
-        service.submit,
+    accepted = await run_in_threadpool(
+        service.accept,
         body,
         actor=client,
         idempotency_key=options.idempotency_key,
         respond_async=options.respond_async,
         request_id=request_id,
     )
+    del body  # stored: a large request need not stay in memory while it is sent
+    return await run_in_threadpool(service.attempt, accepted)
 
 
 SubmittedDep = Annotated[SubmissionResult, Depends(_submit)]
