@@ -12,7 +12,7 @@ from datetime import datetime
 
 from lxml import etree
 
-from facade.cda.canonical import CanonicalDocument, canonical_form
+from facade.cda.canonical import CanonicalDocument
 from facade.cda.render import CdaRenderer
 from facade.cda.validation import CdaSchema, FullValidator
 from facade.cda.volet import supplied_cda_issues
@@ -74,9 +74,7 @@ class Converter:
         # the manifest's C14N transform (spec digest §4.2, the safer reading).
         # Each CDA is parsed once: that tree is canonicalised and XSD-checked, and the XAdES signer hashes the
         # canonical bytes as they are (CanonicalXml).
-        parsed_docs = [
-            canonical_form(self.renderer.render_tree(req.document)[1]) for req in mapping.submission.documents
-        ]
+        parsed_docs = [self.renderer.render_canonical(req.document) for req in mapping.submission.documents]
         rendered = tuple(
             RenderedDocument(req, c.cda) for req, c in zip(mapping.submission.documents, parsed_docs, strict=True)
         )

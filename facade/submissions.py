@@ -179,7 +179,6 @@ class SubmissionService:
         submission = conversion.mapping.submission
         p_hash = patient_hash(submission.patient.ins.value, submission.patient.ins.oid, self.patient_secret)
         check_replacements(conversion, p_hash, self.outbox, actor)
-        payload = self.feeder.prepare(conversion).to_payload()
         context = {
             "submission_unique_id": submission.unique_id,
             "entries": [asdict(e) for e in conversion.mapping.entries],
@@ -187,6 +186,8 @@ class SubmissionService:
             "entry_uuids": {d.request.document.id: d.request.entry_id for d in conversion.documents},
             "meaning": meaning_fingerprint(conversion, p_hash, body),
         }
+        documents = registry_entries(conversion)
+        payload = self.feeder.prepare(conversion).to_payload()  # last: the copies above are gone by then
         return NewSubmission(
             # Without a client key the record is keyed by the request itself: an identical re-post is a replay,
             # while another request carrying an already-submitted document meets the store's document check (409).
@@ -198,7 +199,7 @@ class SubmissionService:
             actor=actor,
             request_id=request_id,
             context=context,
-            documents=registry_entries(conversion),
+            documents=documents,
         )
 
     def status(self, submission_id: str, *, actor: str, sees_all: bool) -> SubmissionResult:
