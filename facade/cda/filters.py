@@ -49,7 +49,9 @@ def xml_text(value: object) -> object:
     if isinstance(value, Markup):
         return value
     if isinstance(value, str):
-        return _XML_FORBIDDEN.sub("", value)
+        # isprintable() is False for every character of the forbidden class (Cc, Cs, the Cn U+FFFE/U+FFFF): the
+        # common value skips the regex (this runs for every expression of a template, ~800 per lab report)
+        return value if value.isprintable() else _XML_FORBIDDEN.sub("", value)
     return value
 
 
