@@ -201,7 +201,7 @@ class Feeder:
             self.claims_for(prepared.patient_ins_cx, prepared.subject), now=self.now(), assertion_id=f"_{uuid.uuid4()}"
         )
         return build_provide_and_register(
-            xmldoc.parse(prepared.submit_objects_request),  # our own bytes, back from the outbox
+            xmldoc.parse_own(prepared.submit_objects_request),  # our own bytes, back from the outbox
             prepared.parts,
             assertion,
             to=self.wsa_to,
