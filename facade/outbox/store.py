@@ -357,7 +357,7 @@ class SqlOutbox(SqlTables):
                 f" lease_until = NULL, delivered_at = ?, updated_at = ? WHERE id = ? RETURNING {_COLS}",
                 (self._json(dict(response)), self._ts(now), self._ts(now), submission_id),
             )
-            record = self._status(cur.fetchone())
+            record = self._status(cur.fetchall()[0])
             self._deprecate_replaced(cur, submission_id, now)
             detail: dict[str, Any] = {"attempts": record.attempts, "previous_state": current.state.value}
             if owner is not None:
@@ -401,7 +401,7 @@ class SqlOutbox(SqlTables):
                     submission_id,
                 ),
             )
-            record = self._status(cur.fetchone())
+            record = self._status(cur.fetchall()[0])
             if retry_at is not None:
                 self._audit_record(
                     cur, now, record, AuditEvent.RETRY_SCHEDULED, error.code,
@@ -465,7 +465,7 @@ class SqlOutbox(SqlTables):
                 f" retry_since = ?, updated_at = ? WHERE id = ? RETURNING {_COLS}",
                 (self._ts(now), self._ts(now), self._ts(self._now()), submission_id),
             )
-            record = self._status(cur.fetchone())
+            record = self._status(cur.fetchall()[0])
             self._audit_record(
                 cur,
                 self._now(),
