@@ -288,6 +288,10 @@ class SqlOutbox(SqlTables):
         if limit < 1:
             raise ValueError("limit must be >= 1")
         _check_lease(lease)
+        with self._transaction(write=False) as cur:  # an idle poll takes no write lock (SQLite: one writer at a time)
+            self._exec(cur, f"SELECT 1 FROM outbox_submission WHERE {_DUE} LIMIT 1", (self._ts(now), self._ts(now)))  # noqa: S608
+            if not cur.fetchall():
+                return []
         with self._transaction() as cur:
             self._exec(
                 cur,

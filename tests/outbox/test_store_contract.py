@@ -420,3 +420,26 @@ def test_connections_of_finished_threads_are_closed(outbox: SqlOutbox) -> None:
     gc.collect()
     assert len(outbox._connections._holders) <= 1  # type: ignore[attr-defined]  # only the main thread's
     assert outbox.count_by_state()[State.PENDING] == 20
+
+
+def test_an_idle_poll_takes_no_write_lock(tmp_path, clock: FakeClock) -> None:  # type: ignore[no-untyped-def]
+    """With nothing due, claim only reads: a background relay polling an idle SQLite store never waits for (nor takes)
+    the one writer lock that enqueues need. Here another connection holds that lock; the poll still answers."""
+    from facade.outbox import SqliteOutbox
+
+    store = SqliteOutbox(tmp_path / "o.sqlite", clock=clock, busy_timeout=0.05)
+    held = store.enqueue(make_submission()).record
+    store.claim(clock(), LEASE, 10, "r")  # the only record is now leased: nothing is due
+    writer = sqlite3.connect(tmp_path / "o.sqlite", isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    try:
+        assert store.claim(clock(), LEASE, 10, "background") == []
+        clock.advance(LEASE)  # the lease expired: now something is due, and claiming it needs the lock
+        with pytest.raises(OutboxUnavailableError):
+            store.claim(clock(), LEASE, 10, "background")
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+    (taken,) = store.claim(clock(), LEASE, 10, "background")
+    assert taken.id == held.id
+    store.close()
