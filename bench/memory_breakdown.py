@@ -21,7 +21,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.issue12 import kit_path  # noqa: E402
 from bench.procs import BundleFactory, pdf_bundle  # noqa: E402
-from facade.cda.canonical import canonical_form  # noqa: E402
 from facade.cli import demo_settings  # noqa: E402
 from facade.fhir.parse import parse_request  # noqa: E402
 from facade.mapping.bundle_to_submission import to_submission  # noqa: E402
@@ -37,7 +36,7 @@ def step(label: str, fn: Callable[[], Any]) -> Any:
     before = tracemalloc.get_traced_memory()[0]
     out = fn()
     now, peak = tracemalloc.get_traced_memory()
-    print(f"{label:<34} retained {(now - before) / 2**20:+7.1f} MB   peak {(peak - before) / 2**20:+7.1f} MB")
+    print(f"{label:<46} retained {(now - before) / 2**20:+7.1f} MB   peak {(peak - before) / 2**20:+7.1f} MB")
     return out
 
 
@@ -65,8 +64,7 @@ def main() -> int:
         "to_submission (mapping)", lambda: to_submission(parsed, ctx, converter.terminology, converter.policy)
     )
     document = mapping.submission.documents[0].document
-    _data, tree = step("render_tree (Jinja + one parse)", lambda: converter.renderer.render_tree(document))
-    step("canonical_form (C14N)", lambda: canonical_form(tree))
+    step("render_canonical (Jinja, parse, C14N, splice)", lambda: converter.renderer.render_canonical(document))
     conversion = step("Converter.convert (all of the above)", lambda: converter.convert(body))
     prepared = step("Feeder.prepare (XAdES, ebRIM)", lambda: feeder.prepare(conversion))
     step("Feeder.build_request (VIHF, MTOM)", lambda: feeder.build_request(prepared))

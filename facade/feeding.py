@@ -35,13 +35,20 @@ from facade.soap.xades import LotSigner
 from facade.transport.base import XdsTransport
 from facade.xds.error_mapping import check_response, is_duplicate
 
-PREPARED_MEDIA_TYPE = "application/vnd.dmp-facade.prepared-submission+json"
+PREPARED_MEDIA_TYPE = "application/vnd.dmp-facade.prepared-submission.v2"
+# Written before v2: every byte string base64 inside one JSON object (a 10 MB PDF stored as ~25 MB of text, decoded
+# again on every attempt). Still read, so that a store written by an older version keeps delivering.
+LEGACY_JSON_MEDIA_TYPE = "application/vnd.dmp-facade.prepared-submission+json"
 SIGNATURE_ENTRY_ID = "Signature01"
 
 
 @dataclass(frozen=True)
 class PreparedSubmission:
-    """Everything signed once: the metadata and the parts (documents + XAdES), in the order they are sent."""
+    """Everything signed once: the metadata and the parts (documents + XAdES), in the order they are sent.
+
+    Stored (``to_payload``) as one line of JSON naming the parts and their sizes, then the raw bytes of the
+    SubmitObjectsRequest and of each part, back to back: the documents are never base64-encoded nor copied through
+    JSON, and reading them back is slicing."""
 
     submit_objects_request: bytes
     parts: tuple[tuple[str, bytes], ...]  # (ExtrinsicObject id, exact bytes)
@@ -49,19 +56,41 @@ class PreparedSubmission:
     subject: VihfSubject | None = None  # the VIHF subject when it is the submission's author (else configuration)
 
     def to_payload(self) -> Payload:
-        body = {
-            "submit_objects_request": base64.b64encode(self.submit_objects_request).decode("ascii"),
-            "parts": [[pid, base64.b64encode(data).decode("ascii")] for pid, data in self.parts],
+        header = {
             "patient": self.patient_ins_cx,
             "subject": self.subject.to_json() if self.subject else None,
+            "parts": [pid for pid, _ in self.parts],
+            "sizes": [len(self.submit_objects_request), *(len(data) for _, data in self.parts)],
         }
-        return Payload(PREPARED_MEDIA_TYPE, json.dumps(body, separators=(",", ":")).encode())
+        line = json.dumps(header, separators=(",", ":")).encode() + b"\n"  # compact JSON holds no raw newline
+        return Payload(PREPARED_MEDIA_TYPE, b"".join([line, self.submit_objects_request, *(d for _, d in self.parts)]))
 
     @classmethod
     def from_payload(cls, payload: Payload) -> PreparedSubmission:
+        if payload.content_type == LEGACY_JSON_MEDIA_TYPE:
+            return cls._from_legacy_json(payload.body)
         if payload.content_type != PREPARED_MEDIA_TYPE:
             raise FacadeError(Problem.CONFIGURATION, reason=f"unknown outbox payload type {payload.content_type}")
-        body = json.loads(payload.body)
+        body = payload.body
+        end = body.index(b"\n")
+        header = json.loads(body[:end])
+        sizes: list[int] = header["sizes"]
+        if len(sizes) != len(header["parts"]) + 1 or sum(sizes) != len(body) - end - 1:
+            raise FacadeError(Problem.CONFIGURATION, reason="corrupt outbox payload: part sizes do not add up")
+        sections, offset = [], end + 1
+        for size in sizes:
+            sections.append(body[offset : offset + size])
+            offset += size
+        return cls(
+            sections[0],
+            tuple(zip(header["parts"], sections[1:], strict=True)),
+            header["patient"],
+            VihfSubject.from_json(header["subject"]) if header.get("subject") else None,
+        )
+
+    @classmethod
+    def _from_legacy_json(cls, data: bytes) -> PreparedSubmission:
+        body = json.loads(data)
         return cls(
             base64.b64decode(body["submit_objects_request"]),
             tuple((pid, base64.b64decode(data)) for pid, data in body["parts"]),
@@ -174,7 +203,7 @@ class Feeder:
             self.claims_for(prepared.patient_ins_cx, prepared.subject), now=self.now(), assertion_id=f"_{uuid.uuid4()}"
         )
         request = build_provide_and_register(
-            xmldoc.parse(prepared.submit_objects_request),  # our own bytes, back from the outbox
+            xmldoc.parse_own(prepared.submit_objects_request),  # our own bytes, back from the outbox
             prepared.parts,
             assertion,
             to=self.wsa_to,

@@ -12,7 +12,7 @@ from datetime import datetime
 
 from lxml import etree
 
-from facade.cda.canonical import CanonicalDocument, canonical_form
+from facade.cda.canonical import CanonicalDocument
 from facade.cda.render import CdaRenderer
 from facade.cda.validation import CdaSchema, FullValidator
 from facade.cda.volet import supplied_cda_issues
@@ -67,14 +67,14 @@ class Converter:
         parsed = parse_request(body, max_depth=self.max_json_depth)
         ctx = BuildContext(facility=self.facility, now=self.now(), new_oid=self.new_oid)
         mapping = to_submission(parsed, ctx, self.terminology, self.policy)
+        root = parsed.root
+        del parsed  # the request's dict holds each attachment's base64 text: not kept alive through the rendering
         # The canonical (C14N with comments) bytes are what is hashed, sized, signed in the XAdES manifest and sent:
         # the manifest digest then equals the digest of the bytes on the wire, whether or not the receiver applies
         # the manifest's C14N transform (spec digest §4.2, the safer reading).
         # Each CDA is parsed once: that tree is canonicalised and XSD-checked, and the XAdES signer hashes the
         # canonical bytes as they are (CanonicalXml).
-        parsed_docs = [
-            canonical_form(self.renderer.render_tree(req.document)[1]) for req in mapping.submission.documents
-        ]
+        parsed_docs = [self.renderer.render_canonical(req.document) for req in mapping.submission.documents]
         rendered = tuple(
             RenderedDocument(req, self._bytes_sent(req.document, c))
             for req, c in zip(mapping.submission.documents, parsed_docs, strict=True)
@@ -85,7 +85,7 @@ class Converter:
             if doc.request.document.passthrough is not None:
                 # A ready-made CDA: XSD, structuration minimale and its own volet/version; failures are the
                 # sender's (422 at the attachment), never ours.
-                where = _attachment_expression(parsed.root, mapping, n)
+                where = _attachment_expression(root, mapping, n)
                 supplied = supplied_cda_issues(doc.cda, where, self.schema, self.full_validator)
                 supplied_errors += [i for i in supplied if i.is_error]
                 by_document[doc.request.document.id] = tuple(i for i in supplied if not i.is_error)

@@ -20,13 +20,15 @@ def content_sha256(doc: RenderedDocument) -> str:
     """The hash of what the client sent as the document (not of the CDA the facade rendered around it, which
     carries fresh timestamps): the supplied CDA, the N1 body bytes, else the structured content's model."""
     document = doc.request.document
+    digest = hashlib.sha256()
     if document.passthrough is not None:
-        data = document.passthrough
-    elif isinstance(document.body, NonXmlBody):
-        data = document.body.media_type.encode() + b"\0" + document.body.data
+        digest.update(document.passthrough)
+    elif isinstance(document.body, NonXmlBody):  # in two updates: no copy of a multi-megabyte body
+        digest.update(document.body.media_type.encode() + b"\0")
+        digest.update(document.body.data)
     else:
-        data = repr(document.body).encode()
-    return "sha256:" + hashlib.sha256(data).hexdigest()
+        digest.update(repr(document.body).encode())
+    return "sha256:" + digest.hexdigest()
 
 
 def registry_entries(conversion: Conversion, site: str = "") -> tuple[DocumentEntry, ...]:

@@ -332,7 +332,6 @@ class Runtime:
             outbox=self.outbox,
             relay=self.relay,
             patient_secret=self.patient_secret,
-            inline_wait_seconds=self.settings.dmp.attempt_budget(),
             metrics=self.metrics,
             # a replaced document the facade never sent: its entryUUID from the DMP (GetDocuments, TD3.1b)
             replaced_lookup=ReplacedResolver(

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -28,6 +28,8 @@ from facade.outbox.audit import AuditEntry, AuditEvent, patient_hash
 from facade.outbox.keys import client_idempotency_key, request_fingerprint
 from facade.outbox.record import (
     NewSubmission,
+    OutboxRecord,
+    Payload,
     State,
     SubmissionStatus,
     delivered_warnings,
@@ -99,6 +101,16 @@ def subject_expression(conversion: Conversion) -> str:
     return f"Bundle.entry[{doc.index}].resource.subject"
 
 
+@dataclass(frozen=True)
+class Accepted:
+    """A stored submission (or the record a replay found). ``payload``: the inline attempt is due, leased to this
+    service's relay in the enqueue transaction."""
+
+    record: SubmissionStatus
+    replayed: bool = False
+    payload: Payload | None = None
+
+
 class SubmissionService:
     def __init__(
         self,
@@ -108,16 +120,14 @@ class SubmissionService:
         outbox: Outbox,
         relay: Relay,
         patient_secret: bytes,
-        inline_wait_seconds: float = 30.0,  # how long an inline attempt taken by a background worker is awaited
         metrics: Metrics | None = None,
         replaced_lookup: Callable[[bytes], Lookup] | None = None,  # per request; default: the facade's registry
         # (INS, INS OID, FHIRPath of the subject): may refuse before the outbox (TD0.2 before feeding)
         precheck: Callable[[str, str, str], None] | None = None,
     ) -> None:
         self.metrics = metrics
-        self.precheck = precheck
-        self.inline_wait_seconds = inline_wait_seconds
         self.replaced_lookup = replaced_lookup
+        self.precheck = precheck
         self.converter = converter
         self.feeder = feeder
         self.outbox = outbox
@@ -134,8 +144,26 @@ class SubmissionService:
         request_id: str | None = None,
         traceparent: str | None = None,
     ) -> SubmissionResult:
-        """``traceparent``: the request's span (W3C), kept on the record and the audit trail; every ITI-41 attempt
-        for this submission is sent as its child."""
+        """``accept`` then ``attempt``: stored, then tried once inline unless ``respond_async``."""
+        accepted = self.accept(
+            body, actor=actor, idempotency_key=idempotency_key, respond_async=respond_async, request_id=request_id,
+            traceparent=traceparent,
+        )  # fmt: skip
+        return self.attempt(accepted)
+
+    def accept(
+        self,
+        body: bytes,
+        *,
+        actor: str,
+        idempotency_key: str | None = None,
+        respond_async: bool = False,
+        request_id: str | None = None,
+        traceparent: str | None = None,
+    ) -> Accepted:
+        """Convert, sign and store (or recognise a replay). The body is not needed after this: a caller that
+        drops it before ``attempt`` keeps a large request out of memory during the send. ``traceparent``: the
+        request's span (W3C), kept on the record and the audit trail; every ITI-41 attempt is sent as its child."""
         fingerprint = request_fingerprint(body)
         key = client_idempotency_key(actor, idempotency_key) if idempotency_key else None
         existing = self.outbox.find_by_idempotency_key(key) if key is not None else None
@@ -148,72 +176,77 @@ class SubmissionService:
                 patient_hash=existing.patient_hash, document_unique_ids=existing.document_unique_ids,
                 request_id=request_id, traceparent=traceparent,
             )  # fmt: skip
-            return SubmissionResult(existing, replayed=True)  # a client retry: nothing rebuilt or resent
+            return Accepted(existing, replayed=True)  # a client retry: nothing rebuilt or resent
         started = time.perf_counter()
+        new, types = self._new_submission(body, actor=actor, key=key, fingerprint=fingerprint, request_id=request_id,
+                                          traceparent=traceparent)  # fmt: skip
+        if self.metrics is not None:
+            self.metrics.converted(time.perf_counter() - started)
+        if not respond_async:  # claimed in the enqueue transaction: no background relay can take it first
+            new = replace(new, lease=self.relay.inline_lease())
+        result = self.outbox.enqueue(new)
+        if result.created and self.metrics is not None:
+            self.metrics.accepted(types)
+        inline = result.created and new.lease is not None
+        return Accepted(result.record, replayed=not result.created, payload=new.payload if inline else None)
+
+    def attempt(self, accepted: Accepted) -> SubmissionResult:
+        """The inline attempt of a submission ``accept`` leased for it (none for a replay or ``respond_async``)."""
+        record = accepted.record
+        if accepted.payload is not None:
+            outcome = self.relay.handle(OutboxRecord.of(record, accepted.payload))
+            refreshed = outcome.record or self.outbox.get_status(record.id)
+            record = refreshed if refreshed is not None else record
+        return SubmissionResult(record, replayed=accepted.replayed)
+
+    def _new_submission(
+        self, body: bytes, *, actor: str, key: str | None, fingerprint: str, request_id: str | None,
+        traceparent: str | None,
+    ) -> tuple[NewSubmission, tuple[str, ...]]:  # fmt: skip
+        """Convert, check and sign: the record to store and its document types. The conversion (model, trees,
+        strings) is dropped when this returns; only the payload's bytes live on to the attempt. A refusal is audited
+        (who, when, why, the site and type for the infocentre) before it is raised."""
         site = self.converter.facility.finess_eg
         conversion: Conversion | None = None
         try:
             lookup = self.replaced_lookup(body) if self.replaced_lookup else self.outbox.find_document
             conversion = self.converter.convert(completed_request(body, lookup))
             require_valid(conversion)
-            p_hash = patient_hash(
-                conversion.mapping.submission.patient.ins.value,
-                conversion.mapping.submission.patient.ins.oid,
-                self.patient_secret,
-            )
+            submission = conversion.mapping.submission
+            p_hash = patient_hash(submission.patient.ins.value, submission.patient.ins.oid, self.patient_secret)
             check_replacements(conversion, p_hash, self.outbox, actor)
             if self.precheck is not None:
-                ins = conversion.mapping.submission.patient.ins
-                self.precheck(ins.value, ins.oid, subject_expression(conversion))
-            prepared = self.feeder.prepare(conversion)
+                self.precheck(submission.patient.ins.value, submission.patient.ins.oid, subject_expression(conversion))
+            types = document_types(conversion)
+            context = {
+                "submission_unique_id": submission.unique_id,
+                "entries": [asdict(e) for e in conversion.mapping.entries],
+                "warnings": [issue_to_json(i) for i in conversion.all_issues()],
+                "entry_uuids": {d.request.document.id: d.request.entry_id for d in conversion.documents},
+                "meaning": meaning_fingerprint(conversion, p_hash, body),
+                "types": list(types),  # typeCode per document: what the metrics count
+            }
+            documents = registry_entries(conversion, site)
+            payload = self.feeder.prepare(conversion).to_payload()  # last: the copies above are gone by then
         except FacadeError as exc:  # refused before the outbox: still in the audit trail (who, when, why)
-            self._refused(
-                exc,
-                conversion,
-                actor=actor,
-                request_id=request_id,
-                traceparent=traceparent,
-                detail=refusal_detail(body, conversion, site),
-            )
+            self._refused(exc, conversion, actor=actor, request_id=request_id, traceparent=traceparent,
+                          detail=refusal_detail(body, conversion, site))  # fmt: skip
             raise
-        if self.metrics is not None:
-            self.metrics.converted(time.perf_counter() - started)
-        submission = conversion.mapping.submission
-        unique_ids = tuple(d.request.document.id for d in conversion.documents)
-        context = {
-            "submission_unique_id": submission.unique_id,
-            "entries": [asdict(e) for e in conversion.mapping.entries],
-            "warnings": [issue_to_json(i) for i in conversion.all_issues()],
-            "entry_uuids": {d.request.document.id: d.request.entry_id for d in conversion.documents},
-            "meaning": meaning_fingerprint(conversion, p_hash, body),
-            "types": list(document_types(conversion)),  # typeCode per document: what the metrics count
-        }
-        result = self.outbox.enqueue(
-            NewSubmission(
-                # Without a client key the record is keyed by the request itself: an identical re-post is a replay,
-                # while another request carrying an already-submitted document meets the store's document check (409).
-                idempotency_key=key or client_idempotency_key(actor, f"request:{fingerprint}"),
-                fingerprint=fingerprint,
-                payload=prepared.to_payload(),
-                document_unique_ids=unique_ids,
-                patient_hash=p_hash,
-                actor=actor,
-                request_id=request_id,
-                context=context,
-                documents=registry_entries(conversion, site),
-                traceparent=traceparent,
-            )
+        new = NewSubmission(
+            # Without a client key the record is keyed by the request itself: an identical re-post is a replay,
+            # while another request carrying an already-submitted document meets the store's document check (409).
+            idempotency_key=key or client_idempotency_key(actor, f"request:{fingerprint}"),
+            fingerprint=fingerprint,
+            payload=payload,
+            document_unique_ids=tuple(d.request.document.id for d in conversion.documents),
+            patient_hash=p_hash,
+            actor=actor,
+            request_id=request_id,
+            context=context,
+            documents=documents,
+            traceparent=traceparent,
         )
-        record: SubmissionStatus = result.record
-        if result.created and self.metrics is not None:
-            self.metrics.accepted(document_types(conversion))
-        if result.created and not respond_async:
-            if self.relay.process(record.id) is None:
-                # a background worker claimed it first: wait for that attempt (bounded) rather than answer 202
-                record = self._settled(record)
-            refreshed = self.outbox.get(record.id)
-            record = refreshed if refreshed is not None else record
-        return SubmissionResult(record, replayed=not result.created)
+        return new, types
 
     def _refused(
         self, exc: FacadeError, conversion: Conversion | None, *, actor: str, request_id: str | None,
@@ -226,19 +259,10 @@ class SubmissionService:
         if self.metrics is not None:
             self.metrics.refused(exc.problem.spec.code, document_types(conversion) if conversion else ())
 
-    def _settled(self, record: SubmissionStatus) -> SubmissionStatus:
-        deadline = time.monotonic() + self.inline_wait_seconds
-        while time.monotonic() < deadline:
-            current = self.outbox.get(record.id)
-            if current is None or current.state not in (State.PENDING, State.SENDING):
-                return current or record
-            time.sleep(0.05)
-        return record
-
     def status(self, submission_id: str, *, actor: str, sees_all: bool) -> SubmissionResult:
         """A submission as its client (or an auditor, ``sees_all``) may see it; another client's submission is as
         invisible as a missing one."""
-        record = self.outbox.get(submission_id)
+        record = self.outbox.get_status(submission_id)
         if record is None or not (record.actor == actor or sees_all):
             raise FacadeError(Problem.NOT_FOUND, text=f"no submission {submission_id}")
         return SubmissionResult(record)

@@ -492,3 +492,17 @@ def test_callers_map_malformed_xml_to_their_problem(tmp_path: Path) -> None:
     assert issue.problem is Problem.OUTPUT_XSD and issue.details["line"] == 1
     (dtd,) = _tiny_schema().issues(b"<!DOCTYPE x []><x/>", "dtd.xml")
     assert "DOCTYPE" in dtd.message
+
+
+@pytest.mark.parametrize("name", sorted(corpus(Path("/x/secret"), "http://x/")))
+def test_parse_own_has_no_probe_yet_refuses_every_attack_and_reads_nothing(name: str, target: Target) -> None:
+    """``parse_own`` (the outbox's own SubmitObjectsRequest, re-read per attempt) skips the prolog probe and the size
+    bounds, not the hardened parser nor the DOCTYPE / entity refusal: were such bytes ever stored, nothing is read."""
+    with pytest.raises(xmldoc.XmlError) as err:
+        xmldoc.parse_own(target.attacks()[name])
+    target.assert_untouched(err.value, err.value.reason)
+
+
+def test_parse_own_reads_what_parse_reads() -> None:
+    data = b'<?xml version="1.0" encoding="UTF-8"?><a xmlns="urn:x"><!-- c --><b n="1">t\xc3\xa9</b></a>'
+    assert etree.tostring(xmldoc.parse_own(data), method="c14n") == etree.tostring(xmldoc.parse(data), method="c14n")

@@ -1,6 +1,10 @@
 """What the routes need, as FastAPI dependencies (``Annotated`` aliases, as in full-stack-fastapi-template's
 ``api/deps.py``): the runtime, the services, who is calling and what they may do. Routes take these and call one
-service; they hold no decisions of their own."""
+service; they hold no decisions of their own.
+
+The dependencies that only read the request or the settings are ``async def``: FastAPI runs a plain ``def`` dependency
+in the thread pool, one hand-off (and GIL round trip) each, eight per submission before. The two that may build a
+service on first use (``get_converter``, ``get_submissions``) stay in the pool."""
 
 from __future__ import annotations
 
@@ -18,7 +22,7 @@ from facade.settings import InputConfig
 from facade.submissions import SubmissionService
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 
@@ -26,7 +30,7 @@ def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-def get_base_url(request: Request, runtime: RuntimeDep) -> str:
+async def get_base_url(request: Request, runtime: RuntimeDep) -> str:
     """The public [base] of the FHIR endpoint: settings.base_url, else this request's own base + /fhir once its Host
     is one of settings.allowed_hosts. A Host header is the client's word:
     reflected unchecked into Location / Content-Location / the CapabilityStatement it would let anyone point clients
@@ -44,7 +48,7 @@ def get_base_url(request: Request, runtime: RuntimeDep) -> str:
 BaseUrlDep = Annotated[str, Depends(get_base_url)]
 
 
-def get_input_limits(runtime: RuntimeDep) -> InputConfig:
+async def get_input_limits(runtime: RuntimeDep) -> InputConfig:
     return runtime.settings.input  # body size and time limits
 
 
@@ -65,7 +69,7 @@ def get_submissions(runtime: RuntimeDep) -> SubmissionService:
 SubmissionsDep = Annotated[SubmissionService, Depends(get_submissions)]
 
 
-def get_actor(request: Request) -> Actor | None:
+async def get_actor(request: Request) -> Actor | None:
     actor: Actor | None = getattr(request.state, "actor", None)  # set by facade.auth.AuthMiddleware
     return actor
 
@@ -73,7 +77,7 @@ def get_actor(request: Request) -> Actor | None:
 ActorDep = Annotated[Actor | None, Depends(get_actor)]
 
 
-def get_client_name(actor: ActorDep) -> str:
+async def get_client_name(actor: ActorDep) -> str:
     """The caller as the outbox and the audit trail record it (``method:id``)."""
     return str(actor or "anonymous")
 
@@ -81,18 +85,18 @@ def get_client_name(actor: ActorDep) -> str:
 ClientDep = Annotated[str, Depends(get_client_name)]
 
 
-def get_request_context() -> RequestContext | None:
+async def get_request_context() -> RequestContext | None:
     return current_request()  # bound by facade.logs' middleware for the whole request (a ContextVar)
 
 
-def get_request_id(context: Annotated[RequestContext | None, Depends(get_request_context)]) -> str | None:
+async def get_request_id(context: Annotated[RequestContext | None, Depends(get_request_context)]) -> str | None:
     return context.request_id if context else None
 
 
 RequestIdDep = Annotated[str | None, Depends(get_request_id)]
 
 
-def get_traceparent(context: Annotated[RequestContext | None, Depends(get_request_context)]) -> str | None:
+async def get_traceparent(context: Annotated[RequestContext | None, Depends(get_request_context)]) -> str | None:
     """This request's own span (W3C traceparent): the caller's trace id, a new span id."""
     return context.traceparent if context else None
 
@@ -100,7 +104,7 @@ def get_traceparent(context: Annotated[RequestContext | None, Depends(get_reques
 TraceparentDep = Annotated[str | None, Depends(get_traceparent)]
 
 
-def can_audit(runtime: RuntimeDep, actor: ActorDep) -> bool:
+async def can_audit(runtime: RuntimeDep, actor: ActorDep) -> bool:
     auth = runtime.settings.auth
     return may_audit(actor, audit_scope=auth.audit_scope, audit_subjects=auth.audit_subjects)
 
@@ -108,7 +112,7 @@ def can_audit(runtime: RuntimeDep, actor: ActorDep) -> bool:
 CanAuditDep = Annotated[bool, Depends(can_audit)]
 
 
-def require_auditor(runtime: RuntimeDep, allowed: CanAuditDep) -> None:
+async def require_auditor(runtime: RuntimeDep, allowed: CanAuditDep) -> None:
     if not allowed:
         raise FacadeError(
             Problem.FORBIDDEN, text=f"reading the audit trail needs the scope {runtime.settings.auth.audit_scope}"
@@ -124,7 +128,7 @@ class SubmitOptions:
     respond_async: bool  # Prefer: respond-async -> 202 at once, delivery in the background
 
 
-def get_submit_options(
+async def get_submit_options(
     idempotency_key: Annotated[str | None, Header()] = None, prefer: Annotated[str | None, Header()] = None
 ) -> SubmitOptions:
     return SubmitOptions(idempotency_key or None, "respond-async" in (prefer or "").lower())

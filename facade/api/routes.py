@@ -49,7 +49,7 @@ from facade.dmp.update import PatchTarget
 from facade.errors import FacadeError, Issue, Problem
 from facade.runtime import Runtime
 from facade.settings import InputConfig
-from facade.submissions import SubmissionResult
+from facade.submissions import SubmissionResult, SubmissionService
 
 router = APIRouter(prefix="/fhir", default_response_class=FhirJsonResponse, responses=ERRORS)
 
@@ -101,16 +101,30 @@ async def _submit(
 ) -> SubmissionResult:
     """The submission shared by ITI-65 and ITI-105 (each words its answer): 501 without a DMP, 415/413/408 from the
     body, then the service."""
-    body = await read_fhir_body(request, limits)
+    holder = [await read_fhir_body(request, limits)]
     return await run_in_threadpool(
-        service.submit,
-        body,
+        _accept_then_attempt,
+        service,
+        holder,
         actor=client,
         idempotency_key=options.idempotency_key,
         respond_async=options.respond_async,
         request_id=request_id,
         traceparent=traceparent,
     )
+
+
+def _accept_then_attempt(
+    service: SubmissionService, holder: list[bytes], *, actor: str, idempotency_key: str | None,
+    respond_async: bool, request_id: str | None, traceparent: str | None,
+) -> SubmissionResult:  # fmt: skip
+    """Both steps in one thread hop. The body leaves ``holder`` for ``accept`` alone: once the submission is stored
+    nothing keeps it, so a large request is not in memory while it is sent."""
+    accepted = service.accept(
+        holder.pop(), actor=actor, idempotency_key=idempotency_key, respond_async=respond_async,
+        request_id=request_id, traceparent=traceparent,
+    )  # fmt: skip
+    return service.attempt(accepted)
 
 
 SubmittedDep = Annotated[SubmissionResult, Depends(_submit)]

@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 from jinja2.filters import do_indent
 from markupsafe import Markup
 
+from facade.cda.deferred import defer
+
 # Characters XML 1.0 forbids (C0 controls except TAB/LF/CR, surrogates, U+FFFE/U+FFFF): a FHIR string may carry
 # them, and one of them makes the whole CDA ill-formed.
 _XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
@@ -34,8 +36,10 @@ def hl7_ts_utc(value: datetime) -> str:
 
 def b64(data: bytes) -> Markup:
     """Base64 (no line breaks) of raw bytes. Marked safe: the alphabet needs no XML escaping, and skipping the
-    escaper matters for multi-megabyte bodies."""
-    return Markup(base64.b64encode(data).decode("ascii"))  # noqa: S704 - base64 alphabet only
+    escaper matters for multi-megabyte bodies. Large data inside ``deferred_base64()`` becomes a marker that the
+    renderer replaces after C14N (facade.cda.deferred)."""
+    marker = defer(data)
+    return Markup(marker if marker is not None else base64.b64encode(data).decode("ascii"))  # noqa: S704 - base64
 
 
 def xml_text(value: object) -> object:
@@ -45,7 +49,9 @@ def xml_text(value: object) -> object:
     if isinstance(value, Markup):
         return value
     if isinstance(value, str):
-        return _XML_FORBIDDEN.sub("", value)
+        # isprintable() is False for every character of the forbidden class (Cc, Cs, the Cn U+FFFE/U+FFFF): the
+        # common value skips the regex (this runs for every expression of a template, ~800 per lab report)
+        return value if value.isprintable() else _XML_FORBIDDEN.sub("", value)
     return value
 
 

@@ -5,12 +5,15 @@ The bytes returned are exactly what is sent (the XDS hash and size are computed 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import jinja2
 from lxml import etree
 
 from facade import xmldoc
+from facade.cda.canonical import CanonicalDocument, CanonicalXml, canonical_form
+from facade.cda.deferred import deferred_base64
 from facade.cda.environment import create_environment
 from facade.cda.validation import CDA_NS, CdaSchema, CdaSchemaError
 from facade.errors import DocumentBuildError, Issue, Problem, RequestError
@@ -28,6 +31,21 @@ class CdaRenderer:
 
     def template_name(self, doc: ClinicalDocument) -> str:
         return f"{doc.template}/document.xml.j2"
+
+    def render_canonical(self, doc: ClinicalDocument) -> CanonicalDocument:
+        """The canonical document (the bytes sent) from one render and one parse. Large base64 content is spliced
+        into the canonical bytes after the checks (facade.cda.deferred): the tree carries a marker in its place."""
+        with deferred_base64() as deferred:
+            _, tree = self.render_tree(doc)
+        canonical = canonical_form(tree)
+        if not deferred:
+            return canonical
+        try:
+            return replace(canonical, cda=CanonicalXml(deferred.splice(canonical.cda)))
+        except ValueError as exc:
+            raise DocumentBuildError(
+                Problem.TEMPLATE_RENDER, template=self.template_name(doc), reason=str(exc)
+            ) from exc
 
     def render(self, doc: ClinicalDocument) -> bytes:
         """UTF-8 CDA, as rendered (or supplied): see ``render_tree``."""

@@ -87,7 +87,9 @@ def parse_request(body: bytes, *, max_depth: int = 64) -> ParsedRequest:
             expected="Bundle (ITI-65) or DocumentReference (ITI-105)",
             got=resource_type if isinstance(resource_type, str) else "(none)",
         )
-    issues = list(_unknown_resource_types(data, resource_type)) + list(_forbidden_characters(data, resource_type))
+    issues = list(_unknown_resource_types(data, resource_type))
+    if _MAY_DECODE_TO_FORBIDDEN.search(body):
+        issues += _forbidden_characters(data, resource_type)
     if issues:
         raise BundleParseError(issues[0].problem, issues=issues)
     model_class: type[Bundle] | type[DocumentReference] = Bundle if resource_type == "Bundle" else DocumentReference
@@ -142,6 +144,13 @@ def _load_json(body: bytes, max_depth: int) -> Any:
 _FORBIDDEN_CHARACTERS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 
 
+# Where a forbidden character can come from in a body json.loads accepted (it refuses raw C0 controls in strings, and
+# UTF-8 decoding refuses raw surrogates): an escape of one (a superset: \b, \f, \u0000-\u001f, \ud800-\udfff,
+# \ufffe/\uffff, an escaped backslash before "u" included) or U+FFFE/U+FFFF written raw. Without any, the walk
+# over every string of the request is skipped.
+_MAY_DECODE_TO_FORBIDDEN = re.compile(rb"\\(?:[bf]|u(?:00[01]|[dD][89a-fA-F]|[fF]{3}[eEfF]))|\xef\xbf[\xbe\xbf]")
+
+
 def _forbidden_characters(value: Any, root: str, path: tuple[int | str, ...] = ()) -> Iterator[Issue]:
     if isinstance(value, str):
         found = _FORBIDDEN_CHARACTERS.search(value)
@@ -160,21 +169,19 @@ def _forbidden_characters(value: Any, root: str, path: tuple[int | str, ...] = (
 
 
 def json_depth(value: Any) -> int:
-    """Nesting depth of a JSON value (scalars 0, ``{}`` 1), computed without recursion."""
-    deepest = 0
-    stack: list[tuple[Any, int]] = [(value, 0)]
-    while stack:
-        node, depth = stack.pop()
-        if isinstance(node, dict):
-            children: Any = node.values()
-        elif isinstance(node, list):
-            children = node
-        else:
-            continue
+    """Nesting depth of a JSON value (scalars 0, ``{}`` 1), computed without recursion, one level at a time (only
+    containers are visited: the scalars, most of a request, are never pushed)."""
+    depth = 0
+    level: list[Any] = [value] if isinstance(value, dict | list) else []
+    while level:
         depth += 1
-        deepest = max(deepest, depth)
-        stack.extend((child, depth) for child in children)
-    return deepest
+        deeper: list[Any] = []
+        for node in level:
+            for child in node.values() if isinstance(node, dict) else node:
+                if isinstance(child, dict | list):
+                    deeper.append(child)
+        level = deeper
+    return depth
 
 
 def _resources_in(data: JsonObject, path: str) -> Iterator[tuple[str, JsonObject]]:

@@ -12,8 +12,8 @@ State machine (issue 5, "Delivery guarantees")::
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, fields
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -122,6 +122,15 @@ def delivered_warnings(response: Mapping[str, Any] | None) -> list[Issue]:
 
 
 @dataclass(frozen=True)
+class InlineLease:
+    """The enqueuing relay's lease, taken in the enqueue transaction: the record is born ``sending`` (attempt 1), so
+    no background relay can take the inline attempt between the commit and the attempt."""
+
+    owner: str
+    duration: timedelta
+
+
+@dataclass(frozen=True)
 class NewSubmission:
     """What the API hands to ``Outbox.enqueue``.
 
@@ -139,6 +148,7 @@ class NewSubmission:
     not_before: datetime | None = None  # first attempt not before this time (default: now)
     documents: tuple[DocumentEntry, ...] = ()  # the registry rows written with the record (issue 10)
     traceparent: str | None = None  # W3C trace context of the request's span (outbound calls are its children)
+    lease: InlineLease | None = None  # claimed at once for the caller's inline attempt (else pending)
 
 
 @dataclass(frozen=True)
@@ -178,10 +188,15 @@ class OutboxRecord(SubmissionStatus):
 
     payload: Payload
 
+    @classmethod
+    def of(cls, status: SubmissionStatus, payload: Payload) -> OutboxRecord:
+        """A status with the payload its caller already holds (the store is not read again for it)."""
+        return cls(**{f.name: getattr(status, f.name) for f in fields(SubmissionStatus)}, payload=payload)
+
 
 @dataclass(frozen=True)
 class EnqueueResult:
-    record: OutboxRecord
+    record: SubmissionStatus  # without the payload: the caller holds it (``OutboxRecord.of``), it is not read back
     created: bool  # False: an idempotent replay returned the existing record
     superseded: str | None = None  # id of a dead record whose key was released for this one
 

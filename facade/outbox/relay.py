@@ -31,7 +31,14 @@ from facade.ids import system_now
 from facade.logs.context import RequestContext, bind_request
 from facade.logs.trace import parse_traceparent
 from facade.outbox.policy import RetryPolicy, Rng
-from facade.outbox.record import Failure, OutboxRecord, OutboxUnavailableError, StaleLeaseError
+from facade.outbox.record import (
+    Failure,
+    InlineLease,
+    OutboxRecord,
+    OutboxUnavailableError,
+    StaleLeaseError,
+    SubmissionStatus,
+)
 from facade.outbox.store import Outbox
 
 log = logging.getLogger(__name__)
@@ -82,7 +89,7 @@ class Outcome(StrEnum):
 class RelayOutcome:
     submission_id: str
     outcome: Outcome
-    record: OutboxRecord | None  # the record after the change (None when the lease was lost)
+    record: SubmissionStatus | None  # the record after the change (None when the lease was lost)
 
 
 # Told of every attempt once its outcome is recorded: (record as claimed, result, outcome, seconds in deliver).
@@ -146,6 +153,10 @@ class Relay:
                 break
             outcomes.append(self.handle(claimed[0]))
         return outcomes
+
+    def inline_lease(self) -> InlineLease:
+        """This relay's lease for a record it enqueues and attempts at once (``NewSubmission.lease``)."""
+        return InlineLease(self.owner, self._lease)
 
     def process(self, submission_id: str) -> RelayOutcome | None:
         """One attempt on one record now, if it is claimable (the API's inline attempt); None if it is not

@@ -226,10 +226,15 @@ class SqlTables:
             row = self._select_one(cur, "id = ?", (submission_id,))
             return self._with_payloads(cur, [row])[0] if row is not None else None
 
-    def find_by_idempotency_key(self, key: str) -> OutboxRecord | None:
+    def get_status(self, submission_id: str) -> SubmissionStatus | None:
+        with self._transaction(write=False) as cur:
+            row = self._select_one(cur, "id = ?", (submission_id,))
+            return self._status(row) if row is not None else None
+
+    def find_by_idempotency_key(self, key: str) -> SubmissionStatus | None:
         with self._transaction(write=False) as cur:
             row = self._select_one(cur, "idempotency_key = ?", (key,))
-            return self._with_payloads(cur, [row])[0] if row is not None else None
+            return self._status(row) if row is not None else None
 
     def find_by_document_unique_id(self, unique_id: str) -> list[SubmissionStatus]:
         with self._transaction(write=False) as cur:
@@ -337,14 +342,14 @@ class SqlTables:
 
     # --- reads the registry adds ---
 
-    def find_by_fingerprint(self, actor: str, fingerprint: str) -> OutboxRecord | None:
+    def find_by_fingerprint(self, actor: str, fingerprint: str) -> SubmissionStatus | None:
         with self._transaction(write=False) as cur:
             row = self._select_one(
                 cur,
                 "actor = ? AND fingerprint = ? AND state <> 'dead' ORDER BY created_at DESC LIMIT 1",
                 (actor, fingerprint),
             )
-            return self._with_payloads(cur, [row])[0] if row is not None else None
+            return self._status(row) if row is not None else None
 
     def find_document(
         self, *, entry_uuid: str | None = None, unique_id: str | None = None

@@ -39,7 +39,8 @@ from facade.outbox.sql import STATUS_COLUMNS, Conflict, Cursor, SqlTables
 
 class Outbox(Protocol):
     def enqueue(self, new: NewSubmission) -> EnqueueResult:
-        """Persist a submission (state pending). Idempotent: the same key with the same fingerprint returns the
+        """Persist a submission (state pending; sending, attempt 1, when ``new.lease`` claims it for the caller's
+        inline attempt). Idempotent: the same key with the same fingerprint returns the
         existing record (created=False). Raises IdempotencyConflictError for the same key with another request,
         or when a document uniqueId is already carried by another record that is not dead."""
         ...
@@ -54,7 +55,7 @@ class Outbox(Protocol):
 
     def complete(
         self, submission_id: str, response: Mapping[str, Any], *, owner: str | None = None
-    ) -> OutboxRecord: ...
+    ) -> SubmissionStatus: ...
 
     def fail(
         self,
@@ -64,17 +65,21 @@ class Outbox(Protocol):
         *,
         ambiguous: bool = False,
         owner: str | None = None,
-    ) -> OutboxRecord: ...
+    ) -> SubmissionStatus: ...
 
     def recover_expired(self, now: datetime, dead_owner: Callable[[str], bool] | None = None) -> list[str]: ...
 
-    def requeue(self, submission_id: str, now: datetime, *, actor: str) -> OutboxRecord: ...
+    def requeue(self, submission_id: str, now: datetime, *, actor: str) -> SubmissionStatus: ...
 
     def get(self, submission_id: str) -> OutboxRecord | None: ...
 
-    def find_by_idempotency_key(self, key: str) -> OutboxRecord | None: ...
+    def get_status(self, submission_id: str) -> SubmissionStatus | None:
+        """The record without its payload (what status answers need: the payload is not read)."""
+        ...
 
-    def find_by_fingerprint(self, actor: str, fingerprint: str) -> OutboxRecord | None:
+    def find_by_idempotency_key(self, key: str) -> SubmissionStatus | None: ...
+
+    def find_by_fingerprint(self, actor: str, fingerprint: str) -> SubmissionStatus | None:
         """This client's latest live record of these request bytes, whatever its key (a dead one: only its own key)."""
         ...
 
@@ -166,6 +171,8 @@ class SqlOutbox(SqlTables):
             return conflict
         record = self._insert(cur, now, new, uids)
         self._audit_record(cur, now, record, AuditEvent.ENQUEUED, "accepted", superseded=superseded)
+        if new.lease is not None:  # claimed in this transaction: the same trail as a claim
+            self._audit_record(cur, now, record, AuditEvent.ATTEMPT, "started", owner=new.lease.owner, attempt=1)
         return EnqueueResult(record, created=True, superseded=superseded)
 
     def _same_key(
@@ -178,7 +185,7 @@ class SqlOutbox(SqlTables):
                 cur, now, existing, AuditEvent.REPLAYED, existing.state.value, request_id=new.request_id,
                 traceparent=new.traceparent,
             )  # fmt: skip
-            return EnqueueResult(self._with_payloads(cur, [row])[0], created=False)
+            return EnqueueResult(existing, created=False)
         if existing.state is not State.DEAD:
             self._audit_record(
                 cur, now, existing, AuditEvent.CONFLICT, Problem.IDEMPOTENCY_KEY_REUSED.spec.code,
@@ -218,7 +225,7 @@ class SqlOutbox(SqlTables):
                 cur, now, other, AuditEvent.REPLAYED, other.state.value, request_id=new.request_id,
                 traceparent=new.traceparent,
             )  # fmt: skip
-            return EnqueueResult(self._with_payloads(cur, [live[0][:-1]])[0], created=False)
+            return EnqueueResult(other, created=False)
         # Another client's submission is named to nobody else: the conflict is audited as this client's.
         foreign = other.actor != new.actor
         self._audit_record(
@@ -228,9 +235,10 @@ class SqlOutbox(SqlTables):
         )  # fmt: skip
         return Conflict(Problem.DOCUMENT_ALREADY_SUBMITTED, other, {"unique_id": live[0][-1], "foreign": foreign})
 
-    def _insert(self, cur: Cursor, now: datetime, new: NewSubmission, uids: tuple[str, ...]) -> OutboxRecord:
+    def _insert(self, cur: Cursor, now: datetime, new: NewSubmission, uids: tuple[str, ...]) -> SubmissionStatus:
         record_id = self._new_id()
         due = new.not_before or now
+        lease = new.lease
         self._exec(
             cur,
             f"INSERT INTO outbox_submission ({_COLS}) VALUES ({', '.join('?' for _ in STATUS_COLUMNS)})",  # noqa: S608
@@ -239,11 +247,11 @@ class SqlOutbox(SqlTables):
                 new.idempotency_key,
                 new.fingerprint,
                 self._json(list(uids)),
-                State.PENDING.value,
-                0,
+                (State.PENDING if lease is None else State.SENDING).value,
+                0 if lease is None else 1,
                 self._ts(due),
-                None,
-                None,
+                None if lease is None else lease.owner,
+                None if lease is None else self._ts(now + lease.duration),
                 None,
                 None,
                 False,
@@ -270,8 +278,7 @@ class SqlOutbox(SqlTables):
                 entry, submission_id=record_id, patient_hash=new.patient_hash, actor=new.actor,
                 now=self._ts(now), encode_json=self._json, encode_ts=self._ts,
             ))  # fmt: skip
-        row = self._select_one(cur, "id = ?", (record_id,))
-        return self._with_payloads(cur, [row])[0]
+        return self._status(self._select_one(cur, "id = ?", (record_id,)))
 
     # --- claim ---
 
@@ -279,6 +286,10 @@ class SqlOutbox(SqlTables):
         if limit < 1:
             raise ValueError("limit must be >= 1")
         _check_lease(lease)
+        with self._transaction(write=False) as cur:  # an idle poll takes no write lock (SQLite: one writer at a time)
+            self._exec(cur, f"SELECT 1 FROM outbox_submission WHERE {_DUE} LIMIT 1", (self._ts(now), self._ts(now)))  # noqa: S608
+            if not cur.fetchall():
+                return []
         with self._transaction() as cur:
             self._exec(
                 cur,
@@ -329,7 +340,9 @@ class SqlOutbox(SqlTables):
 
     # --- outcomes ---
 
-    def complete(self, submission_id: str, response: Mapping[str, Any], *, owner: str | None = None) -> OutboxRecord:
+    def complete(
+        self, submission_id: str, response: Mapping[str, Any], *, owner: str | None = None
+    ) -> SubmissionStatus:
         """Record the delivery. Accepted whatever the lease says (a delivery is a fact, even if reported late by a
         relay whose lease expired); a no-op on a record already delivered."""
         with self._transaction() as cur:
@@ -339,14 +352,14 @@ class SqlOutbox(SqlTables):
                 raise UnknownSubmissionError(submission_id)
             current = self._status(row)
             if current.state is State.DELIVERED:
-                return self._with_payloads(cur, [row])[0]
+                return current
             self._exec(
                 cur,
                 f"UPDATE outbox_submission SET state = 'delivered', response = ?, lease_owner = NULL,"  # noqa: S608
                 f" lease_until = NULL, delivered_at = ?, updated_at = ? WHERE id = ? RETURNING {_COLS}",
                 (self._json(dict(response)), self._ts(now), self._ts(now), submission_id),
             )
-            record = self._with_payloads(cur, cur.fetchall())[0]
+            record = self._status(cur.fetchall()[0])
             self._deprecate_replaced(cur, submission_id, now)
             detail: dict[str, Any] = {"attempts": record.attempts, "previous_state": current.state.value}
             if owner is not None:
@@ -364,7 +377,7 @@ class SqlOutbox(SqlTables):
         *,
         ambiguous: bool = False,
         owner: str | None = None,
-    ) -> OutboxRecord:
+    ) -> SubmissionStatus:
         """Record a failed attempt: retry at ``retry_at`` (state failed) or never (``None``: state dead).
         Only the record's current lease holder may do this (``owner``), and only while it is sending."""
         with self._transaction() as cur:
@@ -390,7 +403,7 @@ class SqlOutbox(SqlTables):
                     submission_id,
                 ),
             )
-            record = self._with_payloads(cur, cur.fetchall())[0]
+            record = self._status(cur.fetchall()[0])
             if retry_at is not None:
                 self._audit_record(
                     cur, now, record, AuditEvent.RETRY_SCHEDULED, error.code,
@@ -438,7 +451,7 @@ class SqlOutbox(SqlTables):
                 self._audit_record(cur, stamp, record, AuditEvent.LEASE_EXPIRED, "ambiguous", owner=owners[record.id])
             return ids
 
-    def requeue(self, submission_id: str, now: datetime, *, actor: str) -> OutboxRecord:
+    def requeue(self, submission_id: str, now: datetime, *, actor: str) -> SubmissionStatus:
         """Operator action: a dead record goes back to pending with a fresh retry budget (attempts and horizon).
         The ambiguous flag is kept: an earlier attempt may still have landed."""
         with self._transaction() as cur:
@@ -454,7 +467,7 @@ class SqlOutbox(SqlTables):
                 f" retry_since = ?, updated_at = ? WHERE id = ? RETURNING {_COLS}",
                 (self._ts(now), self._ts(now), self._ts(self._now()), submission_id),
             )
-            record = self._with_payloads(cur, cur.fetchall())[0]
+            record = self._status(cur.fetchall()[0])
             self._audit_record(
                 cur,
                 self._now(),

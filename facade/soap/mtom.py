@@ -104,19 +104,22 @@ def pack(
         f'start-info="{SOAP12_MEDIA_TYPE}"; action="{action}"'
     )
     dash = b"--" + boundary.encode("ascii")
-    out = bytearray()
+    pieces: list[bytes] = []  # joined once: a growing bytearray would hold up to twice the body, then copy it
     headers = [(ROOT_PART_CONTENT_TYPE, root_content_id, root)] + [
         (p.content_type, p.content_id, p.data) for p in parts
     ]
     for part_type, cid, data in headers:
-        out += dash + b"\r\n"
-        out += b"Content-Type: " + part_type.encode("ascii") + b"\r\n"
-        out += b"Content-Transfer-Encoding: binary\r\n"
-        out += b"Content-ID: <" + cid.encode("ascii") + b">\r\n\r\n"
-        out += data
-        out += b"\r\n"
-    out += dash + b"--\r\n"
-    return content_type, bytes(out)
+        pieces.append(
+            dash
+            + b"\r\nContent-Type: "
+            + part_type.encode("ascii")
+            + b"\r\nContent-Transfer-Encoding: binary\r\nContent-ID: <"
+            + cid.encode("ascii")
+            + b">\r\n\r\n"
+        )
+        pieces += (data, b"\r\n")
+    pieces.append(dash + b"--\r\n")
+    return content_type, b"".join(pieces)
 
 
 def cid_href(content_id: str) -> str:

@@ -111,3 +111,13 @@ def test_indent_is_the_environments_filter() -> None:
     assert env.filters["indent"] is indent
     out = env.from_string("{% macro m() %}<a>\n<b/>\n\n</a>{% endmacro %}  {{ m()|indent(2) }}").render()
     assert out == "  <a>\n  <b/>\n\n  </a>"
+
+
+def test_xml_text_fast_path_never_skips_a_forbidden_character() -> None:
+    """xml_text returns printable strings untouched: every character the regex strips must be non-printable."""
+    from facade.cda.filters import _XML_FORBIDDEN
+
+    forbidden = [chr(c) for c in range(0x110000) if _XML_FORBIDDEN.match(chr(c))]
+    assert len(forbidden) == 29 + 2048 + 2
+    assert not any(c.isprintable() for c in forbidden)
+    assert all(xml_text(f"a{c}b") == "ab" for c in forbidden)

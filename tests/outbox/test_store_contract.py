@@ -19,6 +19,7 @@ from facade.outbox import (
     UnknownSubmissionError,
 )
 from facade.outbox.keys import client_idempotency_key, document_idempotency_key
+from facade.outbox.record import InlineLease
 from facade.outbox.store import SqlOutbox
 
 from .conftest import T0, Backend, FakeClock, make_submission
@@ -134,6 +135,26 @@ def test_claim_takes_due_records_only_oldest_first(outbox: SqlOutbox, clock: Fak
     assert outbox.claim(clock(), LEASE, 10, "r") == []
     clock.advance(timedelta(minutes=1))
     assert [r.id for r in outbox.claim(clock(), LEASE, 10, "r")] == [later.id]
+
+
+def test_enqueue_with_a_lease_is_born_claimed_by_its_caller(outbox: SqlOutbox, clock: FakeClock) -> None:
+    """The inline attempt's claim is taken in the enqueue transaction: no other relay can take the record before it."""
+    record = outbox.enqueue(make_submission(body=b"inline", lease=InlineLease("inline", LEASE))).record
+    assert (record.state, record.attempts, record.lease_owner) == (State.SENDING, 1, "inline")
+    assert record.lease_until == clock() + LEASE
+    assert outbox.claim(clock(), LEASE, 10, "background") == []
+    assert outbox.claim_id(record.id, clock(), LEASE, "background") is None
+    assert events(outbox, record.id) == [AuditEvent.ENQUEUED, AuditEvent.ATTEMPT]
+    done = outbox.complete(record.id, {}, owner="inline")
+    assert done.state is State.DELIVERED and not done.ambiguous
+    assert not hasattr(done, "payload")  # outcomes do not read the payload back
+
+
+def test_an_inline_lease_that_expires_is_taken_over_as_ambiguous(outbox: SqlOutbox, clock: FakeClock) -> None:
+    record = outbox.enqueue(make_submission(lease=InlineLease("inline", LEASE))).record
+    clock.advance(LEASE)
+    (taken,) = outbox.claim(clock(), LEASE, 10, "background")
+    assert (taken.id, taken.attempts, taken.ambiguous, taken.payload.body[:8]) == (record.id, 2, True, b"payload-")
 
 
 def test_claim_returns_the_payload(outbox: SqlOutbox, clock: FakeClock) -> None:
@@ -400,3 +421,26 @@ def test_connections_of_finished_threads_are_closed(outbox: SqlOutbox) -> None:
     gc.collect()
     assert len(outbox._connections._holders) <= 1  # type: ignore[attr-defined]  # only the main thread's
     assert outbox.count_by_state()[State.PENDING] == 20
+
+
+def test_an_idle_poll_takes_no_write_lock(tmp_path, clock: FakeClock) -> None:  # type: ignore[no-untyped-def]
+    """With nothing due, claim only reads: a background relay polling an idle SQLite store never waits for (nor takes)
+    the one writer lock that enqueues need. Here another connection holds that lock; the poll still answers."""
+    from facade.outbox import SqliteOutbox
+
+    store = SqliteOutbox(tmp_path / "o.sqlite", clock=clock, busy_timeout=0.05)
+    held = store.enqueue(make_submission()).record
+    store.claim(clock(), LEASE, 10, "r")  # the only record is now leased: nothing is due
+    writer = sqlite3.connect(tmp_path / "o.sqlite", isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    try:
+        assert store.claim(clock(), LEASE, 10, "background") == []
+        clock.advance(LEASE)  # the lease expired: now something is due, and claiming it needs the lock
+        with pytest.raises(OutboxUnavailableError):
+            store.claim(clock(), LEASE, 10, "background")
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+    (taken,) = store.claim(clock(), LEASE, 10, "background")
+    assert taken.id == held.id
+    store.close()
