@@ -15,9 +15,9 @@ import base64
 import binascii
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote
 
 from facade.dmp.registry_entry import RegistryEntry
+from facade.dmp.retrieve import attachment_url
 from facade.dmp.stored_query import DELETED
 from facade.model.document import Code
 from facade.terminology.uri_mapper import oid_to_uri
@@ -31,12 +31,6 @@ FHIR_STATUS = {
     AvailabilityStatus.DEPRECATED.value: "superseded",
     DELETED: "entered-in-error",
 }
-
-
-def attachment_url(base_url: str, unique_id: str, ins: str, ins_oid: str) -> str:
-    """Where ``content.attachment.url`` points: GET it to read the document (TD3.2, ITI-43). It carries the patient:
-    the retrieve's VIHF names the INS and the facade keeps none (the same shape h-status's TD3.2 reads)."""
-    return f"{base_url}/Binary/{unique_id}?patient.identifier={quote(f'urn:oid:{ins_oid}|{ins}', safe=':')}"
 
 
 def _coding(code: Code) -> dict[str, Any]:

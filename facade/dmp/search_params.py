@@ -26,10 +26,11 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from facade.dmp.ins_param import parse_ins_parameter
 from facade.dmp.stored_query import DELETED, FindCriteria
 from facade.errors import Issue, Problem, RequestError
 from facade.model.document import Code
-from facade.model.identifiers import IdentifierError, NirKeyError, ins_kind_problem, oid_from_urn, parse_nir
+from facade.model.identifiers import oid_from_urn
 from facade.terminology.uri_mapper import uri_to_oid
 from facade.xds.codes import AvailabilityStatus
 
@@ -115,25 +116,10 @@ def parse_patient(params: Sequence[tuple[str, str]], accepted: frozenset[str]) -
             else f"it names {len(tokens)} patients; give one"
         )
         raise RequestError(Problem.SEARCH_REQUIRED_PARAMETER, expression=PATIENT, parameter=PATIENT, reason=reason)
-    system, bar, value = tokens[0].partition("|")
-    oid = oid_from_urn(system) if bar else None
-    if oid is None or oid not in accepted:
-        accepted_text = ", ".join(f"urn:oid:{o}" for o in sorted(accepted))
-        raise RequestError(
-            Problem.INS_OID_NOT_ALLOWED, expression=PATIENT, system=system if bar else "(none)", accepted=accepted_text
-        )
-    try:
-        nir = parse_nir(value)
-    except NirKeyError as exc:
-        raise RequestError(
-            Problem.INS_KEY_MISMATCH, expression=PATIENT, ins=value, key=exc.key, expected=exc.expected
-        ) from None
-    except IdentifierError as exc:
-        raise RequestError(Problem.INS_MALFORMED, expression=PATIENT, ins=value, reason=exc.reason) from None
-    kind = ins_kind_problem(oid, nir)
-    if kind is not None:
-        raise RequestError(Problem.INS_KIND_MISMATCH, expression=PATIENT, ins=value, reason=kind)
-    return nir.value, oid
+    query = parse_ins_parameter(  # one token: the "missing" problem cannot arise here
+        tokens, name=PATIENT, accepted=accepted, missing=Problem.SEARCH_REQUIRED_PARAMETER, expression=PATIENT
+    )
+    return query.ins, query.oid
 
 
 # ------------------------------------------------------------------------------------------------- tokens
