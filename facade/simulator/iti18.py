@@ -13,7 +13,6 @@ a refusal by the rights matrix is ``DMPAccessDenied`` **[UNCERTAIN]**: no DMP co
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -26,7 +25,7 @@ from facade.simulator.iti41_rules import ins_key_valid, parse_cx
 from facade.simulator.registry import Registry, StoredEntry, patient_key
 from facade.simulator.script import Script
 from facade.simulator.services import VerifiedRequest, soap_answer
-from facade.simulator.soap12 import SOAP12_NS, WSA_ANONYMOUS, WSA_NS
+from facade.simulator.soap12 import response_envelope
 from facade.simulator.vihf import ATTR_RESOURCE_ID
 from facade.soap.registry_response import RegistryError, RegistryResponse, ResponseStatus
 from facade.soap.registry_response import build as build_registry_response
@@ -267,17 +266,7 @@ def adhoc_query_response(
     status: RegistryResponse, elements: Sequence[etree._Element], *, relates_to: str | None
 ) -> bytes:
     """The SOAP 1.2 envelope of a ``query:AdhocQueryResponse`` (header order of the kit's TD3.1 response)."""
-    env = etree.Element(f"{{{SOAP12_NS}}}Envelope", nsmap={"soap": SOAP12_NS})
-    header = etree.SubElement(env, f"{{{SOAP12_NS}}}Header")
-    for local, text in (
-        ("Action", RESPONSE_ACTION),
-        ("MessageID", f"urn:uuid:{uuid.uuid4()}"),
-        ("To", WSA_ANONYMOUS),
-        ("RelatesTo", relates_to),
-    ):
-        if text is not None:
-            etree.SubElement(header, f"{{{WSA_NS}}}{local}", nsmap={None: WSA_NS}).text = text
-    body = etree.SubElement(env, f"{{{SOAP12_NS}}}Body")
+    env, body = response_envelope(RESPONSE_ACTION, relates_to)  # the header order of the kit's TD3.1 response
     response = etree.SubElement(
         body, f"{_Q}AdhocQueryResponse", nsmap={"query": QUERY_NS, "rim": md.RIM_NS, "rs": RS_NS}
     )

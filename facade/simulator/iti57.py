@@ -14,7 +14,6 @@ The rights matrix (``SimulatorConfig.rights``) is applied to the VIHF's Authenti
 from __future__ import annotations
 
 import logging
-import uuid
 
 from lxml import etree
 
@@ -23,7 +22,7 @@ from facade.simulator.config import SimulatorConfig
 from facade.simulator.iti41 import Answer
 from facade.simulator.registry import APPROVED, DEPRECATED, Registry, ReplacedMeanwhile, StoredEntry, patient_key
 from facade.simulator.services import VerifiedRequest, soap_answer
-from facade.simulator.soap12 import SOAP12_NS, WSA_ANONYMOUS, WSA_NS
+from facade.simulator.soap12 import response_envelope
 from facade.simulator.vihf import ATTR_RESOURCE_ID, ATTR_STRUCTURE
 from facade.soap.registry_response import RegistryError, RegistryResponse, ResponseStatus
 from facade.soap.registry_response import build as build_registry_response
@@ -61,12 +60,8 @@ class Iti57Handler:
         return self._answer(request, RegistryResponse(ResponseStatus.SUCCESS), "ok")
 
     def _answer(self, request: VerifiedRequest, response: RegistryResponse, outcome: str) -> Answer:
-        env = etree.Element(f"{{{SOAP12_NS}}}Envelope", nsmap={"soap": SOAP12_NS})
-        header = etree.SubElement(env, f"{{{SOAP12_NS}}}Header")
-        for name, text in (("Action", RESPONSE_ACTION), ("MessageID", f"urn:uuid:{uuid.uuid4()}"),
-                           ("To", WSA_ANONYMOUS), ("RelatesTo", request.message_id)):  # fmt: skip
-            etree.SubElement(header, f"{{{WSA_NS}}}{name}", nsmap={None: WSA_NS}).text = text
-        etree.SubElement(env, f"{{{SOAP12_NS}}}Body").append(build_registry_response(response))
+        env, body = response_envelope(RESPONSE_ACTION, request.message_id)
+        body.append(build_registry_response(response))
         return soap_answer(etree.tostring(env, xml_declaration=True, encoding="UTF-8"), RESPONSE_ACTION, outcome)
 
     # --- the update ---

@@ -148,7 +148,7 @@ def best_effort_message_id(root_xml: bytes) -> str | None:
     return text or None
 
 
-def _envelope(action: str, relates_to: str | None) -> tuple[etree._Element, etree._Element]:
+def response_envelope(action: str, relates_to: str | None) -> tuple[etree._Element, etree._Element]:
     env = etree.Element(f"{{{SOAP12_NS}}}Envelope", nsmap={"soap": SOAP12_NS})
     header = etree.SubElement(env, f"{{{SOAP12_NS}}}Header")
     for local, text in (
@@ -171,13 +171,13 @@ def registry_response(errors: Sequence[RegistryError], relates_to: str | None) -
         if any(e.is_error for e in errors)
         else RegistryResponse.success(tuple(errors))
     )
-    env, body = _envelope(PNR_RESPONSE_ACTION, relates_to)
+    env, body = response_envelope(PNR_RESPONSE_ACTION, relates_to)
     body.append(build_registry_response(response))
     return bytes(etree.tostring(env, xml_declaration=True, encoding="UTF-8"))
 
 
 def fault_response(fault: SoapFault, relates_to: str | None) -> bytes:
-    env, body = _envelope(WSA_FAULT_ACTION, relates_to)
+    env, body = response_envelope(WSA_FAULT_ACTION, relates_to)
     f = etree.SubElement(body, f"{{{SOAP12_NS}}}Fault")
     code = etree.SubElement(f, f"{{{SOAP12_NS}}}Code")
     etree.SubElement(code, f"{{{SOAP12_NS}}}Value").text = f"soap:{fault.code}"
