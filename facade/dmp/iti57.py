@@ -89,17 +89,23 @@ def _request() -> tuple[etree._Element, etree._Element]:
     return request, etree.SubElement(request, f"{_RIM}RegistryObjectList")
 
 
+def _association(root: etree._Element, ids: _Ids, kind: AssociationType, target: str) -> etree._Element:
+    """An Association from the SubmissionSet to ``target``."""
+    assoc = etree.SubElement(root, f"{_RIM}Association")
+    assoc.set("associationType", kind.value)
+    assoc.set("id", ids("as"))
+    assoc.set("objectType", ASSOCIATION_OBJECT_TYPE)
+    assoc.set("sourceObject", SUBMISSION_SET_ID)
+    assoc.set("targetObject", target)
+    return assoc
+
+
 def availability_update(ss: SubmissionSetHeader, entry_uuid: str, original: str, new: str) -> etree._Element:
     """Archive / unarchive / delete one DocumentEntry (its current entryUUID, its current status URN)."""
     request, root = _request()
     ids = _Ids()
     _submission_set(root, ss, ids)
-    assoc = etree.SubElement(root, f"{_RIM}Association")
-    assoc.set("associationType", AssociationType.UPDATE_AVAILABILITY_STATUS.value)
-    assoc.set("id", ids("as"))
-    assoc.set("objectType", ASSOCIATION_OBJECT_TYPE)
-    assoc.set("sourceObject", SUBMISSION_SET_ID)
-    assoc.set("targetObject", entry_uuid)
+    assoc = _association(root, ids, AssociationType.UPDATE_AVAILABILITY_STATUS, entry_uuid)
     _slot(assoc, ORIGINAL_STATUS, [original])
     _slot(assoc, NEW_STATUS, [new])
     return request
@@ -114,12 +120,7 @@ def metadata_update(
     ids = _Ids()
     _submission_set(root, ss, ids)
     # the GIE template's order: SubmissionSet, HasMember, then the new version
-    assoc = etree.SubElement(root, f"{_RIM}Association")
-    assoc.set("associationType", AssociationType.HAS_MEMBER.value)
-    assoc.set("id", ids("as"))
-    assoc.set("objectType", ASSOCIATION_OBJECT_TYPE)
-    assoc.set("sourceObject", SUBMISSION_SET_ID)
-    assoc.set("targetObject", NEW_VERSION_ID)
+    assoc = _association(root, ids, AssociationType.HAS_MEMBER, NEW_VERSION_ID)
     _slot(assoc, Slot.SUBMISSION_SET_STATUS, [SubmissionSetStatus.ORIGINAL.value])
     _slot(assoc, PREVIOUS_VERSION, [previous_version])
     root.append(new_version(current, confidentiality, ids))
