@@ -136,7 +136,8 @@ def _scenario(commands: list[list[str]], tmp_path: Path) -> None:
 
     # TD0.2: the example's patient (known, open), no DMP (unknown to the DMP), the closed DMP
     td02 = [_ok(inbox.run_curl(c)) for c in commands if "/Patient?identifier=" in " ".join(c)]
-    assert [(a["total"], [e["resource"]["active"] for e in a.get("entry", []) if e["resource"]["resourceType"] == "Patient"]) for a in td02] == [
+    patients = [[e["resource"] for e in a.get("entry", []) if e["resource"]["resourceType"] == "Patient"] for a in td02]
+    assert [(a["total"], [p["active"] for p in found]) for a, found in zip(td02, patients, strict=True)] == [
         (1, [True]), (1, [False]), (0, []),
     ]  # fmt: skip
 
