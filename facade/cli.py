@@ -169,6 +169,7 @@ def listen(host: str, port: int) -> socket.socket:
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
+        sock.listen(2048)  # connections made once the banner is out wait in the backlog until uvicorn accepts them
     except OSError:
         sock.close()
         raise
