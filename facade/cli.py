@@ -169,6 +169,7 @@ def listen(host: str, port: int) -> socket.socket:
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
+        sock.listen(2048)  # connections made once the banner is out wait in the backlog until uvicorn accepts them
     except OSError:
         sock.close()
         raise
@@ -232,6 +233,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 DEMO_INS_SYSTEM = "urn:oid:1.2.250.1.213.1.4.10"  # test INS
+DEMO_INS = "185076912345673"  # the example bundle's patient (open DMP)
 DEMO_CLOSED_INS = "280017512345610"  # the demo simulator's closed DMP (valid key)
 DEMO_NO_DMP_INS = "175029912345760"  # the demo simulator's patient without a DMP (valid key)
 
@@ -253,13 +255,46 @@ Preview without sending:
   curl -s -X POST '{base}/Bundle/$preview?validate=full' \\
        -H 'Content-Type: application/fhir+json' --data-binary @{example}
 The patient's DMP (TD0.2): the example's patient, a closed DMP, no DMP:
-  curl -s '{base}/Patient?identifier={DEMO_INS_SYSTEM}%7C185076912345673'
+  curl -s '{base}/Patient?identifier={DEMO_INS_SYSTEM}%7C{DEMO_INS}'
   curl -s '{base}/Patient?identifier={DEMO_INS_SYSTEM}%7C{DEMO_CLOSED_INS}'
   curl -s '{base}/Patient?identifier={DEMO_INS_SYSTEM}%7C{DEMO_NO_DMP_INS}'
+{_lifecycle_commands(base, example)}
 What the simulated DMP received, byte for byte: {state / "inbox"}/
-VIHF mode INDIRECTE_RENFORCEE (AIR) for the demo, so masking and archiving work (PATCH {base}/DocumentReference);
-production defaults to INDIRECTE, where they answer 403 (FACADE_VIHF__AUTH_MODE).
+VIHF mode INDIRECTE_RENFORCEE (AIR) for the demo, so searching, reading, masking and archiving work; production
+defaults to INDIRECTE, where they answer 403 (FACADE_VIHF__AUTH_MODE).
 """
+
+
+_A07 = "https://mos.esante.gouv.fr/NOS/TRE_A07-StatutVisibiliteDocument/FHIR/TRE-A07-StatutVisibiliteDocument"
+_PATCHES = (  # (what, JSON Patch): PDSm for DMP's PATCH forms, one ITI-57 each
+    ("mask it from professionals (TD3.3a)",
+     f'[{{"op":"add","path":"/securityLabel/-","value":{{"coding":[{{"system":"{_A07}","code":"MASQUE_PS"}}]}}}}]'),
+    ("archive it (TD3.3d)", '[{"op":"replace","path":"/extension/0/valueBoolean","value":true}]'),
+    ("unarchive it", '[{"op":"replace","path":"/extension/0/valueBoolean","value":false}]'),
+    ("delete it (TD3.3c)", '[{"op":"replace","path":"/status","value":"entered-in-error"}]'),
+)  # fmt: skip
+
+
+def _lifecycle_commands(base: str, example: Path) -> str:
+    """The example document's life in the DMP, as commands a vendor can paste (the example's uniqueId and patient)."""
+    import json
+
+    unique_id = json.loads(example.read_text(encoding="utf-8-sig"))["entry"][1]["resource"]["masterIdentifier"]
+    uid = str(unique_id["value"]).removeprefix("urn:oid:")
+    patient = f"patient.identifier={DEMO_INS_SYSTEM}%7C{DEMO_INS}"
+    lines = [
+        "Once posted, its life in the DMP: search the patient's documents (TD3.1, ITI-18):",
+        f"  curl -s '{base}/DocumentReference?{patient}&status=current'",
+        "read it (TD3.2, ITI-43; the attachment.url the search answers):",
+        f"  curl -s '{base}/Binary/{uid}?{patient}'",
+    ]
+    for what, ops in _PATCHES:
+        lines += [
+            f"{what}:",
+            f"  curl -s -X PATCH '{base}/DocumentReference?identifier=urn:ietf:rfc:3986%7Curn:oid:{uid}' \\",
+            f"       -H 'Content-Type: application/json-patch+json' -d '{ops}'",
+        ]
+    return "\n".join(lines)
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):

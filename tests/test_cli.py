@@ -261,3 +261,17 @@ def test_an_unknown_variable_is_only_a_warning_in_development(
     lines = capsys.readouterr().err.splitlines()
     assert "FACADE_AUTH__MODEE names no setting (misspelt?): ignored" in caplog.text
     assert not any("MODEE" in line for line in lines if line.startswith("facade: refusing to start"))
+
+
+def test_the_readmes_demo_commands_are_the_banners() -> None:
+    """README's "Run it" block shows the banner's commands (port 8080): each curl line of it, but the POST (its
+    path is the source tree's), is a line the demo prints, so the two cannot drift apart."""
+    from facade.cli import _demo_banner
+
+    banner = {line.strip() for line in _demo_banner("127.0.0.1", 8080, Path("/state"), "https://sim").splitlines()}
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    block = readme.split("## Run it", 1)[1].split("```sh\n")[2].split("```", 1)[0]
+    lines = [ln.strip() for ln in block.splitlines() if ln.strip() and not ln.startswith("#")]
+    shown = [ln for ln in lines if "--data-binary" not in ln and "-X POST" not in ln]
+    assert len(shown) == 13  # TD0.2 x3, search, Binary, and the four PATCH commands (two lines each)
+    assert [ln for ln in shown if ln not in banner] == []

@@ -8,8 +8,10 @@ YYYY-MM-DD) and ``month`` (YYYY-MM).
 - rejected by the DMP: dead after an answer of the DMP (an XDS errorCode or SOAP fault code in the stored failure),
   by that code (the most specific one); dead without one (transport, retry horizon) is dead-lettered by our code;
 - refused by the facade: ``rejected`` audit events (validation before the outbox) by problem code;
-- replacements (RPLC sent) and replaced (deprecated once the replacement was delivered), deleted, and of the delivered
-  documents the masked (MASQUE_PS) and invisible (INVISIBLE_PATIENT / _REPRESENTANTS_LEGAUX) ones;
+- replacements (RPLC sent) and replaced (deprecated once the replacement was delivered), deleted (ITI-57 to Deleted,
+  as reconciled), and of the delivered documents the DMP still holds (approved or archived) the masked (MASQUE_PS)
+  and invisible (INVISIBLE_PATIENT / _REPRESENTANTS_LEGAUX) ones, with the codes the DMP holds now (a masked then
+  deleted document counts as deleted only);
 - delays, nearest-rank p50 / p90 in seconds, of delivered documents: from the document's date (its creationTime, or
   with ``delay_from="service"`` the end of the documented act) to the DMP's acknowledgement, and from acceptance to
   delivery. PostgreSQL: ``percentile_disc``; SQLite: the same nearest rank with window functions (ROW_NUMBER over the
@@ -160,6 +162,8 @@ def _keys(dialect: Dialect, period: Bucket) -> str:
 def volumes_sql(dialect: Dialect, period: Bucket) -> str:
     dmp_code = dialect.json_text("s.last_error", _FAILURE_CODE)
     delivered = "s.state = 'delivered'"
+    # masked / invisible: what the DMP holds now (ITI-57 updates reconciled); a deleted document is only deleted
+    held = f"{delivered} AND r.availability IN ('approved', 'archived')"
     columns = (
         "COUNT(*)",
         _count(delivered),
@@ -169,8 +173,8 @@ def volumes_sql(dialect: Dialect, period: Bucket) -> str:
         _count("r.replaces_entry_uuid IS NOT NULL"),
         _count("r.availability = 'deprecated'"),
         _count("r.availability = 'deleted'"),
-        _count(f"{delivered} AND r.masked = 1"),
-        _count(f"{delivered} AND r.invisible = 1"),
+        _count(f"{held} AND r.masked = 1"),
+        _count(f"{held} AND r.invisible = 1"),
     )
     return f"SELECT {_keys(dialect, period)}, {', '.join(columns)}{_FROM}{_IN_RANGE} GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"  # noqa: S608
 

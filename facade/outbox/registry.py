@@ -9,7 +9,7 @@ replacement (``complete``): the registry never runs ahead of the DMP.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 from enum import StrEnum
@@ -80,6 +80,14 @@ _TIMES = frozenset({"document_time", "service_time"})
 INDICATOR_COLUMNS = ("doc_type", "masked", "invisible")
 MASKED_CODES = frozenset({"MASQUE_PS"})
 INVISIBLE_CODES = frozenset({"INVISIBLE_PATIENT", "INVISIBLE_REPRESENTANTS_LEGAUX"})
+
+
+def visibility_flags(confidentiality: Iterable[Sequence[str]]) -> tuple[int, int]:
+    """(masked, invisible) of the infocentre's columns, from XDS confidentialityCodes (system, code, display)."""
+    codes = {c[1] for c in confidentiality}
+    return int(bool(codes & MASKED_CODES)), int(bool(codes & INVISIBLE_CODES))
+
+
 _R_COLS = ", ".join(f"r.{c}" for c in COLUMNS)
 SELECT = f"SELECT {_R_COLS}, s.state, s.delivered_at FROM registry_document r JOIN outbox_submission s ON s.id = r.submission_id"  # noqa: S608, E501
 _INSERTED = (*COLUMNS, *INDICATOR_COLUMNS)
@@ -137,8 +145,7 @@ def row_values(
 ) -> tuple[Any, ...]:
     """The INSERT parameters of one document (``now``: the store's timestamp encoding)."""
     values = [_encode(k, getattr(entry, k), encode_json, encode_ts) for k in _ENTRY_FIELDS]
-    codes = {code for _, code, _ in entry.confidentiality}
-    derived = (entry.type_code[1], int(bool(codes & MASKED_CODES)), int(bool(codes & INVISIBLE_CODES)))
+    derived = (entry.type_code[1], *visibility_flags(entry.confidentiality))
     return (*values, submission_id, patient_hash, actor, Availability.APPROVED.value, None, now, now, *derived)
 
 

@@ -363,13 +363,15 @@ class SqlTables:
     def reconcile_document(
         self, unique_id: str, *, availability: registry.Availability, confidentiality: Sequence[Sequence[str]]
     ) -> int:
-        """What the DMP said after an update (ITI-57): availability and confidentiality codes of the document's rows."""
+        """What the DMP said after an update (ITI-57): availability and confidentiality codes of the document's rows,
+        and the infocentre's masked / invisible columns derived from those codes (else a PATCH mask goes uncounted)."""
         with self._transaction() as cur:
             self._exec(
                 cur,
-                "UPDATE registry_document SET availability = ?, confidentiality = ?, updated_at = ?"
-                " WHERE unique_id = ?",
-                (availability.value, self._json([list(c) for c in confidentiality]), self._ts(self._now()), unique_id),
+                "UPDATE registry_document SET availability = ?, confidentiality = ?, masked = ?, invisible = ?,"
+                " updated_at = ? WHERE unique_id = ?",
+                (availability.value, self._json([list(c) for c in confidentiality]),
+                 *registry.visibility_flags(confidentiality), self._ts(self._now()), unique_id),
             )
             return int(getattr(cur, "rowcount", 0) or 0)
 

@@ -12,7 +12,7 @@ import threading
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +83,9 @@ class StoredDocument:
     status: str
     replaces: str | None  # entryUUID of the document this one replaced (RPLC)
     received_at: str
+    # the current metadata version (ITI-57 adds versions): filled by ``documents()``, the admin listing
+    version: int = 1
+    current_entry_uuid: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -178,9 +181,15 @@ class Registry:
         return _doc(row) if row else None
 
     def documents(self) -> list[StoredDocument]:
+        """Every document with its current metadata version's status, version and entryUUID (the latest ``entry``
+        row of its uniqueId; a document without metadata versions keeps its own row's)."""
         with self._connect() as db:
-            rows = db.execute("SELECT * FROM document ORDER BY received_at, rowid").fetchall()
-        return [_doc(r) for r in rows]
+            rows = db.execute(_CURRENT_DOCUMENTS).fetchall()
+        return [
+            replace(_doc(r), status=r["current_status"] or r["status"], version=r["current_version"] or 1,
+                    current_entry_uuid=r["current_entry_uuid"] or r["entry_uuid"])
+            for r in rows
+        ]  # fmt: skip
 
     def content(self, unique_id: str) -> bytes | None:
         path = self._file(unique_id)
@@ -360,6 +369,14 @@ class Registry:
         if not unique_id or not all(c.isdigit() or c == "." for c in unique_id):
             raise ValueError(f"not an OID: {unique_id!r}")
         return self.documents_dir / f"{unique_id}.xml"
+
+
+_CURRENT_DOCUMENTS = """
+SELECT d.*, e.status AS current_status, e.version AS current_version, e.entry_uuid AS current_entry_uuid
+FROM document d LEFT JOIN entry e ON e.unique_id = d.unique_id
+ AND e.version = (SELECT MAX(version) FROM entry WHERE unique_id = d.unique_id)
+ORDER BY d.received_at, d.rowid
+"""
 
 
 def patient_key(cx: str) -> tuple[str, str]:

@@ -4,8 +4,10 @@ RegistryResponse Failure with its IHE code, mapped through the one XDS table, an
 from __future__ import annotations
 
 import json
+import ssl
 from typing import Any
 
+import httpx
 import pytest
 from lxml import etree
 
@@ -15,10 +17,11 @@ from facade.dmp.stored_query import get_documents, latest_current
 from facade.errors import Problem, RemoteRejectionError
 from facade.model import oids
 from facade.model.document import Code
+from facade.pki import TestPki
 from facade.xds.codes import AvailabilityStatus
 from facade.xds.error_mapping import check_response
 from tests.e2e.conftest import Facade
-from tests.e2e.test_document_update import post
+from tests.e2e.test_document_update import ARCHIVE, MASK, patch, post
 
 INS_CX = "185076912345673^^^&1.2.250.1.213.1.4.10&ISO^NH"
 INS = "urn:oid:1.2.250.1.213.1.4.10|185076912345673"
@@ -96,3 +99,20 @@ def test_only_the_authoring_structure_deletes_at_the_facade_and_at_the_dmp(start
     assert refused(other, availability_update(header, entry.entry_uuid, APPROVED, DELETED)) == (
         Problem.DMP_ACCESS_DENIED, "DMPAccessDenied",
     )  # fmt: skip
+
+
+def test_the_admin_listing_shows_each_documents_current_status_and_version(facade: Facade, e2e_pki: TestPki) -> None:
+    """``GET /_simulator/documents`` after a mask (version 2, new entryUUID) and an archive of that version: the
+    document's current status and version, not its first version's."""
+    first_id = post(facade, f"{UID}.9")
+    assert patch(facade, MASK, unique_id=f"{UID}.9").status_code == 200
+    archived = patch(facade, ARCHIVE, unique_id=f"{UID}.9")
+    assert archived.status_code == 200, archived.text
+    ctx = ssl.create_default_context(cafile=str(e2e_pki.ca_cert))
+    ctx.load_cert_chain(str(e2e_pki.auth_cert), str(e2e_pki.auth_key))
+    with httpx.Client(verify=ctx, timeout=10) as client:
+        listed = client.get(f"{facade.simulator.base_url}/_simulator/documents").json()
+    [doc] = [d for d in listed if d["unique_id"] == f"{UID}.9"]
+    assert (doc["status"], doc["version"]) == (ARCHIVED, 2)
+    assert doc["entry_uuid"] == f"urn:uuid:{first_id}"  # the document as first registered
+    assert doc["current_entry_uuid"] == f"urn:uuid:{archived.json()['id']}" != doc["entry_uuid"]

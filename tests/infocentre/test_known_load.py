@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import ssl
 from collections.abc import Callable
 from functools import partial
@@ -153,3 +154,37 @@ def test_a_week_before_the_load_is_empty_and_a_bad_range_is_an_operation_outcome
             outcome = r.json()
             assert outcome["resourceType"] == "OperationOutcome"
             assert outcome["issue"][0]["expression"] == [expression]
+
+
+def _patch(facade: Facade, unique_id: str, ops: list[dict[str, Any]]) -> None:
+    r = facade.client.patch(
+        "/fhir/DocumentReference", params={"identifier": f"urn:ietf:rfc:3986|urn:oid:{unique_id}"},
+        content=json.dumps(ops).encode(), headers={"Content-Type": "application/json-patch+json"},
+    )  # fmt: skip
+    assert r.status_code == 200, r.text
+
+
+def test_a_mask_and_a_delete_through_patch_move_the_indicators(loaded: Facade) -> None:
+    """ITI-57 through PATCH (the e2e facade runs the demo's AIR mode): the operative report masked, a letter masked
+    then deleted. The registry follows the DMP's answers, so the operative report counts as masked and the letter as
+    deleted only (it is no longer in the DMP for anyone to see masked)."""
+    mask = [
+        {"op": "add", "path": "/securityLabel/-", "value": {"coding": [{"system": MASQUE_PS[0], "code": MASQUE_PS[1]}]}}
+    ]
+    _patch(loaded, "1.2.250.1.999.1.1.77.4", mask)
+    _patch(loaded, "1.2.250.1.999.1.1.77.2", mask)
+    _patch(loaded, "1.2.250.1.999.1.1.77.2", [{"op": "replace", "path": "/status", "value": "entered-in-error"}])
+
+    expected = {key: dict(values) for key, values in EXPECTED.items()}
+    expected[(SITE, CRO)]["masked"] = 1
+    expected[(SITE, LDL)]["deleted"] = 1  # its masked stays 1: letter-masked, not the deleted letter
+    totals = {(t["site"], t["type_code"]): t for t in loaded.client.get("/infocentre.json").json()["totals"]}
+    for key, values in expected.items():
+        assert {k: totals[key][k] for k in values} == values, key
+    lines = csv.DictReader(io.StringIO(loaded.client.get("/infocentre.csv").text))
+    whole = {
+        (x["site"], x["type_code"], x["indicator"]): x["value"] for x in lines if x["period"] == "all" and not x["code"]
+    }
+    for (site, doc_type), values in expected.items():
+        for indicator in ("masked", "invisible", "deleted", "delivered"):
+            assert whole[(site, doc_type, indicator)] == str(values[indicator]), (doc_type, indicator)

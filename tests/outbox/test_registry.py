@@ -147,3 +147,30 @@ def test_reconcile_takes_the_dmp_availability_and_confidentiality(outbox: SqlOut
         outbox.reconcile_document("1.2.250.1.999.1.1.404", availability=Availability.DELETED, confidentiality=codes)
         == 0
     )
+
+
+def test_reconciled_visibility_and_deletion_are_what_the_indicators_count(outbox: SqlOutbox, clock: FakeClock) -> None:
+    """Issue 13 after issue 11: a PATCH mask (ITI-57, reconciled) counts as masked, in both back ends; once deleted
+    the document counts as deleted only (the DMP no longer holds it for anyone to see masked)."""
+    from facade.outbox.indicators import IndicatorQuery
+
+    entry = _entry("1.2.250.1.999.1.1.11")
+    _deliver(outbox, clock, _accept(outbox, entry))
+    query = IndicatorQuery(clock() - timedelta(days=1), clock() + timedelta(days=1), period="all")
+
+    def counts() -> tuple[int, int, int]:
+        (volume,) = outbox.indicators(query).volumes
+        return volume.masked, volume.invisible, volume.deleted
+
+    assert counts() == (1, 0, 0)  # sent masked (_entry)
+    normal = (("2.16.840.1.113883.5.25", "N", "Normal"),)
+    outbox.reconcile_document(entry.unique_id, availability=Availability.APPROVED, confidentiality=normal)
+    assert counts() == (0, 0, 0)  # the DMP says it is no longer masked
+    masked = (*normal, ("1.2.250.1.213.1.1.4.13", "MASQUE_PS", "Masqué"))
+    outbox.reconcile_document(entry.unique_id, availability=Availability.APPROVED, confidentiality=masked)
+    assert counts() == (1, 0, 0)
+    hidden = (*masked, ("1.2.250.1.213.1.1.4.13", "INVISIBLE_PATIENT", "Invisible"))
+    outbox.reconcile_document(entry.unique_id, availability=Availability.ARCHIVED, confidentiality=hidden)
+    assert counts() == (1, 1, 0)
+    outbox.reconcile_document(entry.unique_id, availability=Availability.DELETED, confidentiality=hidden)
+    assert counts() == (0, 0, 1)
