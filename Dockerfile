@@ -26,13 +26,15 @@ WORKDIR /var/lib/facade
 USER facade:facade
 EXPOSE 8080
 
-# Liveness: the process answers. Readiness (/health/ready: store, certificates, DMP reachability, backlog) is for the
-# load balancer or orchestrator; restarting the container because the DMP is down would not help.
+# Readiness (/health/ready: store, certificates, DMP reachability, backlog), as issue 13 asks: `docker ps` shows
+# "unhealthy" and `docker inspect` the reasons `facade probe` printed; compose's `condition: service_healthy` waits for
+# it. Docker itself never restarts an unhealthy container; under Swarm, which replaces unhealthy tasks (a restart does
+# not bring the DMP back), override with --health-cmd 'facade probe --url http://127.0.0.1:8080/health/live'.
 # When the facade serves HTTPS (FACADE_AUTH__SERVER_CERT), override it: --health-cmd 'facade probe --url
-# https://<server name>:8080/health/live --ca <CA file>'. In mtls mode the handshake itself needs a client
+# https://<server name>:8080/health/ready --ca <CA file>'. In mtls mode the handshake itself needs a client
 # certificate: probe from the orchestrator with one, or disable this check (--no-healthcheck).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
-  CMD ["facade", "probe", "--url", "http://127.0.0.1:8080/health/live"]
+  CMD ["facade", "probe", "--url", "http://127.0.0.1:8080/health/ready"]
 
 # Production: FACADE_DMP__REPOSITORY_URL, FACADE_DMP__CA_BUNDLE, FACADE_DMP__AUTH__P12, FACADE_DMP__SIGN__P12, ...
 # (see README). `docker run -p 8080:8080 IMAGE demo --host 0.0.0.0` runs the self-contained demo instead.

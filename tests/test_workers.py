@@ -14,20 +14,7 @@ import httpx
 import pytest
 
 from facade.workers import relay_threads_per_process
-from tests.resilience.harness import free_port
-
-
-def _children(pid: int) -> set[int]:
-    out = set()
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid and fields[0] != "Z":
-                out.add(int(entry.name))
-    return out
+from tests.resilience.harness import child_pids, free_port
 
 
 def _wait_for(condition: object, timeout: float = 60.0) -> None:
@@ -63,18 +50,18 @@ def _answers(base: str) -> bool:
 
 def test_workers_share_the_port_are_replaced_and_stop_together(server: tuple[subprocess.Popen[bytes], str]) -> None:
     proc, base = server
-    _wait_for(lambda: _answers(base) and len(_children(proc.pid)) == 2)
-    first = _children(proc.pid)
+    _wait_for(lambda: _answers(base) and len(child_pids(proc.pid)) == 2)
+    first = child_pids(proc.pid)
 
     victim = min(first)
     os.kill(victim, signal.SIGKILL)
-    _wait_for(lambda: victim not in _children(proc.pid) and len(_children(proc.pid)) == 2)
-    assert len(_children(proc.pid) - first) == 1  # a new worker replaced the dead one
+    _wait_for(lambda: victim not in child_pids(proc.pid) and len(child_pids(proc.pid)) == 2)
+    assert len(child_pids(proc.pid) - first) == 1  # a new worker replaced the dead one
     _wait_for(lambda: _answers(base))
     for _ in range(20):  # new connections each time: whichever worker accepts answers
         assert _answers(base)
 
-    workers = _children(proc.pid)
+    workers = child_pids(proc.pid)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=30) == 0
     assert not _answers(base)

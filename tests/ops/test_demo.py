@@ -65,7 +65,7 @@ def test_the_installed_demo_keeps_its_state_in_facade_state_dir(installed_facade
         answers = [httpx.get(url, timeout=60).json() for url in asks]
         assert [a["total"] for a in answers] == [1, 1, 0], answers
         assert [a["entry"][0]["resource"]["active"] for a in answers[:2]] == [True, False]
-        probe = subprocess.run([installed_facade.facade, "probe", "--url", f"{base}/health/live"], capture_output=True)
+        probe = subprocess.run([installed_facade.facade, "probe", "--url", f"{base}/health/ready"], capture_output=True)
         assert probe.returncode == 0 and probe.stdout.startswith(b"200 ")  # the image's HEALTHCHECK command
     finally:
         process.send_signal(signal.SIGINT)

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.resilience.harness import BundleFactory, Stack
+from tests.resilience.harness import BundleFactory, Stack, child_pids
 
 POSTS = 6
 
@@ -27,19 +27,6 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
         yield stack
     finally:
         stack.stop()
-
-
-def _workers(parent: int) -> set[int]:
-    out = set()
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == parent and fields[0] != "Z":
-                out.add(int(entry.name))
-    return out
 
 
 def _wait_for(condition: Callable[[], bool], timeout: float = 60.0) -> None:
@@ -66,7 +53,7 @@ def _totals(stack: Stack) -> tuple[float, float, float]:
 
 def test_every_worker_reports_the_totals_of_all(stack: Stack) -> None:
     assert stack.facade is not None
-    _wait_for(lambda: len(_workers(stack.facade.pid)) == 2)
+    _wait_for(lambda: len(child_pids(stack.facade.pid)) == 2)
     factory = BundleFactory()
     for n in range(POSTS):  # a new connection each: the two workers share the accepted connections
         s = factory.submission(n)
@@ -77,9 +64,9 @@ def test_every_worker_reports_the_totals_of_all(stack: Stack) -> None:
     files = sorted((stack.facade_state / "metrics").glob("*.db"))
     assert files, "no per-process metric files"
 
-    victim = min(_workers(stack.facade.pid))
+    victim = min(child_pids(stack.facade.pid))
     os.kill(victim, signal.SIGKILL)
-    _wait_for(lambda: victim not in _workers(stack.facade.pid) and len(_workers(stack.facade.pid)) == 2)
+    _wait_for(lambda: victim not in child_pids(stack.facade.pid) and len(child_pids(stack.facade.pid)) == 2)
     _wait_for(lambda: stack.health()["status"] == "ok")
     for _ in range(10):  # the dead worker's counts are still in the totals
         assert _totals(stack) == (POSTS, POSTS, POSTS)

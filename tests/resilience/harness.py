@@ -416,3 +416,17 @@ def post(client: httpx.Client, base: str, sub: Submission) -> PostResult:
             result.body = None
     result.ended = time.time()
     return result
+
+
+def child_pids(parent: int) -> set[int]:
+    """The live (not zombie) child processes of ``parent``, read from /proc: the workers of ``facade serve``."""
+    out = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == parent and fields[0] != "Z":
+                out.add(int(entry.name))
+    return out
