@@ -206,10 +206,12 @@ def throughput(root: Path, n: int, clients: int, workers: int) -> dict[str, Any]
                 list(pool.map(post, range(n, n + clients)))
             stack.wait_until_settled(120)
             facade_cpu, sim_cpu = cpu_seconds(stack.facade.pid), cpu_seconds(stack.simulator.pid)
+            client_cpu = time.process_time()  # the 32 clients are this process's threads: they share the 2 cores
             start = time.perf_counter()
             with ThreadPoolExecutor(clients) as pool:
                 list(pool.map(post, range(n)))
             answered = time.perf_counter() - start
+            client_cpu = time.process_time() - client_cpu
             stack.wait_until_settled(300)
             settled = time.perf_counter() - start
         facade_cpu = cpu_seconds(stack.facade.pid) - facade_cpu
@@ -226,6 +228,9 @@ def throughput(root: Path, n: int, clients: int, workers: int) -> dict[str, Any]
         "answered_per_second": n / answered,
         "facade_cpu_ms": facade_cpu * 1000 / n,
         "simulator_cpu_ms": sim_cpu * 1000 / n,
+        "client_cpu_ms": client_cpu * 1000 / n,
+        # what the machine allows when every process shares its cores: no worker count can go past it
+        "machine_ceiling_per_second": (os.cpu_count() or 1) / (facade_cpu + sim_cpu + client_cpu) * n,
         "rss_mb_per_process": statistics.fmean(workers_rss),
     }
 
@@ -343,7 +348,9 @@ def report(r: dict[str, Any]) -> None:
                 f"{fl_cpu:.2f} ms): {x['per_second']:.1f}/s "
                 f"(x{x['per_second'] / one:.2f} of 1 worker; answers {x['answers']}); facade CPU "
                 f"{x['facade_cpu_ms']:.2f} ms/subm. = x{x['facade_cpu_ms'] / fl_cpu:.2f} floor CPU; simulator CPU "
-                f"{x['simulator_cpu_ms']:.2f} ms/subm.; RSS {x['rss_mb_per_process']:.0f} MB per facade process"
+                f"{x['simulator_cpu_ms']:.2f} ms/subm.; clients' CPU {x['client_cpu_ms']:.2f} ms/subm.; the cores "
+                f"shared by all three allow {x['machine_ceiling_per_second']:.1f}/s; "
+                f"RSS {x['rss_mb_per_process']:.0f} MB per facade process"
             )
     if mem := r.get("memory"):
         for size, x in mem.items():
