@@ -15,6 +15,7 @@ are refused (a ``1e999999999`` written out in full would exhaust memory).
 
 from __future__ import annotations
 
+import binascii
 import json
 import re
 from collections.abc import Iterator
@@ -93,6 +94,7 @@ def parse_request(body: bytes, *, max_depth: int = 64) -> ParsedRequest:
     if issues:
         raise BundleParseError(issues[0].problem, issues=issues)
     model_class: type[Bundle] | type[DocumentReference] = Bundle if resource_type == "Bundle" else DocumentReference
+    stubbed = _stub_large_base64(data, resource_type)
     try:
         model_class.model_validate(data)  # structure only: the model is not kept (one representation, half the memory)
     except ValidationError as exc:
@@ -102,6 +104,9 @@ def parse_request(body: bytes, *, max_depth: int = 64) -> ParsedRequest:
         raise BundleParseError(
             Problem.FHIR_STRUCTURE, expression=resource_type, reason=f"not a valid {resource_type}: {exc}"
         ) from exc
+    finally:
+        for holder, value in stubbed:
+            holder["data"] = value
     if resource_type == "Bundle":
         return ParsedRequest("iti65", data, tuple(_bundle_entries(data)))
     return ParsedRequest("iti105", data, (ParsedEntry(0, "DocumentReference", "DocumentReference", data),))
@@ -166,6 +171,59 @@ def _forbidden_characters(value: Any, root: str, path: tuple[int | str, ...] = (
     elif isinstance(value, list):
         for index, item in enumerate(value):
             yield from _forbidden_characters(item, root, (*path, index))
+
+
+# A base64Binary value from this size is checked here rather than by the R4B model: pydantic decodes every one to check
+# it (a 10 MiB PDF: its 13 MB of text encoded again, then decoded, +23 MB while the whole request dict is alive).
+# The model sees a small valid stub instead; the value is put back before anything else reads the dict.
+STUB_BASE64_AT = 64 * 1024
+BASE64_STUB = "AAAA"
+_CHECK_CHUNK = 2**20  # a multiple of 4: strict chunks are whole quads
+
+
+def _base64_holders(data: JsonObject, root: str) -> Iterator[JsonObject]:
+    """The objects whose ``data`` is an R4 base64Binary where a document travels: Binary, an attachment of a
+    DocumentReference, a DiagnosticReport's presentedForm (malformed shapes are left to the model)."""
+    for _, resource in _resources_in(data, root):
+        kind = resource.get("resourceType")
+        if kind == "Binary":
+            yield resource
+        elif kind in ("DocumentReference", "DiagnosticReport"):
+            items = resource.get("content" if kind == "DocumentReference" else "presentedForm")
+            for item in items if isinstance(items, list) else ():
+                holder = item.get("attachment") if kind == "DocumentReference" and isinstance(item, dict) else item
+                if isinstance(holder, dict):
+                    yield holder
+
+
+def passes_base64_check(value: str) -> bool:
+    """True when the R4B model would accept ``value`` as base64Binary (pydantic: ``base64.b64decode``, not
+    strict); False when it may not: the model then checks it itself, and words the error as it always did."""
+    if not value.isascii():
+        return False  # pydantic encodes it first: its own check decides
+    if value.find("=", 0, len(value) - 2) == -1:  # padding only at the end: strict whole quads, chunk by chunk
+        try:
+            for start in range(0, len(value), _CHECK_CHUNK):
+                binascii.a2b_base64(value[start : start + _CHECK_CHUNK], strict_mode=True)
+            return True
+        except binascii.Error:
+            pass
+    try:  # whitespace, stray characters: the same lenient decode as pydantic's, its result dropped at once
+        binascii.a2b_base64(value)
+    except (binascii.Error, ValueError):
+        return False
+    return True
+
+
+def _stub_large_base64(data: JsonObject, root: str) -> list[tuple[JsonObject, str]]:
+    """Replace each large base64Binary the model would accept by ``BASE64_STUB``; (holder, original) to restore."""
+    stubbed: list[tuple[JsonObject, str]] = []
+    for holder in _base64_holders(data, root):
+        value = holder.get("data")
+        if isinstance(value, str) and len(value) >= STUB_BASE64_AT and passes_base64_check(value):
+            stubbed.append((holder, value))
+            holder["data"] = BASE64_STUB
+    return stubbed
 
 
 def json_depth(value: Any) -> int:

@@ -163,7 +163,7 @@ def _decode(b64: str, expression: str, mc: MappingContext) -> bytes | None:
         )
         return None
     try:
-        data = base64.b64decode(compact, validate=True)
+        data = strict_b64decode(compact)
     except (binascii.Error, ValueError) as exc:
         mc.report.add(Problem.INVALID_VALUE, expression=expression, element="base64Binary", reason=str(exc))
         return None
@@ -171,6 +171,14 @@ def _decode(b64: str, expression: str, mc: MappingContext) -> bytes | None:
         mc.report.add(Problem.INVALID_VALUE, expression=expression, element="document content", reason="empty")
         return None
     return data
+
+
+def strict_b64decode(text: str) -> bytes:
+    """``base64.b64decode(text, validate=True)``, same errors and messages, without its ASCII copy of ``text``
+    (binascii reads an ASCII str in place: 13 MB less for a 10 MiB PDF)."""
+    if not text.isascii():
+        raise ValueError("string argument should contain only ASCII characters")
+    return binascii.a2b_base64(text, strict_mode=True)
 
 
 def _check_size_and_hash(attachment: dict[str, Any], data: bytes, base: str, mc: MappingContext) -> None:
