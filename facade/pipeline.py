@@ -18,6 +18,7 @@ from facade.cda.validation import CdaSchema, FullValidator
 from facade.cda.volet import supplied_cda_issues
 from facade.errors import BundleValidationError, DocumentBuildError, Issue, Problem
 from facade.fhir.parse import parse_request
+from facade.fhir.request_body import RequestBody
 from facade.mapping.bundle_to_submission import InputPolicy, MappingResult, to_submission
 from facade.model.document import BuildContext, ClinicalDocument, FacilitySettings, RenderedDocument, SignatureDocument
 from facade.terminology.tables import Terminology
@@ -62,8 +63,9 @@ class Converter:
     full_validator: FullValidator | None = None
     max_json_depth: int = 64
 
-    def convert(self, body: bytes, *, full: bool = False) -> Conversion:
-        """Raises BundleParseError / BundleValidationError for bad input; reports output validation as issues."""
+    def convert(self, body: bytes | RequestBody, *, full: bool = False) -> Conversion:
+        """Raises BundleParseError / BundleValidationError for bad input; reports output validation as issues.
+        A ``RequestBody`` is emptied by the parser: pass one to have the bytes freed once decoded."""
         parsed = parse_request(body, max_depth=self.max_json_depth)
         ctx = BuildContext(facility=self.facility, now=self.now(), new_oid=self.new_oid)
         mapping = to_submission(parsed, ctx, self.terminology, self.policy)

@@ -6,10 +6,9 @@ latest version (not deprecated by the DMP, not already being replaced by a live 
 from __future__ import annotations
 
 import hashlib
-import json
-from typing import Any
 
 from facade.errors import FacadeError, Problem
+from facade.fhir.request_body import RequestBody
 from facade.model.document import NonXmlBody, RenderedDocument
 from facade.outbox.registry import Availability, DocumentEntry
 from facade.outbox.store import Outbox
@@ -60,43 +59,21 @@ def registry_entries(conversion: Conversion, site: str = "") -> tuple[DocumentEn
     return tuple(out)
 
 
-def refusal_detail(body: bytes, conversion: Conversion | None, site: str) -> dict[str, str]:
+def refusal_detail(body: RequestBody, conversion: Conversion | None, site: str) -> dict[str, str]:
     """What the audit trail keeps of a refused submission for the infocentre: the emitting site and the type of its
     (first) document, from the conversion when it got that far, else as the client declared it (best effort)."""
     if conversion is not None and conversion.documents:
         return {"site": site, "type": conversion.documents[0].request.document.type_code.code}
-    return {"site": site, "type": declared_type(body)}
+    return {"site": site, "type": body.document_type()}
 
 
-def declared_type(body: bytes) -> str:
-    """The first DocumentReference.type.coding code of a FHIR JSON body, or "" (unparseable, absent)."""
-    try:
-        data: Any = json.loads(body)
-    except (ValueError, RecursionError):
-        return ""
-    entries = data.get("entry") if isinstance(data, dict) else None
-    resources = [data]
-    if isinstance(entries, list):
-        resources += [e.get("resource") for e in entries if isinstance(e, dict)]
-    for resource in resources:
-        if not isinstance(resource, dict) or resource.get("resourceType") != "DocumentReference":
-            continue
-        doc_type = resource.get("type")
-        codings = doc_type.get("coding") if isinstance(doc_type, dict) else None
-        for coding in codings if isinstance(codings, list) else ():
-            code = coding.get("code") if isinstance(coding, dict) else None
-            if isinstance(code, str):
-                return code[:64]
-    return ""
-
-
-def meaning_fingerprint(conversion: Conversion, patient_hash: str, body: bytes) -> str:
+def meaning_fingerprint(conversion: Conversion, patient_hash: str) -> str:
     """What a submission means, independent of how its JSON was serialised: its patient, its documents (uniqueId,
-    entryUUID, content hash) and the SubmissionSet uniqueId when the client gave one (it is in the body; a generated one
-    is not part of the meaning). Two requests with the same meaning from one client are one submission."""
+    entryUUID, content hash) and the SubmissionSet uniqueId when the client gave one (a generated one is not part of
+    the meaning). Two requests with the same meaning from one client are one submission."""
     items = sorted(f"{d.request.document.id} {d.request.entry_id}={content_sha256(d)}" for d in conversion.documents)
-    submission_id = conversion.mapping.submission.unique_id
-    given = submission_id if submission_id.encode() in body else ""
+    mapping = conversion.mapping
+    given = mapping.submission.unique_id if mapping.submission_id_given else ""
     return "sha256:" + hashlib.sha256("\n".join([patient_hash, given, *items]).encode()).hexdigest()
 
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from facade.errors import FacadeError, Issue, Problem
 from facade.feeding import Feeder
+from facade.fhir.request_body import RequestBody
 from facade.mapping.replacement import Lookup, completed_request
 from facade.mapping.versioning import UUID
 from facade.metrics import Metrics
@@ -136,7 +137,7 @@ class SubmissionService:
 
     def submit(
         self,
-        body: bytes,
+        body: bytes | RequestBody,
         *,
         actor: str,
         idempotency_key: str | None = None,
@@ -153,7 +154,7 @@ class SubmissionService:
 
     def accept(
         self,
-        body: bytes,
+        body: bytes | RequestBody,
         *,
         actor: str,
         idempotency_key: str | None = None,
@@ -163,8 +164,11 @@ class SubmissionService:
     ) -> Accepted:
         """Convert, sign and store (or recognise a replay). The body is not needed after this: a caller that
         drops it before ``attempt`` keeps a large request out of memory during the send. ``traceparent``: the
-        request's span (W3C), kept on the record and the audit trail; every ITI-41 attempt is sent as its child."""
-        fingerprint = request_fingerprint(body)
+        request's span (W3C), kept on the record and the audit trail; every ITI-41 attempt is sent as its child.
+        A ``RequestBody`` (what the API passes) is emptied by the parser: no frame keeps the bytes through the
+        conversion."""
+        body = RequestBody.of(body)
+        fingerprint = request_fingerprint(body.data)
         key = client_idempotency_key(actor, idempotency_key) if idempotency_key else None
         existing = self.outbox.find_by_idempotency_key(key) if key is not None else None
         if existing is None or existing.fingerprint != fingerprint:
@@ -200,7 +204,7 @@ class SubmissionService:
         return SubmissionResult(record, replayed=accepted.replayed)
 
     def _new_submission(
-        self, body: bytes, *, actor: str, key: str | None, fingerprint: str, request_id: str | None,
+        self, body: RequestBody, *, actor: str, key: str | None, fingerprint: str, request_id: str | None,
         traceparent: str | None,
     ) -> tuple[NewSubmission, tuple[str, ...]]:  # fmt: skip
         """Convert, check and sign: the record to store and its document types. The conversion (model, trees,
@@ -209,8 +213,10 @@ class SubmissionService:
         site = self.converter.facility.finess_eg
         conversion: Conversion | None = None
         try:
-            lookup = self.replaced_lookup(body) if self.replaced_lookup else self.outbox.find_document
-            conversion = self.converter.convert(completed_request(body, lookup))
+            lookup = self.replaced_lookup(body.data) if self.replaced_lookup else self.outbox.find_document
+            body.replace(completed_request(body.data, lookup))
+            del lookup  # it may hold the bytes: the converter's parser is to be the last to
+            conversion = self.converter.convert(body)
             require_valid(conversion)
             submission = conversion.mapping.submission
             p_hash = patient_hash(submission.patient.ins.value, submission.patient.ins.oid, self.patient_secret)
@@ -223,7 +229,7 @@ class SubmissionService:
                 "entries": [asdict(e) for e in conversion.mapping.entries],
                 "warnings": [issue_to_json(i) for i in conversion.all_issues()],
                 "entry_uuids": {d.request.document.id: d.request.entry_id for d in conversion.documents},
-                "meaning": meaning_fingerprint(conversion, p_hash, body),
+                "meaning": meaning_fingerprint(conversion, p_hash),
                 "types": list(types),  # typeCode per document: what the metrics count
             }
             documents = registry_entries(conversion, site)

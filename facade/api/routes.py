@@ -47,6 +47,7 @@ from facade.dmp.search_params import SearchLimits, parse_search, strict_handling
 from facade.dmp.target import conditional_target, id_target, patient_cx
 from facade.dmp.update import PatchTarget
 from facade.errors import FacadeError, Issue, Problem
+from facade.fhir.request_body import RequestBody
 from facade.runtime import Runtime
 from facade.settings import InputConfig
 from facade.submissions import SubmissionResult, SubmissionService
@@ -85,7 +86,7 @@ async def preview(
     converter: ConverterDep,
     validate: Literal["xsd", "full"] = Query("xsd", description="xsd (default) or full"),
 ) -> JSONResponse:
-    body = await read_fhir_body(request, limits)
+    body = RequestBody(await read_fhir_body(request, limits))  # emptied by the parser
     conversion = await run_in_threadpool(converter.convert, body, full=(validate == "full"))
     return _fhir(preview_parameters(conversion))
 
@@ -101,11 +102,11 @@ async def _submit(
 ) -> SubmissionResult:
     """The submission shared by ITI-65 and ITI-105 (each words its answer): 501 without a DMP, 415/413/408 from the
     body, then the service."""
-    holder = [await read_fhir_body(request, limits)]
+    body = RequestBody(await read_fhir_body(request, limits))
     return await run_in_threadpool(
         _accept_then_attempt,
         service,
-        holder,
+        body,
         actor=client,
         idempotency_key=options.idempotency_key,
         respond_async=options.respond_async,
@@ -115,13 +116,13 @@ async def _submit(
 
 
 def _accept_then_attempt(
-    service: SubmissionService, holder: list[bytes], *, actor: str, idempotency_key: str | None,
+    service: SubmissionService, body: RequestBody, *, actor: str, idempotency_key: str | None,
     respond_async: bool, request_id: str | None, traceparent: str | None,
 ) -> SubmissionResult:  # fmt: skip
-    """Both steps in one thread hop. The body leaves ``holder`` for ``accept`` alone: once the submission is stored
-    nothing keeps it, so a large request is not in memory while it is sent."""
+    """Both steps in one thread hop. The parser takes the bytes out of ``body`` and drops them once decoded: a
+    large request is not kept through its conversion, nor while it is sent."""
     accepted = service.accept(
-        holder.pop(), actor=actor, idempotency_key=idempotency_key, respond_async=respond_async,
+        body, actor=actor, idempotency_key=idempotency_key, respond_async=respond_async,
         request_id=request_id, traceparent=traceparent,
     )  # fmt: skip
     return service.attempt(accepted)

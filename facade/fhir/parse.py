@@ -30,6 +30,7 @@ from fhir.resources.R4B.resource import Resource
 from pydantic import ValidationError
 
 from facade.errors import BundleParseError, Issue, Problem
+from facade.fhir.request_body import RequestBody, declared_type, declared_type_of
 
 JsonObject = dict[str, Any]
 
@@ -68,11 +69,10 @@ class ParsedRequest:
         return "Bundle" if self.kind == "iti65" else "DocumentReference"
 
 
-def parse_request(body: bytes, *, max_depth: int = 64) -> ParsedRequest:
-    """Parse and structurally validate a request body. Raises BundleParseError (400) with every structural issue."""
-    if body.startswith(_BOM):
-        body = body[len(_BOM) :]
-    data = _load_json(body, max_depth)
+def parse_request(body: bytes | RequestBody, *, max_depth: int = 64) -> ParsedRequest:
+    """Parse and structurally validate a request body. Raises BundleParseError (400) with every structural issue.
+    A ``RequestBody``'s bytes are taken from it and dropped once decoded (``_load``)."""
+    data, may_forbid = _load(body, max_depth)
     depth = json_depth(data)
     if depth > max_depth:
         raise BundleParseError(Problem.BODY_TOO_DEEP, expression=None, limit=max_depth)
@@ -89,7 +89,7 @@ def parse_request(body: bytes, *, max_depth: int = 64) -> ParsedRequest:
             got=resource_type if isinstance(resource_type, str) else "(none)",
         )
     issues = list(_unknown_resource_types(data, resource_type))
-    if _MAY_DECODE_TO_FORBIDDEN.search(body):
+    if may_forbid:
         issues += _forbidden_characters(data, resource_type)
     if issues:
         raise BundleParseError(issues[0].problem, issues=issues)
@@ -127,11 +127,40 @@ def _parse_decimal(text: str) -> Decimal:
     return value
 
 
-def _load_json(body: bytes, max_depth: int) -> Any:
+def _load(body: bytes | RequestBody, max_depth: int) -> tuple[Any, bool]:
+    """The JSON value, and whether the body may hold a forbidden character (``_MAY_DECODE_TO_FORBIDDEN``). An
+    owner's bytes are freed as soon as they are decoded: the text and the value being built are then all there is
+    (the owner keeps the type the body declares, for the audit of a refusal)."""
+    owner = body if isinstance(body, RequestBody) else None
+    raw = owner.take() if owner is not None else body
+    assert isinstance(raw, bytes)
+    may_forbid = _MAY_DECODE_TO_FORBIDDEN.search(raw) is not None
     try:
-        text = body.decode("utf-8")
+        text = _decode(raw)
+    except BundleParseError:
+        if owner is not None:
+            owner.declared_type = declared_type(raw)
+        raise
+    del raw
+    try:
+        data = _load_json(text, max_depth)
+    except BundleParseError:
+        if owner is not None:
+            owner.declared_type = declared_type(text)
+        raise
+    if owner is not None:
+        owner.declared_type = declared_type_of(data)
+    return data, may_forbid
+
+
+def _decode(raw: bytes) -> str:
+    try:  # a BOM is skipped without copying the bytes after it
+        return str(memoryview(raw)[len(_BOM) :] if raw.startswith(_BOM) else raw, "utf-8")
     except UnicodeDecodeError as exc:
         raise BundleParseError(Problem.BODY_NOT_JSON, reason=f"not UTF-8 ({exc.reason} at byte {exc.start})") from exc
+
+
+def _load_json(text: str, max_depth: int) -> Any:
     try:
         return json.loads(text, parse_constant=_reject_constant, parse_float=_parse_decimal)
     except RecursionError as exc:  # the C scanner gives up long before the stack does

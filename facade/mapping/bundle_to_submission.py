@@ -74,6 +74,7 @@ class MappingResult:
     submission: Submission
     warnings: list[Issue] = field(default_factory=list)
     entries: list[EntryRef] = field(default_factory=list)
+    submission_id_given: bool = False  # the SubmissionSet uniqueId is the client's (else generated)
 
 
 def to_submission(
@@ -100,7 +101,7 @@ def to_submission(
     check_unused_lab_entries(parsed, mc)
     documents = [request for _, request in mapped]
 
-    unique_id = _submission_unique_id(lst, mc)
+    unique_id, given = _submission_unique_id(lst, mc)
     content_type = _content_type(lst, parsed, lab, mc)
     author = _submission_author(lst, documents, mc)
     if lst is not None:
@@ -126,7 +127,7 @@ def to_submission(
         comments=notes[0] if notes else None,
         fhir_fullurl=lst.full_url if lst else None,
     )
-    return MappingResult(submission, mc.report.warnings, _entry_refs(parsed, submission, mc))
+    return MappingResult(submission, mc.report.warnings, _entry_refs(parsed, submission, mc), given)
 
 
 def _subjects(parsed: ParsedRequest, shape: RequestShape, lab: LabRoute) -> list[tuple[ParsedEntry, str]]:
@@ -234,21 +235,22 @@ def _check_unique_ids(mapped: list[tuple[ParsedEntry, DocumentRequest]], mc: Map
             )
 
 
-def _submission_unique_id(lst: ParsedEntry | None, mc: MappingContext) -> str:
+def _submission_unique_id(lst: ParsedEntry | None, mc: MappingContext) -> tuple[str, bool]:
+    """The SubmissionSet uniqueId, and whether the client gave it."""
     if lst is not None:
         identifiers = [i for i in lst.raw.get("identifier") or [] if isinstance(i, dict)]
         ordered = sorted(identifiers, key=lambda i: 0 if i.get("use") == "usual" else 1)
         for ident in ordered:
             value = str(ident.get("value") or "")
             if value.lower().startswith("urn:oid:") and oid_from_urn(value):
-                return oid_from_urn(value) or ""
+                return oid_from_urn(value) or "", True
     new_id = mc.build.new_oid()
     mc.report.inform(
         Problem.INFORMATION,
         expression=f"{lst.path}.identifier" if lst else None,
         text=f"no urn:oid SubmissionSet identifier: the submission set uniqueId {new_id} was generated",
     )
-    return new_id
+    return new_id, False
 
 
 def _content_type(lst: ParsedEntry | None, parsed: ParsedRequest, lab: LabRoute, mc: MappingContext) -> Code | None:

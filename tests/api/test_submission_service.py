@@ -4,11 +4,13 @@ function returning real SOAP (tests/dmp_edge.py)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from facade.errors import XDS_ERROR_SYSTEM, FacadeError, Problem
+from facade.fhir.request_body import RequestBody
 from facade.soap.registry_response import RegistryError, ResponseStatus, Severity
 from facade.submissions import Disposition, SubmissionService
 from tests.dmp_edge import Handler, registry_answer, sending_runtime
@@ -80,3 +82,14 @@ def test_another_clients_submission_is_not_found_unless_auditing(service_for) ->
     with pytest.raises(FacadeError) as hidden:
         service.status(mine, actor="dpi-b", sees_all=False)
     assert hidden.value.problem is Problem.NOT_FOUND
+
+
+@pytest.mark.parametrize("owned", [False, True])
+def test_a_refused_body_is_audited_with_the_type_it_declares(service_for, owned: bool) -> None:  # type: ignore[no-untyped-def]
+    """The parser drops the bytes of a ``RequestBody``: the audit of a refusal still reads the type they declare."""
+    service = service_for(registry_answer())
+    bad = BUNDLE.replace(b'"status": "current"', b'"status": 1', 1)
+    with pytest.raises(FacadeError):
+        service.submit(RequestBody(bad) if owned else bad, actor="dpi-a")
+    (entry,) = service.outbox.audit_between(datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC))
+    assert entry.outcome == "fhir-structure" and entry.detail["type"] == "11490-0"
