@@ -10,7 +10,8 @@ string, its copies, UTF-8 bytes, a libxml2 text node and C14N buffers.
 
 from __future__ import annotations
 
-import base64
+import binascii
+import io
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -37,17 +38,36 @@ class DeferredBase64:
         return bool(self._data)
 
     def splice(self, document: bytes) -> bytes:
-        """``document`` with each marker replaced by its base64; ValueError unless each marker occurs exactly once."""
-        pieces: list[bytes] = []
-        rest = document
-        for n, data in enumerate(self._data):
-            marker = self.marker(n).encode("ascii")
+        """``document`` with each marker replaced by its base64; ValueError unless each marker occurs exactly once.
+        The base64 is written a chunk at a time into the result, sized once: a document's base64 never exists whole
+        beside the result (a 10 MiB PDF: 13 MB less at this peak)."""
+        markers = [self.marker(n).encode("ascii") for n in range(len(self._data))]
+        for n, marker in enumerate(markers):
             if document.count(marker) != 1:  # e.g. a template that writes the same value twice
                 raise ValueError(f"base64 marker {n} does not occur exactly once in the rendered document")
-            head, _, rest = rest.partition(marker)
-            pieces += (head, base64.b64encode(data))
-        pieces.append(rest)
-        return b"".join(pieces)
+        size = len(document) + sum(_b64_size(len(d)) - len(m) for d, m in zip(self._data, markers, strict=True))
+        out = io.BytesIO()
+        out.seek(size - 1)
+        out.write(b"\0")  # one allocation of the final size; getvalue then hands that buffer over without a copy
+        out.seek(0)
+        start = 0
+        for data, marker in zip(self._data, markers, strict=True):
+            at = document.index(marker, start)
+            out.write(memoryview(document)[start:at])
+            view = memoryview(data)
+            for chunk in range(0, len(view), _CHUNK):
+                out.write(binascii.b2a_base64(view[chunk : chunk + _CHUNK], newline=False))
+            start = at + len(marker)
+        out.write(memoryview(document)[start:])
+        assert out.tell() == size
+        return out.getvalue()
+
+
+_CHUNK = 3 * 2**18  # a multiple of 3: the chunks' base64 put end to end is the whole one's
+
+
+def _b64_size(n: int) -> int:
+    return 4 * ((n + 2) // 3)
 
 
 _ACTIVE: ContextVar[DeferredBase64 | None] = ContextVar("deferred_base64", default=None)

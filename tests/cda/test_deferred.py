@@ -51,3 +51,13 @@ def test_a_marker_that_is_missing_or_repeated_is_refused() -> None:
         deferred.splice(b"<t/>")
     with pytest.raises(ValueError, match="exactly once"):
         deferred.splice(f"<t>{marker}</t><u>{marker}</u>".encode())
+
+
+@pytest.mark.parametrize("sizes", [(1,), (DEFER_AT, 2), (3 * 2**18 - 1, 3 * 2**18, 3 * 2**18 + 1, 5 * 2**20 + 2)])
+def test_the_splice_writes_the_whole_base64_of_each_data(sizes: tuple[int, ...]) -> None:
+    """Written a chunk at a time into a buffer sized once: the same bytes as the base64 of each whole."""
+    deferred = DeferredBase64()
+    data = [os.urandom(size) for size in sizes]
+    document = b"<d>" + b"".join(b"<t>" + deferred.add(d).encode() + b"</t>" for d in data) + b"</d>"
+    expected = b"<d>" + b"".join(b"<t>" + base64.b64encode(d) + b"</t>" for d in data) + b"</d>"
+    assert deferred.splice(document) == expected
