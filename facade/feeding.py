@@ -51,7 +51,7 @@ class PreparedSubmission:
     JSON, and reading them back is slicing."""
 
     submit_objects_request: bytes
-    parts: tuple[tuple[str, bytes], ...]  # (ExtrinsicObject id, exact bytes)
+    parts: tuple[tuple[str, bytes | memoryview], ...]  # (ExtrinsicObject id, exact bytes; read back: views)
     patient_ins_cx: str
     subject: VihfSubject | None = None  # the VIHF subject when it is the submission's author (else configuration)
 
@@ -77,13 +77,16 @@ class PreparedSubmission:
         sizes: list[int] = header["sizes"]
         if len(sizes) != len(header["parts"]) + 1 or sum(sizes) != len(body) - end - 1:
             raise FacadeError(Problem.CONFIGURATION, reason="corrupt outbox payload: part sizes do not add up")
-        sections, offset = [], end + 1
-        for size in sizes:
-            sections.append(body[offset : offset + size])
+        # the parts are views of the payload, not copies: while a large document is sent, its bytes exist in the
+        # payload and in the MTOM body, not a third time
+        view, offset = memoryview(body), end + 1 + sizes[0]
+        parts: list[bytes | memoryview] = []
+        for size in sizes[1:]:
+            parts.append(view[offset : offset + size])
             offset += size
         return cls(
-            sections[0],
-            tuple(zip(header["parts"], sections[1:], strict=True)),
+            body[end + 1 : end + 1 + sizes[0]],
+            tuple(zip(header["parts"], parts, strict=True)),
             header["patient"],
             VihfSubject.from_json(header["subject"]) if header.get("subject") else None,
         )

@@ -156,7 +156,7 @@ def build_envelope(
 
 def build_provide_and_register(
     submit_objects_request: etree._Element,
-    documents: Sequence[tuple[str, bytes]],
+    documents: Sequence[tuple[str, bytes | memoryview]],
     assertion: etree._Element | bytes | None,
     *,
     to: str,
@@ -187,12 +187,12 @@ def build_provide_and_register(
     token = hashlib.sha256(message_id.encode("utf-8")).hexdigest()[:24]
     request_el = etree.Element(f"{{{XDSB_NS}}}ProvideAndRegisterDocumentSetRequest", nsmap={"xdsb": XDSB_NS})
     request_el.append(_detached_copy(submit_objects_request))
-    parts: list[mtom.Part] = []
+    parts: list[mtom.Attachment] = []
     for index, (doc_id, data) in enumerate(documents, start=1):
         cid = f"doc{index}.{token}@dmp-facade"
         doc_el = etree.SubElement(request_el, f"{{{XDSB_NS}}}Document", id=doc_id)
         etree.SubElement(doc_el, f"{{{XOP_NS}}}Include", nsmap={"xop": XOP_NS}, href=mtom.cid_href(cid))
-        parts.append(mtom.Part(content_id=cid, content_type=document_content_type, data=data))
+        parts.append(mtom.Attachment(content_id=cid, content_type=document_content_type, data=data))
 
     env = build_envelope([request_el], action=action, to=to, message_id=message_id, assertion=assertion)
     root = serialize(env)

@@ -62,12 +62,22 @@ class Part:
     data: bytes
 
 
+@dataclass(frozen=True)
+class Attachment:
+    """A part to pack whose bytes may be a view (a document sliced from the stored payload is not copied: its bytes
+    are then in the payload and the MTOM body, not a third time)."""
+
+    content_id: str
+    content_type: str
+    data: bytes | memoryview
+
+
 # ---------------------------------------------------------------------------------------------------------- pack
 
 
 def pack(
     root: bytes,
-    parts: Sequence[Part],
+    parts: Sequence[Part | Attachment],
     *,
     boundary: str | None = None,
     action: str,
@@ -90,13 +100,13 @@ def pack(
     if '"' in action or "\\" in action:
         raise MtomError(f"action {action!r} cannot be quoted")
 
-    payloads = [root, *(p.data for p in parts)]
+    payloads: list[bytes | memoryview] = [root, *(p.data for p in parts)]
     if boundary is None:
         boundary = _derive_boundary(payloads)
     else:
         _check_boundary(boundary)
         delimiter = b"--" + boundary.encode("ascii")
-        if any(delimiter in data for data in payloads):
+        if any(_occurs(delimiter, data) for data in payloads):
             raise MtomError(f"boundary {boundary!r} occurs inside a part; choose another one")
 
     content_type = (
@@ -104,7 +114,7 @@ def pack(
         f'start-info="{SOAP12_MEDIA_TYPE}"; action="{action}"'
     )
     dash = b"--" + boundary.encode("ascii")
-    pieces: list[bytes] = []  # joined once: a growing bytearray would hold up to twice the body, then copy it
+    pieces: list[bytes | memoryview] = []  # joined once: a growing bytearray would hold up to twice the body
     headers = [(ROOT_PART_CONTENT_TYPE, root_content_id, root)] + [
         (p.content_type, p.content_id, p.data) for p in parts
     ]
@@ -134,7 +144,19 @@ def content_id_from_href(href: str) -> str:
     return unquote(href[4:])
 
 
-def _derive_boundary(payloads: Sequence[bytes]) -> str:
+_SEARCH_CHUNK = 2**20
+
+
+def _occurs(needle: bytes, data: bytes | memoryview) -> bool:
+    """``needle in data``, which a memoryview does not offer: searched a chunk at a time (chunks overlap by the
+    needle's length less one, so one across a chunk border is found)."""
+    if isinstance(data, bytes):
+        return needle in data
+    step = _SEARCH_CHUNK
+    return any(needle in bytes(data[start : start + step + len(needle) - 1]) for start in range(0, len(data), step))
+
+
+def _derive_boundary(payloads: Sequence[bytes | memoryview]) -> str:
     digest = hashlib.sha256()
     for data in payloads:
         digest.update(len(data).to_bytes(8, "big"))
@@ -142,7 +164,7 @@ def _derive_boundary(payloads: Sequence[bytes]) -> str:
     for counter in range(1000):
         candidate = f"MIMEBoundary_{digest.copy().hexdigest()[:40]}_{counter}"
         delimiter = b"--" + candidate.encode("ascii")
-        if not any(delimiter in data for data in payloads):
+        if not any(_occurs(delimiter, data) for data in payloads):
             return candidate
     raise MtomError("no boundary free of collisions found")  # pragma: no cover - 1000 SHA-256 collisions
 

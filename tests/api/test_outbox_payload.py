@@ -51,6 +51,20 @@ def test_the_payload_keeps_the_document_bytes_raw_and_reads_back_identical(tmp_p
     assert PreparedSubmission.from_payload(payload) == prepared
 
 
+def test_the_parts_read_back_are_views_of_the_payload_and_send_the_same_bytes(tmp_path: Path, _pki) -> None:  # type: ignore[no-untyped-def]
+    """A document read back is not copied out of the payload (its bytes would exist three times while it is sent),
+    and the MTOM body built from the views is the one built from the bytes."""
+    runtime, _ = sending_runtime(tmp_path / "state", _pki, registry_answer())
+    prepared = prepared_of(runtime)
+    payload = prepared.to_payload()
+    back = PreparedSubmission.from_payload(payload)
+    assert all(isinstance(data, memoryview) and data.obj is payload.body for _, data in back.parts)
+    first = runtime.feeder.build_request(prepared, traceparent="00-" + "1" * 32 + "-" + "2" * 16 + "-01")
+    again = runtime.feeder.build_request(back, traceparent="00-" + "1" * 32 + "-" + "2" * 16 + "-01")
+    parts = [mtom.unpack(r.content_type, r.body)[1] for r in (first, again)]
+    assert [p.data for p in parts[0].values()] == [p.data for p in parts[1].values()] == [d for _, d in prepared.parts]
+
+
 def test_a_corrupt_payload_is_refused_not_misread(tmp_path: Path, _pki) -> None:  # type: ignore[no-untyped-def]
     runtime, _ = sending_runtime(tmp_path / "state", _pki, registry_answer())
     payload = prepared_of(runtime).to_payload()

@@ -86,6 +86,18 @@ def test_an_explicit_boundary_found_in_a_part_is_refused() -> None:
         mtom.pack(b"<e/>", [Part("d@x", "text/plain", b"--B1 inside")], boundary="B1", action=ACTION)
 
 
+@pytest.mark.parametrize("at", [0, 2**20 - 3, 2**20 - 1, 2**20, 2**20 + 5, 2 * 2**20 + 1])
+def test_a_boundary_inside_a_viewed_part_is_found_across_the_search_chunks(at: int) -> None:
+    data = bytearray(b"x" * (2 * 2**20 + 10))
+    data[at : at + 4] = b"--B1"
+    view = memoryview(bytes(data))
+    with pytest.raises(MtomError, match="occurs inside a part"):
+        mtom.pack(b"<e/>", [mtom.Attachment("d@x", "text/plain", view)], boundary="B1", action=ACTION)
+    clean = memoryview(b"x" * (2 * 2**20 + 10))
+    ct, body = mtom.pack(b"<e/>", [mtom.Attachment("d@x", "text/plain", clean)], boundary="B1", action=ACTION)
+    assert mtom.unpack(ct, body)[1]["d@x"].data == clean
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
