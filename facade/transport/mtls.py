@@ -165,6 +165,9 @@ class MtlsTransport:
                 body = self._read_body(response)
             finally:
                 response.close()
+                # httpx's response and its stream refer to each other: left to the cycle collector they keep the
+                # request, and the multi-megabyte MTOM body it carries, alive long after the attempt
+                response.stream = httpx.ByteStream(b"")
         return self._to_soap_response(response.status_code, response.headers.get("content-type", ""), body)
 
     def close(self) -> None:

@@ -6,9 +6,11 @@ client certificate looks different in each (stack-notes §4)."""
 
 from __future__ import annotations
 
+import gc
 import ssl
 from pathlib import Path
 
+import httpx
 import pytest
 from lxml import etree
 
@@ -52,6 +54,26 @@ def test_happy_path_sends_the_exact_bytes_and_reuses_the_connection(
     assert mtls_server.received[0].content_type == request.content_type
     # keep-alive: both requests came over the same client connection
     assert mtls_server.received[0].client_port == mtls_server.received[1].client_port
+
+
+def test_nothing_keeps_the_request_once_sent(mtls_server: MtlsServer, wire_pki: TestPki) -> None:
+    """httpx's response and its stream refer to each other: unless the transport breaks that cycle, each request (and
+    the multi-megabyte MTOM body it carries) stays alive until the cycle collector happens to run."""
+
+    def alive() -> int:
+        return sum(isinstance(o, httpx.Request | httpx.Response) for o in gc.get_objects())
+
+    gc.collect()
+    gc.disable()
+    try:
+        with MtlsTransport(mtls_server.url, client_context(wire_pki)) as transport:
+            transport.send(REQUEST)
+            before = alive()
+            for _ in range(3):
+                transport.send(REQUEST)
+            assert alive() == before
+    finally:
+        gc.enable()
 
 
 def test_no_client_certificate_is_a_tls_rejection(
