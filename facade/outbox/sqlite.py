@@ -20,7 +20,7 @@ from facade.ids import system_now
 from facade.outbox.columns import add_sqlite_columns
 from facade.outbox.connections import ThreadConnections
 from facade.outbox.indicator_columns import migrate_sqlite
-from facade.outbox.record import OutboxUnavailableError
+from facade.outbox.record import EnqueueResult, NewSubmission, OutboxUnavailableError, Payload
 from facade.outbox.registry import SQLITE_DDL
 from facade.outbox.sql import Clock, Cursor, json_text
 from facade.outbox.store import SqlOutbox
@@ -149,6 +149,28 @@ class SqliteOutbox(SqlOutbox):
     def close(self) -> None:
         self._connections.close_all()
 
+    def enqueue(self, new: NewSubmission) -> EnqueueResult:
+        try:
+            return super().enqueue(new)
+        finally:
+            if len(new.payload.body) >= BLOB_IO_AT:  # its pages would stay in this connection's cache (2 MB)
+                self._conn().execute("PRAGMA shrink_memory")
+
+    def _insert_payload(self, cur: Cursor, record_id: str, payload: Payload) -> None:
+        """A large payload is written through incremental blob I/O into a zeroblob (the last column: never
+        materialised). Bound as a parameter, SQLite would copy it twice (the value, then the record) while the
+        caller still holds it: three times its size at once."""
+        if len(payload.body) < BLOB_IO_AT:
+            super()._insert_payload(cur, record_id, payload)
+            return
+        view = memoryview(payload.body)
+        sql = "INSERT INTO outbox_payload (submission_id, content_type, body) VALUES (?, ?, zeroblob(?))"
+        self._exec(cur, sql, (record_id, payload.content_type, len(view)))
+        assert isinstance(cur, sqlite3.Cursor) and cur.lastrowid is not None
+        with cur.connection.blobopen("outbox_payload", "body", cur.lastrowid) as blob:
+            for start in range(0, len(view), BLOB_IO_CHUNK):
+                blob.write(view[start : start + BLOB_IO_CHUNK])
+
     def _ts(self, value: datetime) -> int:
         if value.tzinfo is None:
             raise ValueError("outbox timestamps must be timezone-aware")
@@ -162,6 +184,10 @@ class SqliteOutbox(SqlOutbox):
 
     def _from_json(self, value: Any) -> Any:
         return None if value is None else json.loads(value)
+
+
+BLOB_IO_AT = 1 << 20
+BLOB_IO_CHUNK = 1 << 20
 
 
 def _rollback(conn: sqlite3.Connection) -> None:

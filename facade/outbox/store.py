@@ -24,6 +24,7 @@ from facade.outbox.record import (
     IdempotencyConflictError,
     NewSubmission,
     OutboxRecord,
+    Payload,
     StaleLeaseError,
     State,
     SubmissionStateError,
@@ -266,11 +267,7 @@ class SqlOutbox(SqlTables):
                 new.traceparent,
             ),
         )
-        self._exec(
-            cur,
-            "INSERT INTO outbox_payload (submission_id, content_type, body) VALUES (?, ?, ?)",
-            (record_id, new.payload.content_type, new.payload.body),
-        )
+        self._insert_payload(cur, record_id, new.payload)
         for uid in uids:
             self._exec(cur, "INSERT INTO outbox_document (unique_id, submission_id) VALUES (?, ?)", (uid, record_id))
         for entry in new.documents:  # the registry: in the same transaction as the record it describes
@@ -279,6 +276,10 @@ class SqlOutbox(SqlTables):
                 now=self._ts(now), encode_json=self._json, encode_ts=self._ts,
             ))  # fmt: skip
         return self._status(self._select_one(cur, "id = ?", (record_id,)))
+
+    def _insert_payload(self, cur: Cursor, record_id: str, payload: Payload) -> None:
+        sql = "INSERT INTO outbox_payload (submission_id, content_type, body) VALUES (?, ?, ?)"
+        self._exec(cur, sql, (record_id, payload.content_type, payload.body))
 
     # --- claim ---
 

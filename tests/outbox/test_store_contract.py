@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sqlite3
 from datetime import timedelta
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -13,6 +15,7 @@ from facade.outbox import (
     Failure,
     IdempotencyConflictError,
     OutboxUnavailableError,
+    SqliteOutbox,
     StaleLeaseError,
     State,
     SubmissionStateError,
@@ -53,6 +56,38 @@ def test_enqueue_persists_the_payload_and_metadata_before_any_attempt(outbox: Sq
     assert stored.context == {"entries": [{"fullUrl": "urn:uuid:1"}]}
     assert stored.last_error is None and stored.response is None and stored.delivered_at is None
     assert events(outbox, stored.id) == [AuditEvent.ENQUEUED]
+
+
+@pytest.mark.parametrize("size", [2**20 - 1, 2**20, 3 * 2**20 + 5])
+def test_a_large_payload_reads_back_byte_for_byte(outbox: SqlOutbox, size: int) -> None:
+    """From 1 MiB, SQLite writes the payload through incremental blob I/O into a zeroblob (no two copies of it in
+    SQLite's memory while the caller holds it): the same bytes come back, claimed or read."""
+    body = bytes(range(256)) * (size // 256) + b"\x01" * (size % 256)
+    result = outbox.enqueue(make_submission(body=body))
+    stored = outbox.get(result.record.id)
+    assert stored is not None and stored.payload.body == body
+    (claimed,) = outbox.claim(T0, timedelta(minutes=1), 10, "relay-1")
+    assert claimed.id == result.record.id and claimed.payload.body == body
+
+
+def test_a_large_payload_blob_written_before_a_failure_is_rolled_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    outbox = SqliteOutbox(tmp_path / "outbox.sqlite")
+    insert = outbox._exec
+
+    def failing(cur: Any, sql: str, params: Any = ()) -> None:
+        if sql.startswith("INSERT INTO outbox_document"):  # after the payload's blob was written
+            raise sqlite3.OperationalError("disk I/O error")
+        insert(cur, sql, params)
+
+    monkeypatch.setattr(outbox, "_exec", failing)
+    with pytest.raises(OutboxUnavailableError):
+        outbox.enqueue(make_submission(body=b"b" * 2**21))
+    with sqlite3.connect(tmp_path / "outbox.sqlite") as conn:
+        assert conn.execute("SELECT count(*) FROM outbox_payload").fetchone() == (0,)
+        assert conn.execute("SELECT count(*) FROM outbox_submission").fetchone() == (0,)
+    outbox.close()
 
 
 def test_same_key_and_same_request_returns_the_existing_record(outbox: SqlOutbox) -> None:
