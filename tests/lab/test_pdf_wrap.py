@@ -16,7 +16,11 @@ def test_wrap_matches_textwrap() -> None:
     rng = random.Random(12)
     alphabet = "ab  \xa0é\t\n\x0b\r x-(),."
     samples = ["", " ", "a", " a", "a ", "x" * _WRAP, "x" * (_WRAP + 1), "a " * 60, "Hémoglobine : 13,5 g/dL"]
-    samples += ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 110))) for _ in range(3000)]
+    samples += ["  Hémoglobine", "    a  b", "   "]
+    samples += [
+        " " * rng.choice((0, 0, 1, 4)) + "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 110)))
+        for _ in range(3000)
+    ]
     for line in samples:
         assert _wrap(line) == _reference(line), repr(line)
 

@@ -33,10 +33,11 @@ def _clean(text: str) -> str:
 
 
 def _wrap(line: str) -> list[str]:
-    """``textwrap.wrap`` of one line; a short printable line without outer spaces is its own result, and skips
-    textwrap's chunking (most lines of a report: it was a quarter of the lab mapping time)."""
-    if len(line) <= _WRAP and line.isprintable() and line.strip() == line:
-        return [line] if line else [""]
+    """``textwrap.wrap`` of one line; a short printable line without trailing spaces is its own result (textwrap
+    keeps the first line's indentation), and skips textwrap's chunking (most lines of a report: it was a quarter of
+    the lab mapping time)."""
+    if len(line) <= _WRAP and line.isprintable() and not line.endswith(" "):
+        return [line]
     return textwrap.wrap(line, _WRAP, subsequent_indent="    ") or [""]
 
 
