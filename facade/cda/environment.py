@@ -13,6 +13,7 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from facade.cda.elements import ELEMENTS
 from facade.cda.filters import FILTERS, xml_text
 
 
@@ -29,6 +30,7 @@ def create_environment(templates_dir: Path) -> Environment:
         auto_reload=False,
     )
     env.filters.update(FILTERS)
+    env.globals.update(ELEMENTS)  # the leaf macros written in Python (bound to their macro names in the templates)
     return env
 
 
