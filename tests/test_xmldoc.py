@@ -29,7 +29,7 @@ from facade.cda.validation import XmlSchema
 from facade.errors import DeliveryError, Problem, RequestError, SecurityError
 from facade.model.document import NonXmlBody
 from facade.simulator import soap12
-from facade.soap import envelope, vihf_verify, xades
+from facade.soap import envelope, vihf_verify, xades, xades_verify
 from facade.terminology.build_tables import read_svs_value_set
 from tests.cda.model_samples import n1_document
 
@@ -441,7 +441,9 @@ def _callers(tmp: Path) -> dict[str, Callable[[bytes], object]]:
         "cda passthrough": lambda d: CdaRenderer(DEFAULT_TEMPLATES_DIR).render(replace(n1_document(), passthrough=d)),
         "DMP answer": lambda d: envelope.parse_response("application/soap+xml", d),
         "VIHF": lambda d: vihf_verify.verify_vihf(d, ca_pem_file=ca, now=NOW),
-        "lot signature": lambda d: xades.verify_lot_signature(d, {}, ca_pem_file=ca, submission_unique_id="1.2.3"),
+        "lot signature": lambda d: xades_verify.verify_lot_signature(
+            d, {}, ca_pem_file=ca, submission_unique_id="1.2.3"
+        ),
         "lot document": lambda d: xades.document_digest(d),
         "simulator": lambda d: soap12.parse_xml(d, "La partie SOAP"),
         "value set file": svs,
