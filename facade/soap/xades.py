@@ -137,6 +137,18 @@ class LotSigner:
         self.credential = credential
         self.digest = digest
         self.include_chain = include_chain
+        # the certificates' part of every signature, computed once: KeyInfo, then per certificate of
+        # SigningCertificate its digest, issuer name and serial number
+        self._key_info = _der_b64(credential.certificate)
+        chain = (credential.certificate, *(credential.chain if include_chain else ()))
+        self._signing_certificates = tuple(
+            (
+                _b64_digest(cert.public_bytes(serialization.Encoding.DER), digest),
+                cert.issuer.rfc4514_string(),
+                str(cert.serial_number),
+            )
+            for cert in chain
+        )
 
     def sign(
         self,
@@ -165,7 +177,7 @@ class LotSigner:
         props_digest = _ds(props_ref, "DigestValue")
         signature_value = _ds(root, "SignatureValue")
         x509_data = _ds(_ds(root, "KeyInfo"), "X509Data")
-        _ds(x509_data, "X509Certificate", _der_b64(self.credential.certificate))
+        _ds(x509_data, "X509Certificate", self._key_info)
 
         manifest = self._manifest(root, submission_unique_id, documents, digest_uri)
         properties = _ds(_ds(root, "Object"), "SignatureProperties")
@@ -215,20 +227,15 @@ class LotSigner:
         sig_props = _xa(signed_props, "SignedSignatureProperties")
         _xa(sig_props, "SigningTime", now.isoformat(timespec="milliseconds"))
         signing_certificate = _xa(sig_props, "SigningCertificate")
-        chain = (self.credential.certificate, *(self.credential.chain if self.include_chain else ()))
-        for cert in chain:
+        for cert_digest_value, issuer_name, serial_number in self._signing_certificates:
             cert_el = _xa(signing_certificate, "Cert")
             cert_digest = _xa(cert_el, "CertDigest")
             # XAdES 1.1.1 declares CertDigest's children locally: they are in the XAdES namespace (as in the sample)
             _xa(cert_digest, "DigestMethod").set("Algorithm", digest_uri)
-            _xa(cert_digest, "DigestValue", _b64_digest(cert.public_bytes(serialization.Encoding.DER), self.digest))
+            _xa(cert_digest, "DigestValue", cert_digest_value)
             issuer_serial = _xa(cert_el, "IssuerSerial")
-            etree.SubElement(
-                issuer_serial, _q(DS_NS, "X509IssuerName"), nsmap={None: DS_NS}
-            ).text = cert.issuer.rfc4514_string()
-            etree.SubElement(issuer_serial, _q(DS_NS, "X509SerialNumber"), nsmap={None: DS_NS}).text = str(
-                cert.serial_number
-            )
+            etree.SubElement(issuer_serial, _q(DS_NS, "X509IssuerName"), nsmap={None: DS_NS}).text = issuer_name
+            etree.SubElement(issuer_serial, _q(DS_NS, "X509SerialNumber"), nsmap={None: DS_NS}).text = serial_number
         _xa(_xa(sig_props, "SignaturePolicyIdentifier"), "SignaturePolicyImplied")
         _xa(signed_props, "SignedDataObjectProperties")
         return signed_props
