@@ -16,15 +16,15 @@ from markupsafe import Markup, escape
 from facade.cda.filters import hl7_ts, xml_text
 
 
-def _x(value: object) -> str:
+def esc(value: object) -> str:
     """What ``{{ value }}`` writes: the environment's finalize, then the escape."""
     return str(escape(xml_text(value)))
 
 
 def ii(tag: str, root: object, extension: object = None) -> Markup:
     """``<tag root extension/>`` (II)."""
-    ext = f' extension="{_x(extension)}"' if extension is not None else ""
-    return Markup(f'<{_x(tag)} root="{_x(root)}"{ext}/>')  # noqa: S704 - every value escaped by _x
+    ext = f' extension="{esc(extension)}"' if extension is not None else ""
+    return Markup(f'<{esc(tag)} root="{esc(root)}"{ext}/>')  # noqa: S704 - every value escaped by esc
 
 
 def instance_id(tag: str, value: Any) -> Markup:
@@ -35,45 +35,45 @@ def instance_id(tag: str, value: Any) -> Markup:
 def code(tag: str, value: Any, null_flavor: object = None, attrs: object = "") -> Markup:
     """CD/CE from a Code; nullFlavor when the code is None (and one is given), else nothing."""
     if value is not None:
-        name = f' codeSystemName="{_x(value.system_name)}"' if value.system_name else ""
-        return Markup(  # noqa: S704 - every value escaped by _x
-            f'<{_x(tag)}{_x(attrs)} code="{_x(value.code)}" displayName="{_x(value.display)}" '
-            f'codeSystem="{_x(value.system)}"{name}/>'
+        name = f' codeSystemName="{esc(value.system_name)}"' if value.system_name else ""
+        return Markup(  # noqa: S704 - every value escaped by esc
+            f'<{esc(tag)}{esc(attrs)} code="{esc(value.code)}" displayName="{esc(value.display)}" '
+            f'codeSystem="{esc(value.system)}"{name}/>'
         )
     if null_flavor:
-        return Markup(f'<{_x(tag)}{_x(attrs)} nullFlavor="{_x(null_flavor)}"/>')  # noqa: S704 - escaped by _x
+        return Markup(f'<{esc(tag)}{esc(attrs)} nullFlavor="{esc(null_flavor)}"/>')  # noqa: S704 - escaped by esc
     return Markup("")
 
 
 def ts(tag: str, value: Any, null_flavor: object = "UNK") -> Markup:
     """TS with its offset, to the second; nullFlavor when the time is None."""
     if value is not None:
-        return Markup(f'<{_x(tag)} value="{_x(hl7_ts(value))}"/>')  # noqa: S704 - escaped by _x
-    return Markup(f'<{_x(tag)} nullFlavor="{_x(null_flavor)}"/>')  # noqa: S704 - escaped by _x
+        return Markup(f'<{esc(tag)} value="{esc(hl7_ts(value))}"/>')  # noqa: S704 - escaped by esc
+    return Markup(f'<{esc(tag)} nullFlavor="{esc(null_flavor)}"/>')  # noqa: S704 - escaped by esc
 
 
 def telecom(value: Any) -> Markup:
     """TEL from a Telecom."""
-    use = f' use="{_x(value.use)}"' if value.use else ""
-    return Markup(f'<telecom value="{_x(value.value)}"{use}/>')  # noqa: S704 - escaped by _x
+    use = f' use="{esc(value.use)}"' if value.use else ""
+    return Markup(f'<telecom value="{esc(value.value)}"{use}/>')  # noqa: S704 - escaped by esc
 
 
 def pq(tag: str, q: Any, xsi_type: object = None, inclusive: object = None) -> Markup:
     """PQ (value and unit), typed and bounded when asked."""
-    typed = f' xsi:type="{_x(xsi_type)}"' if xsi_type else ""
+    typed = f' xsi:type="{esc(xsi_type)}"' if xsi_type else ""
     bound = f' inclusive="{"true" if inclusive else "false"}"' if inclusive is not None else ""
-    return Markup(f'<{_x(tag)}{typed} value="{_x(q.value)}" unit="{_x(q.unit)}"{bound}/>')  # noqa: S704 - escaped
+    return Markup(f'<{esc(tag)}{typed} value="{esc(q.value)}" unit="{esc(q.unit)}"{bound}/>')  # noqa: S704 - escaped
 
 
 def pq_text(q: Any) -> Markup:
     """A quantity as the narrative writes it: ``value unit`` (no unit for ``1``)."""
-    unit = f" {_x(q.unit)}" if q.unit != "1" else ""
-    return Markup(f"{_x(q.value)}{unit}")  # noqa: S704 - escaped by _x
+    unit = f" {esc(q.unit)}" if q.unit != "1" else ""
+    return Markup(f"{esc(q.value)}{unit}")  # noqa: S704 - escaped by esc
 
 
 def date_text(t: Any) -> Markup:
     """A date and time as the narrative writes it, or nothing."""
-    return Markup(_x(t.strftime("%d/%m/%Y %H:%M")) if t is not None else "")  # noqa: S704 - escaped by _x
+    return Markup(esc(t.strftime("%d/%m/%Y %H:%M")) if t is not None else "")  # noqa: S704 - escaped by esc
 
 
 ELEMENTS = {
@@ -87,4 +87,4 @@ ELEMENTS = {
     "cda_date_text": date_text,
 }
 
-__all__ = ["ELEMENTS", "code", "date_text", "ii", "instance_id", "pq", "pq_text", "telecom", "ts"]
+__all__ = ["ELEMENTS", "code", "date_text", "esc", "ii", "instance_id", "pq", "pq_text", "telecom", "ts"]

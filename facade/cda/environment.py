@@ -15,6 +15,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from facade.cda.elements import ELEMENTS
 from facade.cda.filters import FILTERS, xml_text
+from facade.cda.lab_elements import LAB_ELEMENTS
 
 
 def create_environment(templates_dir: Path) -> Environment:
@@ -31,6 +32,7 @@ def create_environment(templates_dir: Path) -> Environment:
     )
     env.filters.update(FILTERS)
     env.globals.update(ELEMENTS)  # the leaf macros written in Python (bound to their macro names in the templates)
+    env.globals.update(LAB_ELEMENTS)
     return env
 
 

@@ -1,0 +1,125 @@
+"""CR-BIO elements written in Python: a result's code and value, their narrative texts, an address.
+
+The same text as the ``cr-bio/lab.xml.j2`` (and ``_base/macros.xml.j2``, ``addr``) macros they replace, which bind
+their names to these functions; called once or more per Observation, they were most of the macro calls left after
+``facade.cda.elements`` (see there for why, and for how values are written). The values are ``facade.model.lab``
+objects, told apart by class name as the templates did.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from markupsafe import Markup
+
+from facade.cda.elements import esc, pq, pq_text
+
+LOINC = "2.16.840.1.113883.6.1"
+
+
+def addr(value: Any) -> Markup:
+    """AD from an Address: the lines as streetName parts (CI-SISAddr), then postalCode, city, county, country."""
+    use = f' use="{esc(value.use)}"' if value.use else ""
+    out = [f"<addr{use}>\n"]
+    out += [f"  <streetName>{esc(line)}</streetName>\n" for line in value.lines]
+    for tag, part in (
+        ("postalCode", value.postal_code),
+        ("city", value.city),
+        ("county", value.county),
+        ("country", value.country),
+    ):
+        if part:
+            out.append(f"  <{tag}>{esc(part)}</{tag}>\n")
+    out.append("</addr>")
+    return Markup("".join(out))  # noqa: S704 - every value escaped by esc
+
+
+def result_code(c: Any, ref: object) -> Markup:
+    """observation/code: LOINC with displayName, else a translation (originalText -> the narrative)."""
+    original = f'  <originalText><reference value="#{esc(ref)}"/></originalText>\n'
+    if c.system == LOINC:
+        head = (
+            f'<code code="{esc(c.code)}" displayName="{esc(c.display)}" codeSystem="{esc(c.system)}" '
+            'codeSystemName="LOINC">'
+        )
+        return Markup(f"{head}\n{original}</code>")  # noqa: S704 - every value escaped by esc
+    translation = (
+        f'  <translation code="{esc(c.code)}" displayName="{esc(c.display)}" codeSystem="{esc(c.system)}"/>\n'
+        if c.code and c.system
+        else ""
+    )
+    return Markup(f"<code>\n{original}{translation}</code>")  # noqa: S704 - every value escaped by esc
+
+
+def value(v: Any, ref: object) -> Markup:
+    """observation/value by model type (nothing for an unknown one)."""
+    kind = type(v).__name__
+    original = f'  <originalText><reference value="#{esc(ref)}-v"/></originalText>\n'
+    if kind == "PhysicalQuantity":
+        return pq("value", v, "PQ")
+    if kind == "CodedValue":
+        code = v.code
+        attrs = (
+            f' code="{esc(code.code)}" displayName="{esc(code.display)}" codeSystem="{esc(code.system)}"'
+            if code is not None
+            else ""
+        )
+        text = f'<value xsi:type="CD"{attrs}>\n{original}</value>'
+    elif kind == "TextValue":
+        text = f'<value xsi:type="ST">{esc(v.text)}</value>'
+    elif kind == "RatioValue":
+        numerator, denominator = pq("numerator", v.numerator), pq("denominator", v.denominator)
+        text = f'<value xsi:type="RTO_PQ_PQ">\n  {numerator}\n  {denominator}\n</value>'
+    elif kind == "IntervalValue":
+        low = f"  {pq('low', v.low, None, v.low_inclusive)}\n" if v.low is not None else ""
+        high = f"  {pq('high', v.high, None, v.high_inclusive)}\n" if v.high is not None else ""
+        text = f'<value xsi:type="IVL_PQ">\n{low}{high}</value>'
+    elif kind == "NullValue":
+        text = f'<value xsi:type="CD" nullFlavor="{esc(v.null_flavor)}">\n{original}</value>'
+    else:
+        text = ""
+    return Markup(text)  # noqa: S704 - every value escaped by esc (or markup from pq)
+
+
+def value_text(v: Any) -> Markup:
+    """A value as the narrative writes it (same wording as facade.mapping.lab.narrative.value_text)."""
+    kind = type(v).__name__
+    if kind == "PhysicalQuantity":
+        return pq_text(v)
+    if kind == "CodedValue":
+        text = esc(v.text or (v.code.display if v.code is not None else ""))
+    elif kind in ("TextValue", "NullValue"):
+        text = esc(v.text)
+    elif kind == "RatioValue":
+        text = f"{pq_text(v.numerator)} / {pq_text(v.denominator)}"
+    elif kind == "IntervalValue":
+        if v.low is not None and v.high is None:
+            text = f"{esc('>=' if v.low_inclusive else '>')} {pq_text(v.low)}"
+        elif v.high is not None and v.low is None:
+            text = f"{esc('<=' if v.high_inclusive else '<')} {pq_text(v.high)}"
+        else:
+            text = f"{pq_text(v.low)} - {pq_text(v.high)}"
+    else:
+        text = ""
+    return Markup(text)  # noqa: S704 - every value escaped by esc (or markup from pq_text)
+
+
+def range_text(rr: Any) -> Markup:
+    """A reference range as the narrative writes it: ``(low - high) text``."""
+    if rr.low is None and rr.high is None:
+        return Markup(esc(rr.text))  # noqa: S704 - escaped by esc
+    low = pq_text(rr.low) if rr.low is not None else ""
+    high = pq_text(rr.high) if rr.high is not None else ""
+    text = f" {esc(rr.text)}" if rr.text else ""
+    return Markup(f"({low} - {high}){text}")  # noqa: S704 - every value escaped by esc (or markup from pq_text)
+
+
+LAB_ELEMENTS = {
+    "cda_addr": addr,
+    "cda_result_code": result_code,
+    "cda_value": value,
+    "cda_value_text": value_text,
+    "cda_range_text": range_text,
+}
+
+__all__ = ["LAB_ELEMENTS", "addr", "range_text", "result_code", "value", "value_text"]
