@@ -12,9 +12,11 @@ from typing import Any
 
 from markupsafe import Markup
 
-from facade.cda.elements import esc, pq, pq_text
+from facade.cda.elements import code, esc, ii, pq, pq_text, telecom, ts
+from facade.cda.filters import indent
 
 LOINC = "2.16.840.1.113883.6.1"
+COFRAC = "1.2.250.1.213.6.3.1"
 
 
 def addr(value: Any) -> Markup:
@@ -114,7 +116,93 @@ def range_text(rr: Any) -> Markup:
     return Markup(f"({low} - {high}){text}")  # noqa: S704 - every value escaped by esc (or markup from pq_text)
 
 
+def org(tag: str, o: Any, extra_ids: Any = (), industry: Any = None) -> Markup:
+    """An Organization with extra ids (COFRAC) and UNK addr/telecom when unknown."""
+    out = [f"<{esc(tag)}>\n  {ii('id', '1.2.250.1.71.4.2.2', o.id_nat)}\n"]
+    for i in extra_ids:
+        cofrac = ' assigningAuthorityName="COFRAC"' if i.root == COFRAC else ""
+        out.append(f'  <id root="{esc(i.root)}" extension="{esc(i.extension)}"{cofrac}/>\n')
+    out.append(f"  <name>{esc(o.name)}</name>\n")
+    out += [f"  {telecom(t)}\n" for t in o.telecoms] or ['  <telecom nullFlavor="UNK"/>\n']
+    out += [f"  {indent(addr(a), 2)}\n" for a in o.addresses] or ['  <addr nullFlavor="UNK"/>\n']
+    if industry is not None:
+        out.append(f"  {code('standardIndustryClassCode', industry)}\n")
+    out.append(f"</{esc(tag)}>")
+    return Markup("".join(out))  # noqa: S704 - every value escaped by esc (or markup from the elements)
+
+
+_COMMENT_ACT = """  <act classCode="ACT" moodCode="EVN">
+    <templateId root="2.16.840.1.113883.10.20.1.40"/>
+    <templateId root="1.3.6.1.4.1.19376.1.5.3.1.4.2"/>
+    <templateId root="1.2.250.1.213.1.1.3.32"/>
+    <code code="48767-8" displayName="Commentaire" codeSystem="2.16.840.1.113883.6.1" codeSystemName="LOINC"/>
+    <text><reference value="#{ref}"/></text>
+    <statusCode code="completed"/>
+  </act>
+"""
+
+
+def comment(ref: object, type_code: object = "SUBJ", inversion: object = True) -> Markup:
+    """FR-Commentaire-ER attached to a result (its text is in the narrative)."""
+    inverted = ' inversionInd="true"' if inversion else ""
+    act = _COMMENT_ACT.format(ref=esc(ref))
+    return Markup(f'<entryRelationship typeCode="{esc(type_code)}"{inverted}>\n{act}</entryRelationship>')  # noqa: S704
+
+
+_OBSERVATION_HEAD = """<observation classCode="OBS" moodCode="EVN">
+  <templateId root="1.3.6.1.4.1.19376.1.3.1.6"/>
+  <templateId root="1.2.250.1.213.1.1.3.80"/>
+"""
+
+
+def observation(o: Any) -> Markup:
+    """A Laboratory Observation (FR-Resultat-examens-de-biologie-medicale), as the content of an entry."""
+    out = [
+        _OBSERVATION_HEAD,
+        f'  {indent(result_code(o.code, o.ref), 2)}\n  <statusCode code="{esc(o.status)}"/>\n',
+        f"  {ts('effectiveTime', o.effective)}\n",
+    ]
+    if o.value is not None:
+        out.append(f"  {indent(value(o.value, o.ref), 2)}\n")
+    out += [f"  {code('interpretationCode', i)}\n" for i in o.interpretations]
+    if o.method is not None:
+        out.append(f"  {code('methodCode', o.method)}\n")
+    if o.performer is not None:
+        represented = indent(org("representedOrganization", o.performer.organization), 6)
+        out.append(
+            '  <performer typeCode="PRF">\n    <templateId root="1.3.6.1.4.1.19376.1.3.3.1.7"/>\n'
+            f'    {ts("time", o.performer.time)}\n    <assignedEntity>\n      <id nullFlavor="UNK"/>\n'
+            f"      {represented}\n    </assignedEntity>\n  </performer>\n"
+        )
+    out += [f"  {indent(comment(f'{o.ref}-n{n}'), 2)}\n" for n in range(1, len(o.notes) + 1)]
+    if o.reference_range is not None:
+        out.append(_reference_range(o.ref, o.reference_range))
+    out.append("</observation>")
+    return Markup("".join(out))  # noqa: S704 - every value escaped by esc (or markup from the elements)
+
+
+def _reference_range(ref: object, rr: Any) -> str:
+    out = ['  <referenceRange typeCode="REFV">\n    <observationRange classCode="OBS" moodCode="EVN.CRT">\n']
+    if rr.text:
+        out.append(f'      <text><reference value="#{esc(ref)}-rr"/></text>\n')
+    if rr.low is not None or rr.high is not None:
+        out.append('      <value xsi:type="IVL_PQ">\n')
+        if rr.low is not None:
+            out.append(f"        {pq('low', rr.low)}\n")
+        if rr.high is not None:
+            out.append(f"        {pq('high', rr.high)}\n")
+        out.append("      </value>\n")
+    out.append(
+        '      <interpretationCode code="N" displayName="Normal" codeSystem="2.16.840.1.113883.5.83"/>\n'
+        "    </observationRange>\n  </referenceRange>\n"
+    )
+    return "".join(out)
+
+
 LAB_ELEMENTS = {
+    "cda_org": org,
+    "cda_comment": comment,
+    "cda_observation": observation,
     "cda_addr": addr,
     "cda_result_code": result_code,
     "cda_value": value,
@@ -122,4 +210,14 @@ LAB_ELEMENTS = {
     "cda_range_text": range_text,
 }
 
-__all__ = ["LAB_ELEMENTS", "addr", "range_text", "result_code", "value", "value_text"]
+__all__ = [
+    "LAB_ELEMENTS",
+    "addr",
+    "comment",
+    "observation",
+    "org",
+    "range_text",
+    "result_code",
+    "value",
+    "value_text",
+]

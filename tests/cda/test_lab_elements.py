@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -10,11 +11,13 @@ from hypothesis import strategies as st
 
 from facade.cda.environment import create_environment
 from facade.cda.render import DEFAULT_TEMPLATES_DIR
-from facade.model.document import Address, Code
+from facade.model.document import Address, Code, InstanceId, Organization, Telecom
 from facade.model.lab import (
     CodedValue,
     IntervalValue,
+    LabObservation,
     NullValue,
+    PerformingLab,
     PhysicalQuantity,
     RatioValue,
     ReferenceRange,
@@ -23,7 +26,7 @@ from facade.model.lab import (
 
 # the macros as they were (cr-bio/lab.xml.j2 and _base/macros.xml.j2 before facade/cda/lab_elements.py); pq and
 # pq_text are bound to their Python versions, equal to the old macros (test_elements.py)
-_MACROS = "{% set pq = cda_pq %}{% set pq_text = cda_pq_text %}\n" + (
+_MACROS = '{% import "_base/macros.xml.j2" as m %}{% set pq = cda_pq %}{% set pq_text = cda_pq_text %}\n' + (
     Path(__file__).with_name("replaced_lab_macros.xml.j2").read_text(encoding="utf-8")
 )
 _ENV = create_environment(DEFAULT_TEMPLATES_DIR)
@@ -95,3 +98,54 @@ def test_addr(
     use: str | None,
 ) -> None:
     _same("addr", Address(lines, city, postal_code, country, county, use), module=_BASE)
+
+
+_ADDRESS = st.builds(Address, st.lists(_TEXT, max_size=2).map(tuple), _OPTIONAL, _OPTIONAL, _OPTIONAL, _OPTIONAL)
+_ORG = st.builds(
+    Organization,
+    _TEXT,
+    _TEXT,
+    st.lists(_ADDRESS, max_size=2).map(tuple),
+    st.lists(st.builds(Telecom, _TEXT, _OPTIONAL), max_size=2).map(tuple),
+)
+_IDS = st.lists(st.builds(InstanceId, st.one_of(st.just("1.2.250.1.213.6.3.1"), _TEXT), _OPTIONAL), max_size=2)
+_WHEN = st.one_of(
+    st.none(), st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2030, 1, 1), timezones=st.just(UTC))
+)
+_OBSERVATION = st.builds(
+    LabObservation,
+    ref=_TEXT,
+    code=_CODE,
+    label=_TEXT,
+    value=st.one_of(st.none(), _VALUE),
+    status=_TEXT,
+    effective=_WHEN,
+    interpretations=st.lists(_CODE, max_size=2).map(tuple),
+    reference_range=st.one_of(
+        st.none(),
+        st.builds(ReferenceRange, st.one_of(st.none(), _QUANTITY), st.one_of(st.none(), _QUANTITY), _OPTIONAL),
+    ),
+    method=st.one_of(st.none(), _CODE),
+    notes=st.lists(_TEXT, max_size=2).map(tuple),
+    performer=st.one_of(st.none(), st.builds(PerformingLab, _ORG, _WHEN)),
+)
+
+
+@settings(max_examples=150)
+@given(tag=_TEXT, o=_ORG, extra_ids=_IDS, industry=st.one_of(st.none(), _CODE))
+def test_org(tag: str, o: Organization, extra_ids: list[InstanceId], industry: Code | None) -> None:
+    _same("org", tag, o)
+    _same("org", tag, o, extra_ids, industry)
+
+
+@settings(max_examples=100)
+@given(ref=_TEXT, type_code=_TEXT, inversion=st.booleans())
+def test_comment(ref: str, type_code: str, inversion: bool) -> None:
+    _same("comment", ref)
+    _same("comment", ref, type_code, inversion)
+
+
+@settings(max_examples=300)
+@given(o=_OBSERVATION)
+def test_observation(o: LabObservation) -> None:
+    _same("observation", o)
