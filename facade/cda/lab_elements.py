@@ -181,6 +181,68 @@ def observation(o: Any) -> Markup:
     return Markup("".join(out))  # noqa: S704 - every value escaped by esc (or markup from the elements)
 
 
+def comment_act(ref: object) -> Markup:
+    """A comment act as a battery's component (FR-Commentaire-ER, its text in the narrative)."""
+    act = _COMMENT_ACT.format(ref=esc(ref)).replace("\n  ", "\n")[2:]  # the entryRelationship's act, unindented
+    return Markup(act.rstrip("\n"))  # noqa: S704 - escaped by esc
+
+
+def result(r: Any) -> Markup:
+    """A LabResult (observation, battery or isolate) as the content of an entryRelationship / component."""
+    kind = type(r).__name__
+    if kind == "LabObservation":
+        return observation(r)
+    if kind == "LabBattery":
+        return _battery(r)
+    if kind == "LabIsolate":
+        return _isolate(r)
+    return Markup("")
+
+
+def _components(members: Any) -> list[str]:
+    return [f"  <component>\n    {indent(result(member), 4)}\n  </component>\n" for member in members]
+
+
+def _battery(r: Any) -> Markup:
+    out = [
+        '<organizer classCode="BATTERY" moodCode="EVN">\n  <templateId root="1.3.6.1.4.1.19376.1.3.1.4"/>\n'
+        '  <templateId root="1.2.250.1.213.1.1.3.78"/>\n'
+    ]
+    if r.code is not None:
+        out.append(f"  {indent(result_code(r.code, r.ref), 2)}\n")
+    else:
+        out.append(f'  <code>\n    <originalText><reference value="#{esc(r.ref)}"/></originalText>\n  </code>\n')
+    out.append(f'  <statusCode code="{esc(r.status)}"/>\n')
+    if r.effective is not None:
+        out.append(f"  {ts('effectiveTime', r.effective)}\n")
+    out += _components(r.members)
+    notes = (comment_act(f"{r.ref}-n{n}") for n in range(1, len(r.notes) + 1))
+    out += [f"  <component>\n    {indent(act, 4)}\n  </component>\n" for act in notes]
+    out.append("</organizer>")
+    return Markup("".join(out))  # noqa: S704 - every value escaped by esc (or markup from the elements)
+
+
+def _isolate(r: Any) -> Markup:
+    out = [
+        '<organizer classCode="CLUSTER" moodCode="EVN">\n  <templateId root="1.3.6.1.4.1.19376.1.3.1.5"/>\n'
+        f'  <templateId root="1.2.250.1.213.1.1.3.79"/>\n  <statusCode code="{esc(r.status)}"/>\n'
+    ]
+    if r.effective is not None:
+        out.append(f"  {ts('effectiveTime', r.effective)}\n")
+    organism = r.organism
+    out.append(
+        '  <specimen typeCode="SPC">\n    <specimenRole classCode="SPEC">\n'
+        '      <specimenPlayingEntity classCode="MIC">\n'
+        f'        <code code="{esc(organism.code)}" displayName="{esc(organism.display)}" '
+        f'codeSystem="{esc(organism.system)}">\n'
+        f'          <originalText><reference value="#{esc(r.ref)}"/></originalText>\n        </code>\n'
+        "      </specimenPlayingEntity>\n    </specimenRole>\n  </specimen>\n"
+    )
+    out += _components(r.members)
+    out.append("</organizer>")
+    return Markup("".join(out))  # noqa: S704 - every value escaped by esc (or markup from the elements)
+
+
 def _reference_range(ref: object, rr: Any) -> str:
     out = ['  <referenceRange typeCode="REFV">\n    <observationRange classCode="OBS" moodCode="EVN.CRT">\n']
     if rr.text:
@@ -203,6 +265,8 @@ LAB_ELEMENTS = {
     "cda_org": org,
     "cda_comment": comment,
     "cda_observation": observation,
+    "cda_comment_act": comment_act,
+    "cda_result": result,
     "cda_addr": addr,
     "cda_result_code": result_code,
     "cda_value": value,
@@ -214,9 +278,11 @@ __all__ = [
     "LAB_ELEMENTS",
     "addr",
     "comment",
+    "comment_act",
     "observation",
     "org",
     "range_text",
+    "result",
     "result_code",
     "value",
     "value_text",

@@ -15,6 +15,8 @@ from facade.model.document import Address, Code, InstanceId, Organization, Telec
 from facade.model.lab import (
     CodedValue,
     IntervalValue,
+    LabBattery,
+    LabIsolate,
     LabObservation,
     NullValue,
     PerformingLab,
@@ -149,3 +151,37 @@ def test_comment(ref: str, type_code: str, inversion: bool) -> None:
 @given(o=_OBSERVATION)
 def test_observation(o: LabObservation) -> None:
     _same("observation", o)
+
+
+_RESULT = st.recursive(
+    _OBSERVATION,
+    lambda members: st.one_of(
+        st.builds(
+            LabBattery,
+            ref=_TEXT,
+            code=st.one_of(st.none(), _CODE),
+            label=_TEXT,
+            members=st.lists(members, max_size=2).map(tuple),
+            status=_TEXT,
+            effective=_WHEN,
+            notes=st.lists(_TEXT, max_size=2).map(tuple),
+        ),
+        st.builds(
+            LabIsolate,
+            ref=_TEXT,
+            organism=_CODE,
+            label=_TEXT,
+            members=st.lists(members, max_size=2).map(tuple),
+            status=_TEXT,
+            effective=_WHEN,
+        ),
+    ),
+    max_leaves=4,
+)
+
+
+@settings(max_examples=200)
+@given(r=_RESULT, ref=_TEXT)
+def test_result_and_comment_act(r: Any, ref: str) -> None:
+    _same("result", r)
+    _same("comment_act", ref)
