@@ -243,6 +243,37 @@ def _isolate(r: Any) -> Markup:
     return Markup("".join(out))  # noqa: S704 - every value escaped by esc (or markup from the elements)
 
 
+def result_rows(r: Any, depth: int = 0) -> Markup:
+    """The narrative rows of a result (td contents reference the entries through content/@ID)."""
+    pad = "  " * depth
+    ref = esc(r.ref)
+    notes = [
+        f'<tr>\n  <td colspan="4"><content ID="{ref}-n{n}">{esc(note)}</content></td>\n</tr>\n'
+        for n, note in enumerate(getattr(r, "notes", ()), start=1)
+    ]
+    kind = type(r).__name__
+    if kind != "LabObservation":
+        isolate = "Isolat : " if kind == "LabIsolate" else ""
+        label = f"{pad}{isolate}{esc(r.label)}"
+        out = [f'<tr>\n  <td colspan="4"><content styleCode="Bold" ID="{ref}">{label}</content></td>\n</tr>\n']
+        out += [f"{result_rows(member, depth + 1)}\n" for member in r.members]
+        out += notes if kind == "LabBattery" else []
+        return Markup("".join(out))  # noqa: S704 - every value escaped by esc (or markup from the elements)
+    shown = value_text(r.value) if r.value is not None else ""
+    if type(r.value).__name__ in ("CodedValue", "NullValue"):
+        shown = f'<content ID="{ref}-v">{shown}</content>'
+    interpretations = esc(", ".join(str(i.display) for i in r.interpretations))  # Jinja's map/join, then {{ }}
+    rr = r.reference_range
+    reference = "" if rr is None else str(range_text(rr))
+    if rr is not None and rr.text:
+        reference = f'<content ID="{ref}-rr">{reference}</content>'
+    row = (
+        f'<tr>\n  <td>{pad}<content ID="{ref}">{esc(r.label)}</content></td>\n  <td>{shown}</td>\n'
+        f"  <td>{interpretations}</td>\n  <td>{reference}</td>\n</tr>\n"
+    )
+    return Markup(row + "".join(notes))  # noqa: S704 - every value escaped by esc (or markup from the elements)
+
+
 def _reference_range(ref: object, rr: Any) -> str:
     out = ['  <referenceRange typeCode="REFV">\n    <observationRange classCode="OBS" moodCode="EVN.CRT">\n']
     if rr.text:
@@ -267,6 +298,7 @@ LAB_ELEMENTS = {
     "cda_observation": observation,
     "cda_comment_act": comment_act,
     "cda_result": result,
+    "cda_result_rows": result_rows,
     "cda_addr": addr,
     "cda_result_code": result_code,
     "cda_value": value,
@@ -284,6 +316,7 @@ __all__ = [
     "range_text",
     "result",
     "result_code",
+    "result_rows",
     "value",
     "value_text",
 ]

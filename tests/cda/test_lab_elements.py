@@ -8,6 +8,8 @@ from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from jinja2.filters import do_indent
+from markupsafe import Markup
 
 from facade.cda.environment import create_environment
 from facade.cda.render import DEFAULT_TEMPLATES_DIR
@@ -65,7 +67,7 @@ def _same(name: str, *args: Any, module: Any = _LAB) -> None:
     new = _ENV.from_string("{{ f(*args) }}").render(f=getattr(module, name), args=args)
     assert new == old
     inside = _ENV.from_string("<x>{{ f(*args)|indent(2) }}</x>")  # markup, as a macro's: not escaped again
-    assert inside.render(f=getattr(module, name), args=args) == "<x>" + old.replace("\n", "\n  ") + "</x>"
+    assert inside.render(f=getattr(module, name), args=args) == f"<x>{do_indent(Markup(old), 2)}</x>"
 
 
 @settings(max_examples=300)
@@ -185,3 +187,5 @@ _RESULT = st.recursive(
 def test_result_and_comment_act(r: Any, ref: str) -> None:
     _same("result", r)
     _same("comment_act", ref)
+    _same("result_rows", r)
+    _same("result_rows", r, 2)
