@@ -13,11 +13,17 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
-from facade.cda.filters import hl7_ts, xml_text
+from facade.cda.filters import hl7_ts, strip_control, xml_text
 
 
 def esc(value: object) -> str:
-    """What ``{{ value }}`` writes: the environment's finalize, then the escape."""
+    """What ``{{ value }}`` writes: the environment's finalize, then the escape. A plain string with nothing to
+    escape is returned as it is (most values: OIDs, codes, names), without the Markup the escape would build."""
+    if type(value) is str:
+        text = value if value.isprintable() else strip_control(value)
+        if "&" in text or "<" in text or ">" in text or '"' in text or "'" in text:
+            return str(escape(text))
+        return text
     return str(escape(xml_text(value)))
 
 

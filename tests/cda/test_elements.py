@@ -8,7 +8,9 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from markupsafe import Markup
 
+from facade.cda.elements import esc
 from facade.cda.environment import create_environment
 from facade.cda.render import DEFAULT_TEMPLATES_DIR
 from facade.model.document import Code, InstanceId, Telecom
@@ -119,3 +121,8 @@ def test_a_naive_time_is_still_refused() -> None:
     with pytest.raises(ValueError, match="naive datetime"):
         _ENV.from_string("{{ m.ts('t', when) }}").render(m=_NEW, when=datetime(2026, 1, 1))
     assert str(_NEW.ts("t", datetime(2026, 1, 1, tzinfo=UTC))) == '<t value="20260101000000+0000"/>'
+
+
+@given(value=st.one_of(st.text(), st.none(), st.integers(), st.text().map(Markup)))
+def test_esc_writes_what_a_template_expression_writes(value: object) -> None:
+    assert esc(value) == _ENV.from_string("{{ v }}").render(v=value)
