@@ -1,9 +1,12 @@
-"""CR-BIO elements written in Python: a result's code and value, their narrative texts, an address.
+"""CR-BIO per-result elements written in Python: a result (observation, battery, isolate) with its code, value,
+comments and performing organization, its narrative rows and texts, an address.
 
 The same text as the ``cr-bio/lab.xml.j2`` (and ``_base/macros.xml.j2``, ``addr``) macros they replace, which bind
-their names to these functions; called once or more per Observation, they were most of the macro calls left after
-``facade.cda.elements`` (see there for why, and for how values are written). The values are ``facade.model.lab``
-objects, told apart by class name as the templates did.
+their names to these functions (the replaced macros are kept in tests/cda/replaced_lab_macros.xml.j2, which the
+property tests compare with). Called once or more per result, they were most of the CR-BIO render time as macros
+(see ``facade.cda.elements`` for why, and for how values are written); the document, chapter and sub-chapter
+structure stays in the templates. The values are ``facade.model.lab`` objects, told apart by class name as the
+templates did.
 """
 
 from __future__ import annotations
