@@ -13,7 +13,7 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
-from facade.cda.filters import hl7_ts, strip_control, xml_text
+from facade.cda.filters import hl7_ts, indent, name_prefix, name_suffix, strip_control, xml_text
 
 
 def esc(value: object) -> str:
@@ -82,7 +82,41 @@ def date_text(t: Any) -> Markup:
     return Markup(esc(t.strftime("%d/%m/%Y %H:%M")) if t is not None else "")  # noqa: S704 - escaped by esc
 
 
+def ivl_ts(tag: str, start: Any, end: Any) -> Markup:
+    """IVL_TS: low, and high when there is an end."""
+    high = f"  {ts('high', end)}\n" if end is not None else ""
+    return Markup(f"<{esc(tag)}>\n  {ts('low', start)}\n{high}</{esc(tag)}>")  # noqa: S704 - escaped by esc
+
+
+def telecoms(values: Any) -> Markup:
+    """One TEL per line."""
+    return Markup("".join(f"{telecom(t)}\n" for t in values))  # noqa: S704 - markup from telecom
+
+
+def name(person: Any) -> Markup:
+    """PN of a Person: prefix (civility, J245), given(s), family, suffix (title, J246)."""
+    civility, title = name_prefix(person.prefix), name_suffix(person.prefix)
+    out = ["<name>\n"]
+    if civility:
+        out.append(f"  <prefix>{esc(civility)}</prefix>\n")
+    out += [f"  <given>{esc(g)}</given>\n" for g in person.given]
+    out.append(f"  <family>{esc(person.family)}</family>\n")
+    if title:
+        out.append(f"  <suffix>{esc(title)}</suffix>\n")
+    out.append("</name>")
+    return Markup("".join(out))  # noqa: S704 - every value escaped by esc
+
+
+def person(tag: str, value: Any) -> Markup:
+    """assignedPerson / associatedPerson ... of a Person: its name."""
+    return Markup(f"<{esc(tag)}>\n  {indent(name(value), 2)}\n</{esc(tag)}>")  # noqa: S704 - escaped by esc
+
+
 ELEMENTS = {
+    "cda_ivl_ts": ivl_ts,
+    "cda_telecoms": telecoms,
+    "cda_name": name,
+    "cda_person": person,
     "cda_ii": ii,
     "cda_instance_id": instance_id,
     "cda_code": code,
@@ -93,4 +127,19 @@ ELEMENTS = {
     "cda_date_text": date_text,
 }
 
-__all__ = ["ELEMENTS", "code", "date_text", "esc", "ii", "instance_id", "pq", "pq_text", "telecom", "ts"]
+__all__ = [
+    "ELEMENTS",
+    "code",
+    "date_text",
+    "esc",
+    "ii",
+    "instance_id",
+    "ivl_ts",
+    "name",
+    "person",
+    "pq",
+    "pq_text",
+    "telecom",
+    "telecoms",
+    "ts",
+]

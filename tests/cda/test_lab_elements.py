@@ -13,7 +13,7 @@ from markupsafe import Markup
 
 from facade.cda.environment import create_environment
 from facade.cda.render import DEFAULT_TEMPLATES_DIR
-from facade.model.document import Address, Code, InstanceId, Organization, Telecom
+from facade.model.document import Address, Code, InstanceId, Organization, Person, Telecom
 from facade.model.lab import (
     CodedValue,
     IntervalValue,
@@ -28,10 +28,15 @@ from facade.model.lab import (
     TextValue,
 )
 
-# the macros as they were (cr-bio/lab.xml.j2 and _base/macros.xml.j2 before facade/cda/lab_elements.py); pq and
-# pq_text are bound to their Python versions, equal to the old macros (test_elements.py)
-_MACROS = '{% import "_base/macros.xml.j2" as m %}{% set pq = cda_pq %}{% set pq_text = cda_pq_text %}\n' + (
-    Path(__file__).with_name("replaced_lab_macros.xml.j2").read_text(encoding="utf-8")
+# the macros as they were (cr-bio/lab.xml.j2 and _base/macros.xml.j2 before facade/cda/lab_elements.py and the
+# header elements of facade/cda/elements.py); the leaf ones they call are bound to their Python versions, equal to
+# the old macros (test_elements.py)
+_LEAVES = "pq", "pq_text", "telecom", "ts"
+_MACROS = (
+    '{% import "_base/macros.xml.j2" as m %}'
+    + "".join(f"{{% set {leaf} = cda_{leaf} %}}" for leaf in _LEAVES)
+    + "\n"
+    + Path(__file__).with_name("replaced_lab_macros.xml.j2").read_text(encoding="utf-8")
 )
 _ENV = create_environment(DEFAULT_TEMPLATES_DIR)
 _OLD: Any = _ENV.from_string(_MACROS).module
@@ -189,3 +194,26 @@ def test_result_and_comment_act(r: Any, ref: str) -> None:
     _same("comment_act", ref)
     _same("result_rows", r)
     _same("result_rows", r, 2)
+
+
+_PERSON = st.builds(
+    Person,
+    _TEXT,
+    _TEXT,
+    st.lists(_TEXT, max_size=2).map(tuple),
+    st.one_of(st.none(), st.sampled_from(["Mme", "M.", "Dr", "docteur", "Pr", ""]), _TEXT),
+)
+
+
+@settings(max_examples=150)
+@given(
+    tag=_TEXT, p=_PERSON, start=_WHEN, end=_WHEN, telecoms=st.lists(st.builds(Telecom, _TEXT, _OPTIONAL), max_size=3)
+)
+def test_header_elements(
+    tag: str, p: Person, start: datetime | None, end: datetime | None, telecoms: list[Telecom]
+) -> None:
+    _same("name", p, module=_BASE)
+    _same("person", tag, p, module=_BASE)
+    _same("telecoms", telecoms, module=_BASE)
+    if start is not None:
+        _same("ivl_ts", tag, start, end, module=_BASE)
