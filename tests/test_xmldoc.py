@@ -29,7 +29,7 @@ from facade.cda.validation import XmlSchema
 from facade.errors import DeliveryError, Problem, RequestError, SecurityError
 from facade.model.document import NonXmlBody
 from facade.simulator import soap12
-from facade.soap import envelope, vihf_verify, xades
+from facade.soap import envelope, vihf_verify, xades, xades_verify
 from facade.terminology.build_tables import read_svs_value_set
 from tests.cda.model_samples import n1_document
 
@@ -441,7 +441,9 @@ def _callers(tmp: Path) -> dict[str, Callable[[bytes], object]]:
         "cda passthrough": lambda d: CdaRenderer(DEFAULT_TEMPLATES_DIR).render(replace(n1_document(), passthrough=d)),
         "DMP answer": lambda d: envelope.parse_response("application/soap+xml", d),
         "VIHF": lambda d: vihf_verify.verify_vihf(d, ca_pem_file=ca, now=NOW),
-        "lot signature": lambda d: xades.verify_lot_signature(d, {}, ca_pem_file=ca, submission_unique_id="1.2.3"),
+        "lot signature": lambda d: xades_verify.verify_lot_signature(
+            d, {}, ca_pem_file=ca, submission_unique_id="1.2.3"
+        ),
         "lot document": lambda d: xades.document_digest(d),
         "simulator": lambda d: soap12.parse_xml(d, "La partie SOAP"),
         "value set file": svs,
@@ -494,15 +496,29 @@ def test_callers_map_malformed_xml_to_their_problem(tmp_path: Path) -> None:
     assert "DOCTYPE" in dtd.message
 
 
+@pytest.mark.parametrize("large_text", [False, True])
 @pytest.mark.parametrize("name", sorted(corpus(Path("/x/secret"), "http://x/")))
-def test_parse_own_has_no_probe_yet_refuses_every_attack_and_reads_nothing(name: str, target: Target) -> None:
-    """``parse_own`` (the outbox's own SubmitObjectsRequest, re-read per attempt) skips the prolog probe and the size
-    bounds, not the hardened parser nor the DOCTYPE / entity refusal: were such bytes ever stored, nothing is read."""
+def test_parse_own_has_no_probe_yet_refuses_every_attack_and_reads_nothing(
+    name: str, large_text: bool, target: Target
+) -> None:
+    """``parse_own`` (the outbox's own SubmitObjectsRequest, re-read per attempt; a rendered CDA) skips the prolog
+    probe and the size bounds, not the hardened parser nor the DOCTYPE / entity refusal: were such bytes ever
+    stored or rendered, nothing is read."""
     with pytest.raises(xmldoc.XmlError) as err:
-        xmldoc.parse_own(target.attacks()[name])
+        xmldoc.parse_own(target.attacks()[name], large_text=large_text)
     target.assert_untouched(err.value, err.value.reason)
 
 
-def test_parse_own_reads_what_parse_reads() -> None:
+@pytest.mark.parametrize("large_text", [False, True])
+def test_parse_own_reads_what_parse_reads(large_text: bool) -> None:
     data = b'<?xml version="1.0" encoding="UTF-8"?><a xmlns="urn:x"><!-- c --><b n="1">t\xc3\xa9</b></a>'
-    assert etree.tostring(xmldoc.parse_own(data), method="c14n") == etree.tostring(xmldoc.parse(data), method="c14n")
+    own = xmldoc.parse_own(data, large_text=large_text)
+    assert etree.tostring(own, method="c14n") == etree.tostring(xmldoc.parse(data), method="c14n")
+
+
+def test_parse_own_large_text_keeps_the_depth_limit_and_lifts_the_text_limit() -> None:
+    deep = b"<a>" * (xmldoc.MAX_DEPTH + 1) + b"</a>" * (xmldoc.MAX_DEPTH + 1)
+    with pytest.raises(xmldoc.XmlLimitError, match="nested deeper than 256"):
+        xmldoc.parse_own(deep, large_text=True)
+    big = b"<a>" + b"x" * 12_000_000 + b"</a>"
+    assert len(xmldoc.parse_own(big, large_text=True).text or "") == 12_000_000

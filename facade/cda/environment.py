@@ -13,7 +13,9 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from facade.cda.elements import ELEMENTS
 from facade.cda.filters import FILTERS, xml_text
+from facade.cda.lab_elements import LAB_ELEMENTS
 
 
 def create_environment(templates_dir: Path) -> Environment:
@@ -29,6 +31,8 @@ def create_environment(templates_dir: Path) -> Environment:
         auto_reload=False,
     )
     env.filters.update(FILTERS)
+    env.globals.update(ELEMENTS)  # the leaf macros written in Python (bound to their macro names in the templates)
+    env.globals.update(LAB_ELEMENTS)
     return env
 
 

@@ -70,7 +70,7 @@ class CdaRenderer:
         data = text.encode("utf-8")
         del text  # an N1's PDF is in it as base64: one copy less alive during the parse
         try:  # large_text: an N1 carries its document as one base64 text node (a 10 MiB PDF is 14 MB of text)
-            tree = xmldoc.parse(data, large_text=True).getroottree()
+            tree = xmldoc.parse_own(data, large_text=True).getroottree()  # our templates' output, escaped
         except xmldoc.XmlError as exc:
             raise DocumentBuildError(
                 Problem.TEMPLATE_RENDER, template=name, reason=f"output is not well-formed XML: {exc}"

@@ -1,7 +1,7 @@
 """Adapters from the simulator's verifier seams to the project's verifiers and value sets.
 
 The simulator reads the MTOM, SOAP and ebRIM itself; the cryptographic checks are the ones of
-``facade.soap.vihf_verify.verify_vihf`` and ``facade.soap.xades.verify_lot_signature`` (signxml / lxml), whose
+``facade.soap.vihf_verify.verify_vihf`` and ``facade.soap.xades_verify.verify_lot_signature`` (signxml / lxml), whose
 SecurityErrors are turned here into the simulator's own exceptions (then into DMP-shaped answers).
 """
 
@@ -18,7 +18,7 @@ from facade.simulator.iti41 import CodeChecker
 from facade.simulator.iti41_rules import LotSignatureError
 from facade.simulator.vihf import VihfSignatureError
 from facade.soap.vihf_verify import verify_vihf
-from facade.soap.xades import verify_lot_signature
+from facade.soap.xades_verify import verify_lot_signature
 from facade.terminology.tables import Terminology, ValueSetName
 
 # SHA-1 is what the official samples use and the DMP historically accepts; SHA-256 is what the facade sends (§1.5)

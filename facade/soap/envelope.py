@@ -131,8 +131,11 @@ def build_envelope(
     message_id: str,
     assertion: etree._Element | bytes | None,
     reply_to: str = WSA_ANONYMOUS,
+    adopt_body: bool = False,
 ) -> etree._Element:
-    """SOAP 1.2 envelope with the WS-A header in the GIE sample order and the VIHF in wsse:Security."""
+    """SOAP 1.2 envelope with the WS-A header in the GIE sample order and the VIHF in wsse:Security. The body
+    children are copied, unless ``adopt_body``: elements the caller built for this envelope only, moved in as they are
+    (the ITI-41 request element holds the whole SubmitObjectsRequest: a copy of it costs more than the header)."""
     if not message_id:
         raise DocumentBuildError(Problem.SOAP_BUILD, reason="MessageID is empty")
     must_understand = f"{{{SOAP12_NS}}}mustUnderstand"
@@ -150,7 +153,7 @@ def build_envelope(
         security.append(_assertion_element(assertion))
     body = etree.SubElement(env, f"{{{SOAP12_NS}}}Body")
     for child in body_children:
-        body.append(_detached_copy(child))
+        body.append(child if adopt_body else _detached_copy(child))
     return env
 
 
@@ -194,7 +197,9 @@ def build_provide_and_register(
         etree.SubElement(doc_el, f"{{{XOP_NS}}}Include", nsmap={"xop": XOP_NS}, href=mtom.cid_href(cid))
         parts.append(mtom.Attachment(content_id=cid, content_type=document_content_type, data=data))
 
-    env = build_envelope([request_el], action=action, to=to, message_id=message_id, assertion=assertion)
+    env = build_envelope(
+        [request_el], action=action, to=to, message_id=message_id, assertion=assertion, adopt_body=True
+    )
     root = serialize(env)
     try:
         content_type, body = mtom.pack(

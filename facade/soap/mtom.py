@@ -182,7 +182,8 @@ def _check_content_id(cid: str) -> None:
 
 
 def _check_header_value(name: str, value: str) -> None:
-    if not value or any(ord(c) < 0x20 or ord(c) > 0x7E for c in value):
+    # an ASCII string is printable exactly when every character is in 0x20-0x7E (two C scans, not one call a char)
+    if not value or not (value.isascii() and value.isprintable()):
         raise MtomError(f"invalid {name} {value!r}: printable ASCII only, no line breaks")
 
 

@@ -2,8 +2,9 @@
 
 Separate what, who and how: `VihfClaims` (``facade.soap.vihf_claims``) is what the token says; `check_claims`
 checks it before anything is signed (so the caller can answer an OperationOutcome); `VihfSigner` (here) holds the
-key and signs through signxml (enveloped, exclusive c14n, RSA-SHA256, X509Certificate in KeyInfo, the Signature
-right after Issuer via the placeholder trick of stack-notes §3). `verify_vihf` (``facade.soap.vihf_verify``) is the
+key and signs (enveloped, exclusive c14n, RSA-SHA256, X509Certificate in KeyInfo, the Signature right after Issuer
+via the placeholder trick of stack-notes §3): an RSA key through ``facade.soap.enveloped`` (signxml's output without
+its re-parses), another key type through signxml. `verify_vihf` (``facade.soap.vihf_verify``) is the
 receiving side (the DMP simulator, tests): signxml pinned to our algorithms, then data read ONLY from the element
 the signature covers.
 
@@ -23,6 +24,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 from lxml import etree
 from signxml.algorithms import (
@@ -37,6 +39,7 @@ from signxml.signer import XMLSigner
 from facade.credentials import Credential
 from facade.errors import Problem, SecurityError
 from facade.model import oids
+from facade.soap.enveloped import SHA1, SHA256, EnvelopedSigner
 from facade.soap.vihf_claims import (
     A_LPS_HOMOLOGATION,
     A_LPS_ID,
@@ -125,6 +128,13 @@ class VihfSigner:
         self.issuer = issuer_dn(credential.certificate)
         self._certs = [credential.certificate, *(credential.chain if include_chain else ())]
         signature_method, digest_method = ALGORITHMS[digest]
+        key = credential.key
+        # RSA (every ORG SIGN certificate): the same signature as signxml's, on the tree as built (no re-parse)
+        self._enveloped = (
+            EnvelopedSigner(key, self._certs, SHA1 if digest == "sha1" else SHA256)
+            if isinstance(key, rsa.RSAPrivateKey)
+            else None
+        )
         signer_class = _Sha1CapableSigner if digest == "sha1" else XMLSigner
         self._signer = signer_class(
             method=SignatureConstructionMethod.enveloped,
@@ -183,6 +193,13 @@ class VihfSigner:
         if errors:
             raise SecurityError(errors[0].problem, issues=errors)
         root = self.build(claims, now=now, assertion_id=assertion_id)
+        if self._enveloped is not None:
+            placeholder = root[1]  # build() puts it right after Issuer
+            try:
+                self._enveloped.sign(root, placeholder, "#" + assertion_id)
+            except (ValueError, TypeError) as exc:
+                raise SecurityError(Problem.SIGNING_FAILED, artefact="VIHF", reason=str(exc)) from exc
+            return root
         try:
             signed: etree._Element = self._signer.sign(
                 root, key=self.credential.key, cert=self._certs, reference_uri="#" + assertion_id

@@ -137,19 +137,24 @@ def _rim(tag: str) -> str:
     return f"{{{RIM_NS}}}{tag}"
 
 
+# the tags of the ~50 slots and ~25 names of a submission, spelt once
+_SLOT, _VALUE_LIST, _VALUE, _LOCALIZED = _rim("Slot"), _rim("ValueList"), _rim("Value"), _rim("LocalizedString")
+_LANG = f"{{{XML_NS}}}lang"
+
+
 def _slot(parent: etree._Element, name: str, values: Iterable[str]) -> None:
-    slot = etree.SubElement(parent, _rim("Slot"), name=name)
-    value_list = etree.SubElement(slot, _rim("ValueList"))
+    slot = etree.SubElement(parent, _SLOT, name=name)
+    value_list = etree.SubElement(slot, _VALUE_LIST)
     for v in values:
-        etree.SubElement(value_list, _rim("Value")).text = v
+        etree.SubElement(value_list, _VALUE).text = v
 
 
 def _localized(parent: etree._Element, tag: str, text: str) -> None:
     holder = etree.SubElement(parent, _rim(tag))
-    ls = etree.SubElement(holder, _rim("LocalizedString"))
+    ls = etree.SubElement(holder, _LOCALIZED)
     ls.set("charset", "UTF8")
     ls.set("value", text)
-    ls.set(f"{{{XML_NS}}}lang", "FR")
+    ls.set(_LANG, "FR")
 
 
 def _coded(parent: etree._Element, scheme: ClassificationScheme, obj_id: str, code: Code, ids: _Ids) -> None:

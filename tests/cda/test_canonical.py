@@ -55,13 +55,16 @@ def test_conversion_and_lot_signature_parse_each_cda_once(runtime: Runtime, monk
     converter, feeder = runtime.converter, runtime.feeder
     assert converter.schema is not None
     parsed: list[bytes] = []
-    real_parse = xmldoc.parse
 
-    def counting_parse(data: bytes, **kwargs: Any) -> etree._Element:
-        parsed.append(data)
-        return real_parse(data, **kwargs)
+    def counting(real: Any) -> Any:
+        def counting_parse(data: bytes, **kwargs: Any) -> etree._Element:
+            parsed.append(data)
+            return real(data, **kwargs)
 
-    monkeypatch.setattr(xmldoc, "parse", counting_parse)
+        return counting_parse
+
+    monkeypatch.setattr(xmldoc, "parse", counting(xmldoc.parse))  # inbound bytes
+    monkeypatch.setattr(xmldoc, "parse_own", counting(xmldoc.parse_own))  # the render's own output
     conversion = converter.convert(BUNDLE.read_bytes())
     prepared = feeder.prepare(conversion)
     (doc,) = conversion.documents

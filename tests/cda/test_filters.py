@@ -40,6 +40,15 @@ def test_hl7_ts_keeps_the_offset(value: datetime, expected: str) -> None:
     assert hl7_ts(value) == expected
 
 
+@given(
+    value=st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 30)),
+    offset=st.timedeltas(min_value=timedelta(hours=-23, minutes=-59), max_value=timedelta(hours=23, minutes=59)),
+)
+def test_hl7_ts_writes_what_strftime_writes(value: datetime, offset: timedelta) -> None:
+    aware = value.replace(tzinfo=timezone(offset))  # offsets with seconds and microseconds included
+    assert hl7_ts(aware) == aware.strftime("%Y%m%d%H%M%S") + aware.strftime("%z")[:5]
+
+
 def test_hl7_ts_utc_converts_to_utc() -> None:
     assert hl7_ts_utc(datetime(2009, 5, 29, 9, 49, 14, tzinfo=PARIS)) == "20090529074914"
     # across midnight and the year boundary
@@ -94,7 +103,7 @@ def test_prefix_is_split_into_civility_and_title(prefix: str | None, civility: s
     assert name_suffix(prefix) == title
 
 
-_PIECES = ["\n", " ", "a", "<", "&", "\r", "\u2028", "é", "\\", "\\1"]
+_PIECES = ["\n", " ", "a", "<", "&", "\r", "\u2028", "\x85", "\x0b", "é", "\\", "\\1", "\n<b/>"]
 _LINES = st.lists(st.sampled_from(_PIECES), max_size=40).map("".join)
 
 

@@ -17,7 +17,8 @@ from lxml import etree
 from facade.credentials import Credential
 from facade.errors import Problem, SecurityError
 from facade.pki import TestPki
-from facade.soap.xades import LotSigner, canonical_document, canonicalize, document_digest, verify_lot_signature
+from facade.soap.xades import LotSigner, canonical_document, canonicalize, document_digest
+from facade.soap.xades_verify import verify_lot_signature
 
 NOW = datetime.now(UTC).replace(microsecond=250000)  # the session PKI is valid from now - 1 h
 SIGNING_TIME = NOW.isoformat(timespec="milliseconds").encode()

@@ -184,3 +184,18 @@ def test_cid_href_round_trip() -> None:
     assert mtom.content_id_from_href(mtom.cid_href("a b/c@x")) == "a b/c@x"
     with pytest.raises(MtomError):
         mtom.content_id_from_href("http://example.org/x")
+
+
+def test_header_values_are_printable_ascii_exactly() -> None:
+    """The check is the old per-character one: 0x20-0x7E only (every character below U+0800 tried, and a few more)."""
+    for code in [*range(0x800), 0x2028, 0xFEFF, 0x1F600]:
+        value = f"text/plain{chr(code)}"
+        expected_ok = 0x20 <= code <= 0x7E
+        try:
+            mtom._check_header_value("Content-Type", value)
+        except MtomError:
+            assert not expected_ok, hex(code)
+        else:
+            assert expected_ok, hex(code)
+    with pytest.raises(MtomError):
+        mtom._check_header_value("action", "")

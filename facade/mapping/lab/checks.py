@@ -22,9 +22,12 @@ def check_subject(res: Resolved, st: LabState) -> None:
     target = st.lookup(ref, res)
     if target is None or target.resource_type != "Patient":
         what = "nothing in the bundle" if target is None else f"a {target.resource_type}"
+    elif target.path in st.same_patient:  # every result names the same Patient: compared once
+        return
     else:
         found = ins_identifiers(target.raw)
         if (patient.ins.oid, patient.ins.value) in found:
+            st.same_patient.add(target.path)
             return
         what = f"INS {', '.join(sorted(v for _, v in found)) or 'none'}"
     shown = (ref.get("reference") if isinstance(ref, dict) else None) or "?"

@@ -25,16 +25,27 @@ def _pdf_string(text: str) -> bytes:
     return b"(" + raw.replace(b"\\", b"\\\\").replace(b"(", b"\\(").replace(b")", b"\\)") + b")"
 
 
+_C0_TO_SPACE = {code: " " for code in range(0x20)}
+
+
 def _clean(text: str) -> str:
-    return "".join(ch if ch >= " " else " " for ch in text)
+    return text.translate(_C0_TO_SPACE)
+
+
+def _wrap(line: str) -> list[str]:
+    """``textwrap.wrap`` of one line; a short printable line without trailing spaces is its own result (textwrap
+    keeps the first line's indentation), and skips textwrap's chunking (most lines of a report: it was a quarter of
+    the lab mapping time)."""
+    if len(line) <= _WRAP and line.isprintable() and not line.endswith(" "):
+        return [line]
+    return textwrap.wrap(line, _WRAP, subsequent_indent="    ") or [""]
 
 
 def text_pdf(title: str, lines: Sequence[str]) -> bytes:
     """A PDF whose first line is ``title`` (bold) followed by ``lines`` (wrapped, paginated)."""
     wrapped: list[tuple[bool, str]] = [(True, _clean(title)), (False, "")]
     for line in lines:
-        parts = textwrap.wrap(_clean(line), _WRAP, subsequent_indent="    ") or [""]
-        wrapped.extend((False, p) for p in parts)
+        wrapped.extend((False, p) for p in _wrap(_clean(line)))
     pages = [wrapped[i : i + _LINES_PER_PAGE] for i in range(0, len(wrapped), _LINES_PER_PAGE)] or [[]]
 
     objects: list[bytes] = []  # object n is objects[n - 1]

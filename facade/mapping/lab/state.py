@@ -29,6 +29,7 @@ class LabState:
     refs: Iterator[int] = field(default_factory=lambda: iter(range(1, 1_000_000)))
     specimens: dict[str, Specimen] = field(default_factory=dict)  # by FHIRPath of the Specimen
     used: set[int] = field(default_factory=set)  # bundle entries the document is built from
+    same_patient: set[str] = field(default_factory=set)  # Patients (FHIRPath) found to carry the document's INS
 
     @property
     def report(self) -> ValidationReport:
