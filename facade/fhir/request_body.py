@@ -52,7 +52,9 @@ class RequestBody:
         """The first DocumentReference.type.coding code the body declares, or "" (unparseable, absent)."""
         if self.declared_type is not None:
             return self.declared_type
-        return declared_type(self.data)
+        if self._data is None:  # taken by a reader that recorded nothing: the audit of a refusal must still be written
+            return ""
+        return declared_type(self._data)
 
 
 def declared_type(body: bytes | str) -> str:

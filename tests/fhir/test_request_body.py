@@ -59,3 +59,9 @@ def test_the_declared_type_before_parsing_is_read_from_the_bytes() -> None:
     doc = {"resourceType": "DocumentReference", "type": {"coding": [{"code": "Y" * 80}]}}
     assert RequestBody(json.dumps(doc).encode()).document_type() == "Y" * 64
     assert RequestBody(b"[]").document_type() == ""
+
+
+def test_a_body_taken_without_a_declared_type_declares_none() -> None:
+    owner = RequestBody(LDL)
+    owner.take()  # a reader other than the parser: nothing recorded
+    assert owner.document_type() == ""
